@@ -1,0 +1,229 @@
+import Foundation
+import Synchronization
+
+/// A store in process memory: fast unit tests, and the reference the SQL stores are checked against by the same
+/// conformance suite. Nothing survives the process.
+public final class MemoryJobStore: JobStore {
+    private let jobsByID = Mutex<[String: Job]>([:])
+
+    public init() {}
+
+    public var location: String { "memory" }
+
+    public func migrate() async throws -> [String] { [] }
+
+    public func schemaStatus() async throws -> SchemaStatus {
+        SchemaStatus(applied: [], pending: [], unknown: [])
+    }
+
+    public func insert(_ jobs: [NewJob], now: Date) async throws -> [EnqueueResult] {
+        jobsByID.withLock { table in
+            jobs.map { new in
+                if let key = new.uniqueKey,
+                    let existing = table.values.first(where: {
+                        $0.uniqueKey == key && $0.jobType == new.jobType && !$0.status.isFinished
+                    })
+                {
+                    return EnqueueResult(id: existing.id, inserted: false)
+                }
+                let id = JobID.make(at: now)
+                table[id] = Job(
+                    id: id, jobType: new.jobType, status: .pending, priority: new.priority, attempts: 0,
+                    maxAttempts: new.maxAttempts, payload: new.payload, result: nil, progress: nil, errors: [],
+                    uniqueKey: new.uniqueKey, leaseOwner: nil, leaseExpiresAt: nil,
+                    scheduledFor: new.scheduledFor ?? now, createdAt: now, startedAt: nil, completedAt: nil)
+                return EnqueueResult(id: id, inserted: true)
+            }
+        }
+    }
+
+    public func claim(types: [JobType], limit: Int, owner: String, now: Date, leaseExpiresAt: Date) async throws
+        -> [Job]
+    {
+        jobsByID.withLock { table in
+            let ready = table.values
+                .filter { $0.status == .pending && types.contains($0.jobType) && $0.scheduledFor <= now }
+                .sorted(by: DatabaseQueue.claimOrder)
+                .prefix(limit)
+            return ready.map { candidate in
+                var job = candidate
+                job.status = .processing
+                job.attempts += 1
+                job.startedAt = now
+                job.leaseOwner = owner
+                job.leaseExpiresAt = leaseExpiresAt
+                table[job.id] = job
+                return job
+            }
+        }
+    }
+
+    public func complete(_ lease: JobLease, result: JSONValue?, now: Date) async throws -> Bool {
+        updateHeld(lease) { job in
+            job.status = .completed
+            job.result = result
+            job.payload = nil
+            job.completedAt = now
+        }
+    }
+
+    public func fail(_ lease: JobLease, error: AttemptError, retryAt: Date?, now: Date) async throws -> Bool {
+        updateHeld(lease) { job in
+            job.errors.append(error)
+            if let retryAt {
+                job.status = .pending
+                job.scheduledFor = retryAt
+            } else {
+                job.status = .failed
+                job.result = ["error": .string(error.message)]
+                job.completedAt = now
+            }
+        }
+    }
+
+    public func updateProgress(_ lease: JobLease, progress: JobProgress, leaseExpiresAt: Date) async throws -> Bool {
+        jobsByID.withLock { table in
+            guard var job = table[lease.jobID], job.status == .processing, job.leaseOwner == lease.owner else {
+                return false
+            }
+            job.progress = progress
+            job.leaseExpiresAt = leaseExpiresAt
+            table[job.id] = job
+            return true
+        }
+    }
+
+    public func job(id: String) async throws -> Job? {
+        jobsByID.withLock { $0[id] }
+    }
+
+    public func jobs(matching filter: JobFilter) async throws -> [Job] {
+        jobsByID.withLock { table in
+            table.values
+                .filter { job in
+                    (filter.status.map { job.status == $0 } ?? true)
+                        && (filter.jobType.map { job.jobType == $0 } ?? true)
+                }
+                .sorted { ($0.createdAt, $0.id) > ($1.createdAt, $1.id) }
+                .prefix(filter.limit)
+                .map { $0 }
+        }
+    }
+
+    public func stats() async throws -> QueueStats {
+        jobsByID.withLock { table in
+            QueueStats(rows: table.values.map { ($0.jobType, $0.status, 1) })
+        }
+    }
+
+    public func retry(id: String, now: Date) async throws {
+        try jobsByID.withLock { table in
+            guard var job = table[id] else { throw QueueError.jobNotFound(id) }
+            try QueueTransitions.checkRetry(id: id, status: job.status)
+            if let key = job.uniqueKey,
+                table.values.contains(where: { $0.uniqueKey == key && $0.jobType == job.jobType && !$0.status.isFinished })
+            {
+                throw QueueError.invalidTransition(
+                    id, from: .failed,
+                    reason: "cannot be retried: an unfinished job of its type holds the same unique key")
+            }
+            job.status = .pending
+            job.attempts = 0
+            job.scheduledFor = now
+            job.result = nil
+            job.progress = nil
+            job.startedAt = nil
+            job.completedAt = nil
+            table[id] = job
+        }
+    }
+
+    public func cancel(id: String, result: JSONValue, now: Date) async throws {
+        try jobsByID.withLock { table in
+            guard var job = table[id] else { throw QueueError.jobNotFound(id) }
+            try QueueTransitions.checkCancel(id: id, status: job.status)
+            job.status = .failed
+            job.result = result
+            job.completedAt = now
+            job.leaseOwner = nil
+            job.leaseExpiresAt = nil
+            table[id] = job
+        }
+    }
+
+    public func deleteFinished(before cutoff: Date, limit: Int) async throws -> Int {
+        jobsByID.withLock { table in
+            let doomed = table.values
+                .filter { $0.status.isFinished && ($0.completedAt ?? .distantFuture) < cutoff }
+                .prefix(limit)
+            for job in doomed { table[job.id] = nil }
+            return doomed.count
+        }
+    }
+
+    public func rescueExpired(now: Date, error message: String) async throws -> RescueResult {
+        jobsByID.withLock { table in
+            var result = RescueResult()
+            for candidate in table.values
+            where candidate.status == .processing && (candidate.leaseExpiresAt ?? now) < now {
+                var job = candidate
+                job.errors.append(AttemptError(attempt: job.attempts, at: now, message: message))
+                job.leaseOwner = nil
+                job.leaseExpiresAt = nil
+                if job.attempts < job.maxAttempts {
+                    job.status = .pending
+                    job.scheduledFor = now
+                    result.requeued.append(job.id)
+                } else {
+                    job.status = .failed
+                    job.result = ["error": .string(message)]
+                    job.completedAt = now
+                    result.failed.append(job.id)
+                }
+                table[job.id] = job
+            }
+            return result
+        }
+    }
+
+    /// Applies `change` when `lease` still holds the job, and clears the lease; false otherwise.
+    private func updateHeld(_ lease: JobLease, _ change: (inout Job) -> Void) -> Bool {
+        jobsByID.withLock { table in
+            guard var job = table[lease.jobID], job.status == .processing, job.leaseOwner == lease.owner else {
+                return false
+            }
+            change(&job)
+            job.leaseOwner = nil
+            job.leaseExpiresAt = nil
+            table[job.id] = job
+            return true
+        }
+    }
+}
+
+/// The rules for operator transitions, shared by the stores so that every store refuses with the same words.
+public enum QueueTransitions {
+    /// Only FAILED jobs can be retried.
+    public static func checkRetry(id: String, status: JobStatus) throws {
+        switch status {
+        case .failed: return
+        case .pending:
+            throw QueueError.invalidTransition(id, from: .pending, reason: "is pending, not failed: it will run anyway")
+        case .processing:
+            throw QueueError.invalidTransition(id, from: .processing, reason: "is processing, not failed")
+        case .completed:
+            throw QueueError.invalidTransition(id, from: .completed, reason: "is already completed")
+        }
+    }
+
+    /// Only PENDING and PROCESSING jobs can be cancelled.
+    public static func checkCancel(id: String, status: JobStatus) throws {
+        switch status {
+        case .pending, .processing: return
+        case .completed:
+            throw QueueError.invalidTransition(id, from: .completed, reason: "is already completed")
+        case .failed:
+            throw QueueError.invalidTransition(id, from: .failed, reason: "is already failed")
+        }
+    }
+}

@@ -1,0 +1,403 @@
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import SluiceCore
+
+/// The production store: `job_queue` in PostgreSQL, shared by any number of servers and workers.
+///
+/// Claims use `FOR UPDATE SKIP LOCKED`, so concurrent claimers never wait on each other and never get the same job.
+/// The store is a `Service`: its connection pool works only while ``run()`` runs.
+public final class PostgresJobStore: JobStore, Service {
+    public let client: PostgresClient
+    public let location: String
+    private let configuration: PostgresStoreConfiguration
+    private let logger: Logger
+
+    /// Serialises migrations across processes (an arbitrary constant: "sluice" in ASCII).
+    private static let migrationLockKey: Int64 = 0x736c_7569_6365
+
+    /// The columns a ``Job`` is decoded from, in `decodeJob`'s order.
+    private static let columns = """
+        id, job_type, status, priority, attempts, max_attempts, payload::text, result::text, progress::text, \
+        errors::text, unique_key, lease_owner, lease_expires_at, scheduled_for, created_at, started_at, completed_at
+        """
+
+    public init(configuration: PostgresStoreConfiguration, logger: Logger = Logger(label: "sluice.postgres")) {
+        // The pool logs every failed connection attempt, and a warning when a query races the start of `run()`;
+        // failures reach the caller as errors anyway, so keep only the pool's errors.
+        var poolLogger = logger
+        poolLogger.logLevel = max(logger.logLevel, .error)
+        self.client = PostgresClient(configuration: configuration.client, backgroundLogger: poolLogger)
+        self.configuration = configuration
+        self.location = configuration.redactedURL
+        self.logger = logger
+    }
+
+    /// Opens one connection outside the pool and runs `SELECT 1`, failing fast with the server's or the network's
+    /// reason (the pool itself would keep retrying for a minute).
+    public func checkReachable() async throws {
+        do {
+            let connection = try await PostgresConnection.connect(
+                configuration: try configuration.connectionConfiguration(), id: 0, logger: logger)
+            defer { Task { try? await connection.close() } }
+            try await connection.query("SELECT 1", logger: logger)
+        } catch let error as PSQLError {
+            let mapped = PostgresErrors.describe(error, location: location)
+            if mapped is QueueError { throw mapped }
+            throw QueueError.storeUnavailable(location, reason: "\(error.underlying.map { "\($0)" } ?? "\(error.code)")")
+        } catch let error as QueueError {
+            throw error
+        } catch {
+            throw QueueError.storeUnavailable(location, reason: "\(error)")
+        }
+    }
+
+    /// Runs the connection pool until cancelled or shut down.
+    public func run() async throws {
+        await client.run()
+    }
+
+    // MARK: Schema
+
+    public func migrate() async throws -> [String] {
+        try await mapErrors {
+            try await client.withTransaction(logger: logger) { connection in
+                try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLockKey))", logger: logger)
+                try await connection.query(
+                    """
+                    CREATE TABLE IF NOT EXISTS sluice_migrations (
+                        name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())
+                    """, logger: logger)
+                let status = SchemaStatus(
+                    known: PostgresMigrations.all, applied: try await Self.appliedMigrations(connection, logger))
+                if !status.unknown.isEmpty { try status.requireCurrent() }
+                var applied: [String] = []
+                for migration in PostgresMigrations.all where status.pending.contains(migration.name) {
+                    for statement in migration.statements {
+                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
+                    try await connection.query(
+                        "INSERT INTO sluice_migrations (name) VALUES (\(migration.name))", logger: logger)
+                    applied.append(migration.name)
+                }
+                return applied
+            }
+        }
+    }
+
+    public func schemaStatus() async throws -> SchemaStatus {
+        try await mapErrors {
+            try await client.withConnection { connection in
+                SchemaStatus(known: PostgresMigrations.all, applied: try await Self.appliedMigrations(connection, logger))
+            }
+        }
+    }
+
+    private static func appliedMigrations(_ connection: PostgresConnection, _ logger: Logger) async throws -> [String] {
+        let exists = try await connection.query(
+            "SELECT to_regclass('sluice_migrations') IS NOT NULL", logger: logger
+        ).collect().first?.decode(Bool.self) ?? false
+        guard exists else { return [] }
+        var names: [String] = []
+        for try await name in try await connection.query(
+            "SELECT name FROM sluice_migrations ORDER BY name", logger: logger
+        ).decode(String.self) {
+            names.append(name)
+        }
+        return names
+    }
+
+    // MARK: Producers
+
+    public func insert(_ jobs: [NewJob], now: Date) async throws -> [EnqueueResult] {
+        let ids = jobs.map { _ in JobID.make(at: now) }
+        let types = jobs.map(\.jobType.rawValue)
+        let priorities = jobs.map(\.priority)
+        let maxAttempts = jobs.map(\.maxAttempts)
+        let payloads = jobs.map(\.payload.jsonText)
+        let uniqueKeys = jobs.map { $0.uniqueKey ?? "" }  // "" stands for NULL: validation forbids empty keys
+        let schedules = jobs.map { $0.scheduledFor ?? now }
+        let inserted = try await mapErrors {
+            try await collectStrings(
+                client.query(
+                    """
+                    INSERT INTO job_queue (id, job_type, priority, max_attempts, payload, unique_key, scheduled_for,
+                                           created_at)
+                    SELECT id, job_type, priority, max_attempts, payload::jsonb, NULLIF(unique_key, ''),
+                           scheduled_for, \(now)
+                    FROM unnest(\(ids)::text[], \(types)::text[], \(priorities)::int8[], \(maxAttempts)::int8[],
+                                \(payloads)::text[], \(uniqueKeys)::text[], \(schedules)::timestamptz[])
+                         AS new (id, job_type, priority, max_attempts, payload, unique_key, scheduled_for)
+                    ON CONFLICT DO NOTHING
+                    RETURNING id
+                    """, logger: logger))
+        }
+        let insertedIDs = Set(inserted)
+        var results = zip(ids, jobs).map { id, _ in EnqueueResult(id: id, inserted: insertedIDs.contains(id)) }
+        let skipped = results.indices.filter { !results[$0].inserted }
+        guard !skipped.isEmpty else { return results }
+
+        // Skipped jobs lost to an unfinished job with the same unique key: report that job's id.
+        let keys = skipped.map { jobs[$0].uniqueKey ?? "" }
+        let holders = try await mapErrors {
+            try await client.query(
+                """
+                SELECT job_type, unique_key, id FROM job_queue
+                WHERE unique_key = ANY(\(keys)::text[]) AND status IN ('PENDING', 'PROCESSING')
+                """, logger: logger
+            ).collect()
+        }
+        var holderByKey: [String: String] = [:]
+        for row in holders {
+            let (type, key, id) = try row.decode((String, String, String).self)
+            holderByKey[type + "\u{0}" + key] = id
+        }
+        var retry: [Int] = []
+        for index in skipped {
+            if let holder = holderByKey[jobs[index].jobType.rawValue + "\u{0}" + (jobs[index].uniqueKey ?? "")] {
+                results[index] = EnqueueResult(id: holder, inserted: false)
+            } else {
+                retry.append(index)  // the holder finished between the two statements: insert again
+            }
+        }
+        if !retry.isEmpty {
+            let again = try await insert(retry.map { jobs[$0] }, now: now)
+            for (index, result) in zip(retry, again) { results[index] = result }
+        }
+        return results
+    }
+
+    // MARK: Workers
+
+    public func claim(types: [JobType], limit: Int, owner: String, now: Date, leaseExpiresAt: Date) async throws
+        -> [Job]
+    {
+        let typeNames = types.map(\.rawValue)
+        return try await fetchJobs(
+            """
+            WITH next AS (
+                SELECT id AS next_id FROM job_queue
+                WHERE status = 'PENDING' AND job_type = ANY(\(typeNames)::text[]) AND scheduled_for <= \(now)
+                ORDER BY priority DESC, scheduled_for, created_at
+                LIMIT \(limit)
+                FOR UPDATE SKIP LOCKED
+            )
+            UPDATE job_queue
+            SET status = 'PROCESSING', attempts = attempts + 1, started_at = \(now),
+                lease_owner = \(owner), lease_expires_at = \(leaseExpiresAt)
+            FROM next WHERE id = next.next_id
+            RETURNING \(unescaped: Self.columns)
+            """)
+    }
+
+    public func complete(_ lease: JobLease, result: JSONValue?, now: Date) async throws -> Bool {
+        try await changesRow(
+            """
+            UPDATE job_queue
+            SET status = 'COMPLETED', result = \(result?.jsonText)::jsonb, payload = NULL, completed_at = \(now),
+                lease_owner = NULL, lease_expires_at = NULL
+            WHERE id = \(lease.jobID) AND status = 'PROCESSING' AND lease_owner = \(lease.owner)
+            RETURNING id
+            """)
+    }
+
+    public func fail(_ lease: JobLease, error: AttemptError, retryAt: Date?, now: Date) async throws -> Bool {
+        let entry = StoredJSON.encode([error])
+        if let retryAt {
+            return try await changesRow(
+                """
+                UPDATE job_queue
+                SET status = 'PENDING', scheduled_for = \(retryAt), errors = errors || \(entry)::jsonb,
+                    lease_owner = NULL, lease_expires_at = NULL
+                WHERE id = \(lease.jobID) AND status = 'PROCESSING' AND lease_owner = \(lease.owner)
+                RETURNING id
+                """)
+        }
+        return try await changesRow(
+            """
+            UPDATE job_queue
+            SET status = 'FAILED', result = jsonb_build_object('error', \(error.message)::text),
+                completed_at = \(now), errors = errors || \(entry)::jsonb, lease_owner = NULL, lease_expires_at = NULL
+            WHERE id = \(lease.jobID) AND status = 'PROCESSING' AND lease_owner = \(lease.owner)
+            RETURNING id
+            """)
+    }
+
+    public func updateProgress(_ lease: JobLease, progress: JobProgress, leaseExpiresAt: Date) async throws -> Bool {
+        try await changesRow(
+            """
+            UPDATE job_queue SET progress = \(StoredJSON.encode(progress))::jsonb, lease_expires_at = \(leaseExpiresAt)
+            WHERE id = \(lease.jobID) AND status = 'PROCESSING' AND lease_owner = \(lease.owner)
+            RETURNING id
+            """)
+    }
+
+    // MARK: Operators
+
+    public func job(id: String) async throws -> Job? {
+        try await fetchJobs("SELECT \(unescaped: Self.columns) FROM job_queue WHERE id = \(id)").first
+    }
+
+    public func jobs(matching filter: JobFilter) async throws -> [Job] {
+        try await fetchJobs(
+            """
+            SELECT \(unescaped: Self.columns) FROM job_queue
+            WHERE (\(filter.status?.rawValue)::text IS NULL OR status = \(filter.status?.rawValue))
+              AND (\(filter.jobType?.rawValue)::text IS NULL OR job_type = \(filter.jobType?.rawValue))
+            ORDER BY created_at DESC, id DESC
+            LIMIT \(max(0, filter.limit))
+            """)
+    }
+
+    public func stats() async throws -> QueueStats {
+        try await mapErrors {
+            var rows: [(JobType, JobStatus, Int)] = []
+            for try await (type, status, count) in try await client.query(
+                "SELECT job_type, status, count(*) FROM job_queue GROUP BY job_type, status", logger: logger
+            ).decode((String, String, Int).self) {
+                if let status = JobStatus(rawValue: status) { rows.append((JobType(rawValue: type), status, count)) }
+            }
+            return QueueStats(rows: rows)
+        }
+    }
+
+    public func retry(id: String, now: Date) async throws {
+        let changed = try await mapErrors {
+            do {
+                return try await !client.query(
+                    """
+                    UPDATE job_queue
+                    SET status = 'PENDING', attempts = 0, scheduled_for = \(now), result = NULL, progress = NULL,
+                        started_at = NULL, completed_at = NULL
+                    WHERE id = \(id) AND status = 'FAILED'
+                    RETURNING id
+                    """, logger: logger
+                ).collect().isEmpty
+            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {  // unique_violation
+                throw QueueError.invalidTransition(
+                    id, from: .failed,
+                    reason: "cannot be retried: an unfinished job of its type holds the same unique key")
+            }
+        }
+        if !changed { try await explainRefusal(id, QueueTransitions.checkRetry) }
+    }
+
+    public func cancel(id: String, result: JSONValue, now: Date) async throws {
+        let changed = try await changesRow(
+            """
+            UPDATE job_queue
+            SET status = 'FAILED', result = \(result.jsonText)::jsonb, completed_at = \(now),
+                lease_owner = NULL, lease_expires_at = NULL
+            WHERE id = \(id) AND status IN ('PENDING', 'PROCESSING')
+            RETURNING id
+            """)
+        if !changed { try await explainRefusal(id, QueueTransitions.checkCancel) }
+    }
+
+    public func deleteFinished(before cutoff: Date, limit: Int) async throws -> Int {
+        try await mapErrors {
+            try await client.query(
+                """
+                WITH doomed AS (
+                    DELETE FROM job_queue WHERE id IN (
+                        SELECT id FROM job_queue
+                        WHERE status IN ('COMPLETED', 'FAILED') AND completed_at < \(cutoff)
+                        LIMIT \(limit))
+                    RETURNING 1)
+                SELECT count(*) FROM doomed
+                """, logger: logger
+            ).collect().first?.decode(Int.self) ?? 0
+        }
+    }
+
+    public func rescueExpired(now: Date, error message: String) async throws -> RescueResult {
+        try await mapErrors {
+            var result = RescueResult()
+            for try await (id, status) in try await client.query(
+                """
+                UPDATE job_queue SET
+                    status = CASE WHEN attempts < max_attempts THEN 'PENDING' ELSE 'FAILED' END,
+                    scheduled_for = CASE WHEN attempts < max_attempts THEN \(now) ELSE scheduled_for END,
+                    result = CASE WHEN attempts < max_attempts THEN result
+                                  ELSE jsonb_build_object('error', \(message)::text) END,
+                    completed_at = CASE WHEN attempts < max_attempts THEN NULL ELSE \(now) END,
+                    errors = errors || jsonb_build_array(jsonb_build_object(
+                        'attempt', attempts, 'at', \(StoredJSON.timestamp(now))::text, 'message', \(message)::text)),
+                    lease_owner = NULL, lease_expires_at = NULL
+                WHERE id IN (
+                    SELECT id FROM job_queue WHERE status = 'PROCESSING' AND lease_expires_at < \(now)
+                    FOR UPDATE SKIP LOCKED)
+                RETURNING id, status
+                """, logger: logger
+            ).decode((String, String).self) {
+                if status == JobStatus.pending.rawValue { result.requeued.append(id) } else { result.failed.append(id) }
+            }
+            return result
+        }
+    }
+
+    // MARK: Helpers
+
+    /// After a guarded update changed nothing: not found, or the state's own reason.
+    private func explainRefusal(_ id: String, _ check: (String, JobStatus) throws -> Void) async throws {
+        guard let job = try await job(id: id) else { throw QueueError.jobNotFound(id) }
+        try check(id, job.status)
+        // The job moved into an allowed state between the two statements; say so rather than pretend it worked.
+        throw QueueError.invalidTransition(id, from: job.status, reason: "changed state meanwhile; try again")
+    }
+
+    private func fetchJobs(_ query: PostgresQuery) async throws -> [Job] {
+        try await mapErrors {
+            try await client.query(query, logger: logger).collect().map(Self.decodeJob)
+        }
+    }
+
+    /// Runs an `UPDATE … RETURNING id`; true when it changed a row.
+    private func changesRow(_ query: PostgresQuery) async throws -> Bool {
+        try await mapErrors { try await !client.query(query, logger: logger).collect().isEmpty }
+    }
+
+    private func collectStrings(_ rows: PostgresRowSequence) async throws -> [String] {
+        var values: [String] = []
+        for try await value in rows.decode(String.self) { values.append(value) }
+        return values
+    }
+
+    private static func decodeJob(_ row: PostgresRow) throws -> Job {
+        let cells = row.makeRandomAccess()
+        func json(_ index: Int) throws -> JSONValue? {
+            try cells[index].decode(String?.self).map { try JSONValue(parsing: $0) }
+        }
+        guard let status = JobStatus(rawValue: try cells[2].decode(String.self)) else {
+            throw QueueError.schemaOutOfDate("unknown job status in job_queue")
+        }
+        return Job(
+            id: try cells[0].decode(String.self),
+            jobType: JobType(rawValue: try cells[1].decode(String.self)),
+            status: status,
+            priority: try cells[3].decode(Int.self),
+            attempts: try cells[4].decode(Int.self),
+            maxAttempts: try cells[5].decode(Int.self),
+            payload: try json(6),
+            result: try json(7),
+            progress: try cells[8].decode(String?.self).map { try StoredJSON.decode(JobProgress.self, from: $0) },
+            errors: try StoredJSON.decode([AttemptError].self, from: try cells[9].decode(String.self)),
+            uniqueKey: try cells[10].decode(String?.self),
+            leaseOwner: try cells[11].decode(String?.self),
+            leaseExpiresAt: try cells[12].decode(Date?.self),
+            scheduledFor: try cells[13].decode(Date.self),
+            createdAt: try cells[14].decode(Date.self),
+            startedAt: try cells[15].decode(Date?.self),
+            completedAt: try cells[16].decode(Date?.self))
+    }
+
+    /// Turns postgres-nio's deliberately vague errors into ones a person can act on.
+    private func mapErrors<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as PSQLError {
+            throw PostgresErrors.describe(error, location: location)
+        }
+    }
+}

@@ -1,0 +1,53 @@
+import SluiceCore
+
+/// The PostgreSQL schema, in order. Append-only: never edit a migration that has shipped.
+enum PostgresMigrations {
+    static let all: [Migration] = [
+        Migration(
+            "20261129000000_create_job_queue",
+            [
+                """
+                CREATE TABLE job_queue (
+                    id               text        PRIMARY KEY,
+                    job_type         text        NOT NULL,
+                    status           text        NOT NULL DEFAULT 'PENDING'
+                                     CHECK (status IN ('PENDING', 'PROCESSING', 'COMPLETED', 'FAILED')),
+                    priority         integer     NOT NULL DEFAULT 0,
+                    attempts         integer     NOT NULL DEFAULT 0,
+                    max_attempts     integer     NOT NULL DEFAULT 3,
+                    payload          jsonb,
+                    result           jsonb,
+                    progress         jsonb,
+                    errors           jsonb       NOT NULL DEFAULT '[]'::jsonb,
+                    unique_key       text,
+                    lease_owner      text,
+                    lease_expires_at timestamptz,
+                    scheduled_for    timestamptz NOT NULL DEFAULT now(),
+                    created_at       timestamptz NOT NULL DEFAULT now(),
+                    started_at       timestamptz,
+                    completed_at     timestamptz
+                )
+                """,
+                // Claiming walks only the ready set, in claim order, whatever the size of the finished history.
+                """
+                CREATE INDEX job_queue_claim_idx ON job_queue (job_type, priority DESC, scheduled_for, created_at)
+                    WHERE status = 'PENDING'
+                """,
+                // The rescuer looks only at running jobs.
+                "CREATE INDEX job_queue_lease_idx ON job_queue (lease_expires_at) WHERE status = 'PROCESSING'",
+                // Cleanup finds finished jobs by age.
+                """
+                CREATE INDEX job_queue_finished_idx ON job_queue (completed_at)
+                    WHERE status IN ('COMPLETED', 'FAILED')
+                """,
+                // Recent jobs for the monitor and `sluice jobs list`, and per-state counts.
+                "CREATE INDEX job_queue_created_idx ON job_queue (created_at DESC, id DESC)",
+                "CREATE INDEX job_queue_status_type_idx ON job_queue (status, job_type)",
+                // A unique key is unique among the unfinished jobs of a type.
+                """
+                CREATE UNIQUE INDEX job_queue_unique_key_idx ON job_queue (job_type, unique_key)
+                    WHERE unique_key IS NOT NULL AND status IN ('PENDING', 'PROCESSING')
+                """,
+            ]),
+    ]
+}

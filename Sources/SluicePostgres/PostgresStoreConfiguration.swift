@@ -1,0 +1,82 @@
+import Foundation
+import NIOSSL
+import PostgresNIO
+import SluiceCore
+
+/// Where and how to connect to PostgreSQL, read from a `postgres://` URL.
+public struct PostgresStoreConfiguration: Sendable {
+    /// The postgres-nio pool settings.
+    public var client: PostgresClient.Configuration
+    /// The URL with its password removed, for messages and logs.
+    public var redactedURL: String
+    /// The TLS mode the URL asked for (`disable`, `prefer` or `require`).
+    public var sslMode: String
+
+    /// Reads `postgres://user:password@host:port/database?sslmode=disable|prefer|require`.
+    ///
+    /// Defaults: port 5432, user `postgres`, database named after the user, `sslmode=prefer`, at most 20 connections
+    /// (`?pool_max=N`).
+    public init(url text: String) throws {
+        guard let url = URLComponents(string: text), let scheme = url.scheme,
+            ["postgres", "postgresql"].contains(scheme)
+        else {
+            throw QueueError.invalidConfiguration("not a postgres:// URL: \(Self.redact(text))")
+        }
+        let host = url.host.flatMap { $0.isEmpty ? nil : $0 } ?? "localhost"
+        let user = url.user.flatMap { $0.isEmpty ? nil : $0.removingPercentEncoding } ?? "postgres"
+        let password = url.password?.removingPercentEncoding
+        let path = url.path.hasPrefix("/") ? String(url.path.dropFirst()) : url.path
+        let database = path.isEmpty ? user : (path.removingPercentEncoding ?? path)
+        let query = Dictionary(
+            (url.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { _, last in last })
+
+        let mode: String
+        switch query["sslmode"] ?? "prefer" {
+        case "disable": mode = "disable"
+        case "prefer", "allow": mode = "prefer"
+        case "require", "verify-ca", "verify-full": mode = "require"
+        case let other:
+            throw QueueError.invalidConfiguration("unknown sslmode '\(other)' in \(Self.redact(text))")
+        }
+        let tls: PostgresClient.Configuration.TLS =
+            switch mode {
+            case "disable": .disable
+            case "require": .require(.makeClientConfiguration())
+            default: .prefer(.makeClientConfiguration())
+            }
+        var client = PostgresClient.Configuration(
+            host: host, port: url.port ?? 5432, username: user, password: password, database: database, tls: tls)
+        if let max = query["pool_max"] {
+            guard let value = Int(max), value > 0 else {
+                throw QueueError.invalidConfiguration("pool_max must be a positive number in \(Self.redact(text))")
+            }
+            client.options.maximumConnections = value
+        }
+        client.options.connectTimeout = .seconds(5)
+        self.client = client
+        self.redactedURL = Self.redact(text)
+        self.sslMode = mode
+    }
+
+    /// The same settings for one connection outside the pool, as the reachability check uses.
+    func connectionConfiguration() throws -> PostgresConnection.Configuration {
+        let tls: PostgresConnection.Configuration.TLS
+        switch sslMode {
+        case "disable": tls = .disable
+        case "require": tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        default: tls = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        }
+        var configuration = PostgresConnection.Configuration(
+            host: client.host ?? "localhost", port: client.port ?? 5432, username: client.username,
+            password: client.password, database: client.database, tls: tls)
+        configuration.options.connectTimeout = .init(client.options.connectTimeout)
+        return configuration
+    }
+
+    /// `text` with any password replaced by `***`.
+    public static func redact(_ text: String) -> String {
+        guard var url = URLComponents(string: text), url.password != nil else { return text }
+        url.password = "***"
+        return url.string ?? "postgres://***"
+    }
+}

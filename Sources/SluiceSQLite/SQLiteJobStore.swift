@@ -1,0 +1,348 @@
+import Foundation
+import GRDB
+import Logging
+import SluiceCore
+
+/// The embedded store: `job_queue` in one SQLite file in WAL mode, shareable by several processes on one machine.
+///
+/// SQLite has no row locks, so a claim is one `BEGIN IMMEDIATE` write transaction: claimers take turns, and each job
+/// goes to exactly one of them.
+public final class SQLiteJobStore: JobStore {
+    private let pool: DatabasePool
+    public let location: String
+
+    private static let columns = """
+        id, job_type, status, priority, attempts, max_attempts, payload, result, progress, errors, unique_key, \
+        lease_owner, lease_expires_at, scheduled_for, created_at, started_at, completed_at
+        """
+
+    /// Opens (creating when needed, with its folder) the database file at `path`.
+    ///
+    /// - Parameter busyTimeout: how long a writer waits for another process's write lock before failing.
+    ///   Default 30 s.
+    public init(path: String, busyTimeout: Duration = .seconds(30)) throws {
+        let location = "sqlite:\(path)"
+        do {
+            let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            var configuration = GRDB.Configuration()
+            configuration.busyMode = .timeout(busyTimeout.timeInterval)
+            configuration.label = "sluice"
+            configuration.prepareDatabase { db in
+                // WAL with synchronous=NORMAL: commits survive a crash of any process; only a power loss can take
+                // the last few commits. FULL would sync every claim and completion to disk.
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            }
+            pool = try DatabasePool(path: path, configuration: configuration)
+        } catch let error as DatabaseError {
+            throw QueueError.storeUnavailable(location, reason: error.message ?? "\(error.resultCode)")
+        } catch {
+            throw QueueError.storeUnavailable(location, reason: error.localizedDescription)
+        }
+        self.location = location
+    }
+
+    // MARK: Schema
+
+    public func migrate() async throws -> [String] {
+        try await write { db in
+            try db.execute(
+                sql: "CREATE TABLE IF NOT EXISTS sluice_migrations (name TEXT PRIMARY KEY NOT NULL, applied_at INTEGER NOT NULL)")
+            let status = SchemaStatus(known: SQLiteMigrations.all, applied: try Self.appliedMigrations(db))
+            if !status.unknown.isEmpty { try status.requireCurrent() }
+            var applied: [String] = []
+            for migration in SQLiteMigrations.all where status.pending.contains(migration.name) {
+                for statement in migration.statements { try db.execute(sql: statement) }
+                try db.execute(
+                    sql: "INSERT INTO sluice_migrations (name, applied_at) VALUES (?, ?)",
+                    arguments: [migration.name, Self.micros(Date())])
+                applied.append(migration.name)
+            }
+            return applied
+        }
+    }
+
+    public func schemaStatus() async throws -> SchemaStatus {
+        try await read { db in
+            SchemaStatus(known: SQLiteMigrations.all, applied: try Self.appliedMigrations(db))
+        }
+    }
+
+    private static func appliedMigrations(_ db: Database) throws -> [String] {
+        guard try db.tableExists("sluice_migrations") else { return [] }
+        return try String.fetchAll(db, sql: "SELECT name FROM sluice_migrations ORDER BY name")
+    }
+
+    // MARK: Producers
+
+    public func insert(_ jobs: [NewJob], now: Date) async throws -> [EnqueueResult] {
+        try await write { db in
+            let insert = try db.cachedStatement(
+                sql: """
+                    INSERT INTO job_queue (id, job_type, priority, max_attempts, payload, unique_key, scheduled_for,
+                                           created_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT DO NOTHING
+                    """)
+            return try jobs.map { job in
+                let id = JobID.make(at: now)
+                try insert.execute(arguments: [
+                    id, job.jobType.rawValue, job.priority, job.maxAttempts, job.payload.jsonText, job.uniqueKey,
+                    Self.micros(job.scheduledFor ?? now), Self.micros(now),
+                ])
+                if db.changesCount > 0 { return EnqueueResult(id: id, inserted: true) }
+                // Inside this write transaction the holder of the unique key cannot finish meanwhile.
+                let holder = try String.fetchOne(
+                    db,
+                    sql: """
+                        SELECT id FROM job_queue WHERE job_type = ? AND unique_key = ?
+                          AND status IN ('PENDING', 'PROCESSING')
+                        """, arguments: [job.jobType.rawValue, job.uniqueKey])
+                return EnqueueResult(id: holder ?? id, inserted: false)
+            }
+        }
+    }
+
+    // MARK: Workers
+
+    public func claim(types: [JobType], limit: Int, owner: String, now: Date, leaseExpiresAt: Date) async throws
+        -> [Job]
+    {
+        let placeholders = Array(repeating: "?", count: types.count).joined(separator: ", ")
+        var arguments: [(any DatabaseValueConvertible)?] = [Self.micros(now), owner, Self.micros(leaseExpiresAt)]
+        arguments += types.map(\.rawValue) as [(any DatabaseValueConvertible)?]
+        arguments += [Self.micros(now), limit]
+        let statementArguments = StatementArguments(arguments)
+        return try await write { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    UPDATE job_queue
+                    SET status = 'PROCESSING', attempts = attempts + 1, started_at = ?, lease_owner = ?,
+                        lease_expires_at = ?
+                    WHERE id IN (
+                        SELECT id FROM job_queue
+                        WHERE status = 'PENDING' AND job_type IN (\(placeholders)) AND scheduled_for <= ?
+                        ORDER BY priority DESC, scheduled_for, created_at
+                        LIMIT ?)
+                    RETURNING \(Self.columns)
+                    """, arguments: statementArguments
+            ).map(Self.decodeJob)
+        }
+    }
+
+    public func complete(_ lease: JobLease, result: JSONValue?, now: Date) async throws -> Bool {
+        try await changesRow(
+            """
+            UPDATE job_queue
+            SET status = 'COMPLETED', result = ?, payload = NULL, completed_at = ?,
+                lease_owner = NULL, lease_expires_at = NULL
+            WHERE id = ? AND status = 'PROCESSING' AND lease_owner = ?
+            """, [result?.jsonText, Self.micros(now), lease.jobID, lease.owner])
+    }
+
+    public func fail(_ lease: JobLease, error: AttemptError, retryAt: Date?, now: Date) async throws -> Bool {
+        let entry = StoredJSON.encode(error)
+        if let retryAt {
+            return try await changesRow(
+                """
+                UPDATE job_queue
+                SET status = 'PENDING', scheduled_for = ?, errors = json_insert(errors, '$[#]', json(?)),
+                    lease_owner = NULL, lease_expires_at = NULL
+                WHERE id = ? AND status = 'PROCESSING' AND lease_owner = ?
+                """, [Self.micros(retryAt), entry, lease.jobID, lease.owner])
+        }
+        return try await changesRow(
+            """
+            UPDATE job_queue
+            SET status = 'FAILED', result = json_object('error', ?), completed_at = ?,
+                errors = json_insert(errors, '$[#]', json(?)), lease_owner = NULL, lease_expires_at = NULL
+            WHERE id = ? AND status = 'PROCESSING' AND lease_owner = ?
+            """, [error.message, Self.micros(now), entry, lease.jobID, lease.owner])
+    }
+
+    public func updateProgress(_ lease: JobLease, progress: JobProgress, leaseExpiresAt: Date) async throws -> Bool {
+        try await changesRow(
+            """
+            UPDATE job_queue SET progress = ?, lease_expires_at = ?
+            WHERE id = ? AND status = 'PROCESSING' AND lease_owner = ?
+            """, [StoredJSON.encode(progress), Self.micros(leaseExpiresAt), lease.jobID, lease.owner])
+    }
+
+    // MARK: Operators
+
+    public func job(id: String) async throws -> Job? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT \(Self.columns) FROM job_queue WHERE id = ?", arguments: [id])
+                .map(Self.decodeJob)
+        }
+    }
+
+    public func jobs(matching filter: JobFilter) async throws -> [Job] {
+        let status = filter.status?.rawValue
+        let type = filter.jobType?.rawValue
+        return try await read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT \(Self.columns) FROM job_queue
+                    WHERE (? IS NULL OR status = ?) AND (? IS NULL OR job_type = ?)
+                    ORDER BY created_at DESC, id DESC
+                    LIMIT ?
+                    """, arguments: [status, status, type, type, max(0, filter.limit)]
+            ).map(Self.decodeJob)
+        }
+    }
+
+    public func stats() async throws -> QueueStats {
+        try await read { db in
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT job_type, status, count(*) FROM job_queue GROUP BY job_type, status")
+            return QueueStats(
+                rows: rows.compactMap { row in
+                    JobStatus(rawValue: row[1]).map { (JobType(rawValue: row[0]), $0, row[2]) }
+                })
+        }
+    }
+
+    public func retry(id: String, now: Date) async throws {
+        try await write { db in
+            guard let status = try String.fetchOne(db, sql: "SELECT status FROM job_queue WHERE id = ?", arguments: [id])
+            else { throw QueueError.jobNotFound(id) }
+            try QueueTransitions.checkRetry(id: id, status: JobStatus(rawValue: status) ?? .failed)
+            do {
+                try db.execute(
+                    sql: """
+                        UPDATE job_queue
+                        SET status = 'PENDING', attempts = 0, scheduled_for = ?, result = NULL, progress = NULL,
+                            started_at = NULL, completed_at = NULL
+                        WHERE id = ?
+                        """, arguments: [Self.micros(now), id])
+            } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+                throw QueueError.invalidTransition(
+                    id, from: .failed,
+                    reason: "cannot be retried: an unfinished job of its type holds the same unique key")
+            }
+        }
+    }
+
+    public func cancel(id: String, result: JSONValue, now: Date) async throws {
+        try await write { db in
+            guard let status = try String.fetchOne(db, sql: "SELECT status FROM job_queue WHERE id = ?", arguments: [id])
+            else { throw QueueError.jobNotFound(id) }
+            try QueueTransitions.checkCancel(id: id, status: JobStatus(rawValue: status) ?? .completed)
+            try db.execute(
+                sql: """
+                    UPDATE job_queue
+                    SET status = 'FAILED', result = ?, completed_at = ?, lease_owner = NULL, lease_expires_at = NULL
+                    WHERE id = ?
+                    """, arguments: [result.jsonText, Self.micros(now), id])
+        }
+    }
+
+    public func deleteFinished(before cutoff: Date, limit: Int) async throws -> Int {
+        try await write { db in
+            try db.execute(
+                sql: """
+                    DELETE FROM job_queue WHERE id IN (
+                        SELECT id FROM job_queue
+                        WHERE status IN ('COMPLETED', 'FAILED') AND completed_at < ?
+                        LIMIT ?)
+                    """, arguments: [Self.micros(cutoff), limit])
+            return db.changesCount
+        }
+    }
+
+    public func rescueExpired(now: Date, error message: String) async throws -> RescueResult {
+        let nowMicros = Self.micros(now)
+        return try await write { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    UPDATE job_queue SET
+                        status = CASE WHEN attempts < max_attempts THEN 'PENDING' ELSE 'FAILED' END,
+                        scheduled_for = CASE WHEN attempts < max_attempts THEN ? ELSE scheduled_for END,
+                        result = CASE WHEN attempts < max_attempts THEN result ELSE json_object('error', ?) END,
+                        completed_at = CASE WHEN attempts < max_attempts THEN NULL ELSE ? END,
+                        errors = json_insert(errors, '$[#]',
+                            json_object('attempt', attempts, 'at', ?, 'message', ?)),
+                        lease_owner = NULL, lease_expires_at = NULL
+                    WHERE status = 'PROCESSING' AND lease_expires_at < ?
+                    RETURNING id, status
+                    """,
+                arguments: [nowMicros, message, nowMicros, StoredJSON.timestamp(now), message, nowMicros])
+            var result = RescueResult()
+            for row in rows {
+                let id: String = row[0]
+                if row[1] == JobStatus.pending.rawValue { result.requeued.append(id) } else { result.failed.append(id) }
+            }
+            return result
+        }
+    }
+
+    // MARK: Helpers
+
+    private func changesRow(_ sql: String, _ arguments: StatementArguments) async throws -> Bool {
+        try await write { db in
+            try db.execute(sql: sql, arguments: arguments)
+            return db.changesCount > 0
+        }
+    }
+
+    private func write<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
+        do {
+            return try await pool.write(body)
+        } catch let error as DatabaseError {
+            throw describe(error)
+        }
+    }
+
+    private func read<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
+        do {
+            return try await pool.read(body)
+        } catch let error as DatabaseError {
+            throw describe(error)
+        }
+    }
+
+    /// Missing tables mean an unmigrated database; file and lock problems mean the store is unavailable.
+    private func describe(_ error: DatabaseError) -> any Error {
+        let message = error.message ?? "\(error.resultCode)"
+        if message.hasPrefix("no such table") {
+            return QueueError.schemaOutOfDate("\(message); run `sluice migrate`")
+        }
+        switch error.resultCode {
+        case .SQLITE_CANTOPEN, .SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_IOERR, .SQLITE_READONLY, .SQLITE_NOTADB,
+            .SQLITE_CORRUPT, .SQLITE_FULL, .SQLITE_PERM:
+            return QueueError.storeUnavailable(location, reason: message)
+        default:
+            return error
+        }
+    }
+
+    static func micros(_ date: Date) -> Int64 {
+        Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
+    }
+
+    static func date(_ micros: Int64) -> Date {
+        Date(timeIntervalSince1970: Double(micros) / 1_000_000)
+    }
+
+    private static func decodeJob(_ row: Row) throws -> Job {
+        func json(_ index: Int) throws -> JSONValue? {
+            try (row[index] as String?).map { try JSONValue(parsing: $0) }
+        }
+        func date(_ index: Int) -> Date? { (row[index] as Int64?).map(Self.date) }
+        guard let status = JobStatus(rawValue: row[2]) else {
+            throw QueueError.schemaOutOfDate("unknown job status in job_queue")
+        }
+        return Job(
+            id: row[0], jobType: JobType(rawValue: row[1]), status: status, priority: row[3], attempts: row[4],
+            maxAttempts: row[5], payload: try json(6), result: try json(7),
+            progress: try (row[8] as String?).map { try StoredJSON.decode(JobProgress.self, from: $0) },
+            errors: try StoredJSON.decode([AttemptError].self, from: row[9]),
+            uniqueKey: row[10], leaseOwner: row[11], leaseExpiresAt: date(12),
+            scheduledFor: date(13) ?? .distantPast, createdAt: date(14) ?? .distantPast, startedAt: date(15),
+            completedAt: date(16))
+    }
+}

@@ -1,0 +1,50 @@
+import SluiceCore
+
+/// The SQLite schema, in order, under the same names as the PostgreSQL migrations. Append-only.
+///
+/// Times are INTEGER microseconds since 1970 UTC; JSON columns are TEXT.
+enum SQLiteMigrations {
+    static let all: [Migration] = [
+        Migration(
+            "20261129000000_create_job_queue",
+            [
+                """
+                CREATE TABLE job_queue (
+                    id               TEXT    PRIMARY KEY NOT NULL,
+                    job_type         TEXT    NOT NULL,
+                    status           TEXT    NOT NULL DEFAULT 'PENDING'
+                                     CHECK (status IN ('PENDING', 'PROCESSING', 'COMPLETED', 'FAILED')),
+                    priority         INTEGER NOT NULL DEFAULT 0,
+                    attempts         INTEGER NOT NULL DEFAULT 0,
+                    max_attempts     INTEGER NOT NULL DEFAULT 3,
+                    payload          TEXT,
+                    result           TEXT,
+                    progress         TEXT,
+                    errors           TEXT    NOT NULL DEFAULT '[]',
+                    unique_key       TEXT,
+                    lease_owner      TEXT,
+                    lease_expires_at INTEGER,
+                    scheduled_for    INTEGER NOT NULL,
+                    created_at       INTEGER NOT NULL,
+                    started_at       INTEGER,
+                    completed_at     INTEGER
+                )
+                """,
+                """
+                CREATE INDEX job_queue_claim_idx ON job_queue (job_type, priority DESC, scheduled_for, created_at)
+                    WHERE status = 'PENDING'
+                """,
+                "CREATE INDEX job_queue_lease_idx ON job_queue (lease_expires_at) WHERE status = 'PROCESSING'",
+                """
+                CREATE INDEX job_queue_finished_idx ON job_queue (completed_at)
+                    WHERE status IN ('COMPLETED', 'FAILED')
+                """,
+                "CREATE INDEX job_queue_created_idx ON job_queue (created_at DESC, id DESC)",
+                "CREATE INDEX job_queue_status_type_idx ON job_queue (status, job_type)",
+                """
+                CREATE UNIQUE INDEX job_queue_unique_key_idx ON job_queue (job_type, unique_key)
+                    WHERE unique_key IS NOT NULL AND status IN ('PENDING', 'PROCESSING')
+                """,
+            ]),
+    ]
+}

@@ -1,0 +1,164 @@
+import Foundation
+import Logging
+import PostgresNIO
+import SluiceCore
+import SluicePostgres
+import SluiceSQLite
+import SluiceStores
+import Testing
+
+/// The stores every conformance test runs against.
+enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
+    case memory, sqlite, postgres
+
+    var testDescription: String { rawValue }
+
+    static let sql: [StoreKind] = [.sqlite, .postgres]
+}
+
+/// Finds test databases from the environment, and gives each test a database of its own.
+enum TestDatabases {
+    /// The PostgreSQL server tests use: `TEST_DATABASE_URL`, else a `postgres://` `DATABASE_URL`. `scripts/test`
+    /// starts one and sets `TEST_DATABASE_URL`.
+    static func postgresAdminURL() throws -> String {
+        let environment = ProcessInfo.processInfo.environment
+        if let url = environment["TEST_DATABASE_URL"], !url.isEmpty { return url }
+        if let url = environment["DATABASE_URL"], url.hasPrefix("postgres") { return url }
+        throw TestSetupError(
+            "no PostgreSQL for the tests: run scripts/test, or set TEST_DATABASE_URL=postgres://… to a server "
+                + "where the user may create databases")
+    }
+
+    /// Creates an empty database and returns its URL; `dropPostgres` removes it.
+    static func createPostgres() async throws -> (url: String, name: String) {
+        let admin = try postgresAdminURL()
+        let name = "sluice_test_\(UInt64.random(in: 0...UInt64.max) & 0xFFFF_FFFF_FFFF)"
+        try await withAdminConnection(admin) { connection in
+            // A database name is an identifier, not a value: it cannot be bound. It is made only of our own digits.
+            try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
+        }
+        guard var components = URLComponents(string: admin) else { throw TestSetupError("bad TEST_DATABASE_URL") }
+        components.path = "/\(name)"
+        return (components.string!, name)
+    }
+
+    static func dropPostgres(_ name: String) async {
+        guard let admin = try? postgresAdminURL() else { return }
+        try? await withAdminConnection(admin) { connection in
+            try await connection.query(
+                PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: logger)
+        }
+    }
+
+    /// A new SQLite file path in a fresh temporary folder.
+    static func sqlitePath() -> String {
+        let folder = FileManager.default.temporaryDirectory
+            .appendingPathComponent("sluice-tests-\(UUID().uuidString)", isDirectory: true)
+        return folder.appendingPathComponent("queue.sqlite").path
+    }
+
+    static let logger = Logger(label: "sluice.tests")
+
+    private static func withAdminConnection(
+        _ url: String, _ body: (PostgresConnection) async throws -> Void
+    ) async throws {
+        let configuration = try PostgresStoreConfiguration(url: url).client
+        let connection = try await PostgresConnection.connect(
+            configuration: PostgresConnection.Configuration(
+                host: configuration.host ?? "localhost", port: configuration.port ?? 5432,
+                username: configuration.username, password: configuration.password,
+                database: configuration.database, tls: .disable),
+            id: 1, logger: logger)
+        do {
+            try await body(connection)
+            try await connection.close()
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+    }
+}
+
+struct TestSetupError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Runs `body` with a migrated, empty store of `kind` and its URL (nil for memory), then removes the database.
+func withStore<T: Sendable>(
+    _ kind: StoreKind, _ body: @Sendable (any JobStore, String?) async throws -> T
+) async throws -> T {
+    switch kind {
+    case .memory:
+        return try await body(MemoryJobStore(), nil)
+    case .sqlite:
+        let path = TestDatabases.sqlitePath()
+        defer { try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path) }
+        let url = "sqlite:\(path)"
+        return try await withJobStore(try StoreSettings(url: url)) { store in
+            _ = try await store.migrate()
+            return try await body(store, url)
+        }
+    case .postgres:
+        let (url, name) = try await TestDatabases.createPostgres()
+        do {
+            let result = try await withJobStore(try StoreSettings(url: url)) { store in
+                _ = try await store.migrate()
+                return try await body(store, url)
+            }
+            await TestDatabases.dropPostgres(name)
+            return result
+        } catch {
+            await TestDatabases.dropPostgres(name)
+            throw error
+        }
+    }
+}
+
+/// A queue on a store of `kind` with a manual clock.
+func withQueue<T: Sendable>(
+    _ kind: StoreKind, options: QueueOptions = QueueOptions(),
+    _ body: @Sendable (DatabaseQueue, ManualWallClock) async throws -> T
+) async throws -> T {
+    try await withStore(kind) { store, _ in
+        let clock = ManualWallClock()
+        return try await body(DatabaseQueue(store: store, options: options, clock: clock), clock)
+    }
+}
+
+/// The directory holding the built products (`sluice`, `SluiceTestWorker`), next to the test bundle.
+func productsDirectory() -> URL {
+    var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    while url.pathComponents.count > 1 {
+        url.deleteLastPathComponent()
+        if FileManager.default.fileExists(atPath: url.appendingPathComponent("sluice").path) { return url }
+    }
+    return URL(fileURLWithPath: ".build/debug")
+}
+
+/// Runs a built product and returns its exit status, standard output and standard error.
+func runProduct(
+    _ name: String, _ arguments: [String], environment: [String: String] = [:]
+) async throws -> (status: Int32, stdout: String, stderr: String) {
+    let process = Process()
+    process.executableURL = productsDirectory().appendingPathComponent(name)
+    process.arguments = arguments
+    var env = ProcessInfo.processInfo.environment
+    env["DATABASE_URL"] = nil
+    env["SLUICE_AUTO_MIGRATE"] = nil
+    env["SLUICE_LOG_LEVEL"] = nil
+    for (key, value) in environment { env[key] = value }
+    process.environment = env
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    // Read both pipes while the process runs, so a large output cannot fill a pipe and stall it.
+    async let stdout = Task.detached { out.fileHandleForReading.readDataToEndOfFile() }.value
+    async let stderr = Task.detached { err.fileHandleForReading.readDataToEndOfFile() }.value
+    let (o, e) = await (stdout, stderr)
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}
