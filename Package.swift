@@ -86,18 +86,15 @@ let package = Package(
             dependencies: ["SluiceCore"],
             swiftSettings: swiftSettings
         ),
+        // The conformance suite (every store), concurrency across processes, migrations and the CLI, against real
+        // SQLite files and a real PostgreSQL (TEST_DATABASE_URL; scripts/test starts one).
         .testTarget(
-            name: "SluiceStoreTests",
+            name: "SluiceIntegrationTests",
             dependencies: [
-                "SluiceCore", "SluicePostgres", "SluiceSQLite", "SluiceStores", "SluiceTestWorker",
+                "SluiceCore", "SluicePostgres", "SluiceSQLite", "SluiceStores", "SluiceCLI", "SluiceTestWorker",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: swiftSettings
-        ),
-        .testTarget(
-            name: "SluiceCLITests",
-            dependencies: ["SluiceCore", "SluiceCLI"],
             swiftSettings: swiftSettings
         ),
     ]

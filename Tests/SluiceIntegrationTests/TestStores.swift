@@ -122,7 +122,7 @@ func withQueue<T: Sendable>(
 ) async throws -> T {
     try await withStore(kind) { store, _ in
         let clock = ManualWallClock()
-        return try await body(DatabaseQueue(store: store, options: options, clock: clock), clock)
+        return try await body(DatabaseQueue(store: store, options: options, clock: clock, logger: quietLogger), clock)
     }
 }
 
@@ -138,9 +138,10 @@ func productsDirectory() -> URL {
 
 /// Runs a built product and returns its exit status, standard output and standard error.
 func runProduct(
-    _ name: String, _ arguments: [String], environment: [String: String] = [:]
+    _ name: String, _ arguments: [String], environment: [String: String] = [:], directory: String? = nil
 ) async throws -> (status: Int32, stdout: String, stderr: String) {
     let process = Process()
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
     process.executableURL = productsDirectory().appendingPathComponent(name)
     process.arguments = arguments
     var env = ProcessInfo.processInfo.environment
@@ -162,3 +163,10 @@ func runProduct(
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
 }
+
+/// A logger for tests that only shows errors.
+let quietLogger: Logger = {
+    var logger = Logger(label: "sluice.tests")
+    logger.logLevel = .error
+    return logger
+}()

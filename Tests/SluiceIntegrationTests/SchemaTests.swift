@@ -1,0 +1,139 @@
+import Foundation
+import PostgresNIO
+import SluiceCore
+import SluicePostgres
+import SluiceSQLite
+import SluiceStores
+import Testing
+
+@Suite("Schema and migrations")
+struct SchemaTests {
+    @Test("migrations are recorded, idempotent, and named alike on every SQL store", arguments: StoreKind.sql)
+    func migrationsAreIdempotent(kind: StoreKind) async throws {
+        try await withStore(kind) { store, _ in
+            #expect(try await store.migrate().isEmpty, "withStore migrated already; a second run applies nothing")
+            let status = try await store.schemaStatus()
+            #expect(status.isCurrent)
+            #expect(status.applied.first == "20261129000000_create_job_queue")
+            #expect(status.applied == status.applied.sorted())
+        }
+        // Both stores know the same migrations, in the same order.
+        let sqlite = try await withStore(.sqlite) { store, _ in try await store.schemaStatus().applied }
+        let postgres = try await withStore(.postgres) { store, _ in try await store.schemaStatus().applied }
+        #expect(sqlite == postgres)
+    }
+
+    @Test("a fresh database reports its pending migrations and refuses queue work until migrated", arguments: StoreKind.sql)
+    func freshDatabase(kind: StoreKind) async throws {
+        let fresh: (String, String?) =
+            switch kind {
+            case .sqlite: ("sqlite:\(TestDatabases.sqlitePath())", nil)
+            default: try await { let (url, name) = try await TestDatabases.createPostgres(); return (url, name) }()
+            }
+        defer { if let name = fresh.1 { Task { await TestDatabases.dropPostgres(name) } } }
+        try await withJobStore(try StoreSettings(url: fresh.0), logger: quietLogger) { store in
+            let status = try await store.schemaStatus()
+            #expect(status.applied.isEmpty)
+            #expect(!status.pending.isEmpty)
+            let outdated = #expect(throws: QueueError.self) { try status.requireCurrent() }
+            #expect(outdated?.code == .schemaOutOfDate)
+            #expect(outdated?.message.contains("sluice migrate") == true)
+
+            let unmigrated = await #expect(throws: QueueError.self) { try await store.stats() }
+            #expect(unmigrated?.code == .schemaOutOfDate)
+
+            #expect(try await store.migrate() == status.pending)
+            #expect(try await store.schemaStatus().isCurrent)
+        }
+    }
+
+    @Test("a database migrated by a newer Sluice is reported, not silently used")
+    func unknownMigration() async throws {
+        let status = SchemaStatus(
+            known: [Migration("20261129000000_create_job_queue", [])],
+            applied: ["20261129000000_create_job_queue", "20990101000000_from_the_future"])
+        #expect(status.unknown == ["20990101000000_from_the_future"])
+        let error = #expect(throws: QueueError.self) { try status.requireCurrent() }
+        #expect(error?.message.contains("upgrade Sluice") == true)
+    }
+
+    @Test("concurrent migrations from several clients apply each migration once")
+    func concurrentMigrations() async throws {
+        let (url, name) = try await TestDatabases.createPostgres()
+        defer { Task { await TestDatabases.dropPostgres(name) } }
+        let applied = try await withThrowingTaskGroup(of: [String].self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    try await withJobStore(try StoreSettings(url: url), logger: quietLogger) { try await $0.migrate() }
+                }
+            }
+            return try await group.reduce(into: [String]()) { $0 += $1 }
+        }
+        #expect(applied == ["20261129000000_create_job_queue"])
+    }
+
+    /// The three "Database Queries" of the reference, verbatim.
+    static let referenceQueries = [
+        """
+        SELECT job_type, status, COUNT(*)
+        FROM job_queue
+        GROUP BY job_type, status;
+        """,
+        """
+        SELECT
+          job_type,
+          AVG(EXTRACT(EPOCH FROM (completed_at - started_at))) as avg_seconds
+        FROM job_queue
+        WHERE status = 'COMPLETED'
+        GROUP BY job_type;
+        """,
+        """
+        SELECT id, job_type, result->>'error' as error, attempts
+        FROM job_queue
+        WHERE status = 'FAILED'
+        ORDER BY created_at DESC
+        LIMIT 10;
+        """,
+    ]
+
+    @Test("the reference's monitoring SQL runs unchanged on the PostgreSQL schema and gives the right answers")
+    func referenceMonitoringQueries() async throws {
+        try await withStore(.postgres) { store, _ in
+            let postgres = try #require(store as? PostgresJobStore)
+            let clock = ManualWallClock()
+            let queue = DatabaseQueue(store: store, clock: clock, logger: quietLogger)
+            try await queue.enqueue(contentsOf: (0..<3).map { _ in NewJob(jobType: .ingestData, maxAttempts: 1) })
+            try await queue.enqueue(NewJob(jobType: .vectorize))
+            for seconds in [2, 4] {
+                let claimed = try #require(try await queue.claimJob([.ingestData]))
+                clock.advance(by: .seconds(seconds))
+                try await queue.completeJob(claimed.lease)
+            }
+            let failing = try #require(try await queue.claimJob([.ingestData]))
+            try await queue.failJob(failing.lease, error: "embedding provider said no")
+
+            let client = postgres.client
+            var depth: [String: Int] = [:]
+            for try await (type, status, count) in try await client.query(
+                PostgresQuery(unsafeSQL: Self.referenceQueries[0])
+            ).decode((String, String, Int).self) {
+                depth["\(type) \(status)"] = count
+            }
+            #expect(depth == ["INGEST_DATA COMPLETED": 2, "INGEST_DATA FAILED": 1, "VECTORIZE PENDING": 1])
+
+            let averages = try await client.query(PostgresQuery(unsafeSQL: Self.referenceQueries[1])).collect()
+            #expect(averages.count == 1)
+            let (type, average) = try #require(averages.first).decode((String, Decimal).self)  // numeric
+            #expect(type == "INGEST_DATA")
+            #expect(abs(NSDecimalNumber(decimal: average).doubleValue - 3.0) < 0.001)
+
+            let failed = try await client.query(PostgresQuery(unsafeSQL: Self.referenceQueries[2])).collect()
+            #expect(failed.count == 1)
+            let (id, failedType, error, attempts) = try #require(failed.first).decode((String, String, String, Int).self)
+            #expect(id == failing.job.id)
+            #expect(failedType == "INGEST_DATA")
+            #expect(error == "embedding provider said no")
+            #expect(attempts == 1)
+        }
+    }
+}
