@@ -29,7 +29,7 @@ struct QueueSettings: ParsableArguments {
     @Option(name: .customLong("retry-base-seconds"), help: "Delay after a first failed attempt, doubling after each further one (env SLUICE_RETRY_BASE_SECONDS; default 10).")
     var retryBaseSeconds: Int?
 
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (env SLUICE_LOG_LEVEL; default info).")
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (env SLUICE_LOG_LEVEL; default warning).")
     var logLevel: String?
 
     /// Opens the store, brings its schema up to date (or, with `--no-migrate`, checks it), and runs `body` with
@@ -61,7 +61,7 @@ struct QueueSettings: ParsableArguments {
     }
 
     func makeLogger(_ environment: [String: String]) throws -> Logger {
-        let text = logLevel ?? environment["SLUICE_LOG_LEVEL"] ?? "info"
+        let text = logLevel ?? environment["SLUICE_LOG_LEVEL"] ?? "warning"
         guard let level = Logger.Level(rawValue: text.lowercased()) else {
             throw QueueError.invalidConfiguration(
                 "log level '\(text)' is not one of trace, debug, info, notice, warning, error, critical")
