@@ -170,18 +170,27 @@ public final class PostgresJobStore: JobStore, Service {
 
     // MARK: Workers
 
+    /// Each requested type is read from the head of its own ordered partial index (`job_queue_claim_idx`), so a
+    /// claim reads a handful of index entries however many jobs wait; the heads are then merged in claim order.
+    /// Rows a type's head locked but the merge did not pick are released when the statement ends.
     public func claim(types: [JobType], limit: Int, owner: String, now: Date, leaseExpiresAt: Date) async throws
         -> [Job]
     {
-        let typeNames = types.map(\.rawValue)
+        let typeNames = Array(Set(types.map(\.rawValue)))
         return try await fetchJobs(
             """
             WITH next AS (
-                SELECT id AS next_id FROM job_queue
-                WHERE status = 'PENDING' AND job_type = ANY(\(typeNames)::text[]) AND scheduled_for <= \(now)
-                ORDER BY priority DESC, scheduled_for, created_at
+                SELECT candidate.id AS next_id
+                FROM unnest(\(typeNames)::text[]) AS wanted (job_type),
+                LATERAL (
+                    SELECT id, priority, scheduled_for, created_at FROM job_queue
+                    WHERE status = 'PENDING' AND job_queue.job_type = wanted.job_type AND scheduled_for <= \(now)
+                    ORDER BY priority DESC, scheduled_for, created_at
+                    LIMIT \(limit)
+                    FOR UPDATE SKIP LOCKED
+                ) AS candidate
+                ORDER BY candidate.priority DESC, candidate.scheduled_for, candidate.created_at
                 LIMIT \(limit)
-                FOR UPDATE SKIP LOCKED
             )
             UPDATE job_queue
             SET status = 'PROCESSING', attempts = attempts + 1, started_at = \(now),

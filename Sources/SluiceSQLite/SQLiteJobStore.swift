@@ -105,14 +105,26 @@ public final class SQLiteJobStore: JobStore {
 
     // MARK: Workers
 
+    /// Each requested type is read from the head of its own ordered partial index (`job_queue_claim_idx`), so a
+    /// claim reads a handful of index entries however many jobs wait; the heads are then merged in claim order.
     public func claim(types: [JobType], limit: Int, owner: String, now: Date, leaseExpiresAt: Date) async throws
         -> [Job]
     {
-        let placeholders = Array(repeating: "?", count: types.count).joined(separator: ", ")
+        let typeNames = Array(Set(types.map(\.rawValue)))
+        let head = """
+            SELECT * FROM (
+                SELECT id, priority, scheduled_for, created_at FROM job_queue
+                WHERE status = 'PENDING' AND job_type = ? AND +scheduled_for <= ?
+                ORDER BY priority DESC, scheduled_for, created_at
+                LIMIT ?)
+            """
+        // `+scheduled_for`: keeps SQLite from using the time as an index range, which would skip-scan the index and
+        // sort every ready job (0.4 s with a million pending) instead of reading it in order (under 2 ms).
         var arguments: [(any DatabaseValueConvertible)?] = [Self.micros(now), owner, Self.micros(leaseExpiresAt)]
-        arguments += types.map(\.rawValue) as [(any DatabaseValueConvertible)?]
-        arguments += [Self.micros(now), limit]
+        for type in typeNames { arguments += [type, Self.micros(now), limit] }
+        arguments.append(limit)
         let statementArguments = StatementArguments(arguments)
+        let heads = Array(repeating: head, count: typeNames.count).joined(separator: "\nUNION ALL\n")
         return try await write { db in
             try Row.fetchAll(
                 db,
@@ -121,8 +133,7 @@ public final class SQLiteJobStore: JobStore {
                     SET status = 'PROCESSING', attempts = attempts + 1, started_at = ?, lease_owner = ?,
                         lease_expires_at = ?
                     WHERE id IN (
-                        SELECT id FROM job_queue
-                        WHERE status = 'PENDING' AND job_type IN (\(placeholders)) AND scheduled_for <= ?
+                        SELECT id FROM (\(heads))
                         ORDER BY priority DESC, scheduled_for, created_at
                         LIMIT ?)
                     RETURNING \(Self.columns)
