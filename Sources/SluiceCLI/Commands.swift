@@ -137,8 +137,10 @@ struct Rescue: AsyncParsableCommand {
 
 extension StatusCounts {
     var json: JSONValue {
-        ["pending": .int(Int64(pending)), "processing": .int(Int64(processing)),
-         "completed": .int(Int64(completed)), "failed": .int(Int64(failed))]
+        [
+            "pending": .int(Int64(pending)), "processing": .int(Int64(processing)),
+            "completed": .int(Int64(completed)), "failed": .int(Int64(failed)),
+        ]
     }
 
     var columns: [String] { [pending, processing, completed, failed].map(String.init) }

@@ -17,19 +17,31 @@ struct Sluice: AsyncParsableCommand {
 /// Settings every command that opens the queue shares. Each flag falls back to its environment variable, then to
 /// the documented default.
 struct QueueSettings: ParsableArguments {
-    @Option(name: .customLong("database-url"), help: "postgres://… or sqlite:PATH (env DATABASE_URL; default \(StoreSettings.defaultURL)).")
+    @Option(
+        name: .customLong("database-url"),
+        help: "postgres://… or sqlite:PATH (env DATABASE_URL; default \(StoreSettings.defaultURL)).")
     var databaseURL: String?
 
-    @Flag(name: .customLong("no-migrate"), help: "Fail on an out-of-date schema instead of migrating it (env SLUICE_AUTO_MIGRATE=false).")
+    @Flag(
+        name: .customLong("no-migrate"),
+        help: "Fail on an out-of-date schema instead of migrating it (env SLUICE_AUTO_MIGRATE=false).")
     var noMigrate = false
 
-    @Option(name: .customLong("lease-seconds"), help: "How long a claimed job is held without progress (env SLUICE_LEASE_SECONDS; default 300).")
+    @Option(
+        name: .customLong("lease-seconds"),
+        help: "How long a claimed job is held without progress (env SLUICE_LEASE_SECONDS; default 300).")
     var leaseSeconds: Int?
 
-    @Option(name: .customLong("retry-base-seconds"), help: "Delay after a first failed attempt, doubling after each further one (env SLUICE_RETRY_BASE_SECONDS; default 10).")
+    @Option(
+        name: .customLong("retry-base-seconds"),
+        help:
+            "Delay after a first failed attempt, doubling after each further one (env SLUICE_RETRY_BASE_SECONDS; default 10)."
+    )
     var retryBaseSeconds: Int?
 
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (env SLUICE_LOG_LEVEL; default warning).")
+    @Option(
+        name: .customLong("log-level"),
+        help: "trace, debug, info, notice, warning, error or critical (env SLUICE_LOG_LEVEL; default warning).")
     var logLevel: String?
 
     /// Opens the store, brings its schema up to date (or, with `--no-migrate`, checks it), and runs `body` with
@@ -39,7 +51,8 @@ struct QueueSettings: ParsableArguments {
     ) async throws -> Result {
         let environment = ProcessInfo.processInfo.environment
         let logger = try makeLogger(environment)
-        let url = databaseURL ?? environment["DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? StoreSettings.defaultURL
+        let url =
+            databaseURL ?? environment["DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? StoreSettings.defaultURL
         let settings = try StoreSettings(url: url)
         var options = QueueOptions()
         if let lease = try seconds(leaseSeconds, "SLUICE_LEASE_SECONDS", environment) {
@@ -48,7 +61,8 @@ struct QueueSettings: ParsableArguments {
         if let base = try seconds(retryBaseSeconds, "SLUICE_RETRY_BASE_SECONDS", environment) {
             options.retry.baseDelay = .seconds(base)
         }
-        let autoMigrate = !noMigrate && !["false", "0", "no"].contains(environment["SLUICE_AUTO_MIGRATE"]?.lowercased() ?? "")
+        let autoMigrate =
+            !noMigrate && !["false", "0", "no"].contains(environment["SLUICE_AUTO_MIGRATE"]?.lowercased() ?? "")
         let queueOptions = options
         return try await withJobStore(settings, logger: logger) { store in
             if checkSchema && autoMigrate {

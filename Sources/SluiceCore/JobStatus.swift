@@ -49,7 +49,8 @@ public struct JobType: RawRepresentable, Sendable, Hashable, Codable, CustomStri
     /// Checks the shape every store accepts: 1 to 64 characters of `A-Z`, `a-z`, `0-9`, `_`, `-`, `.`.
     public func validate() throws {
         let allowed = rawValue.unicodeScalars.allSatisfy {
-            ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) || "_-.".unicodeScalars.contains($0)
+            ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0)))
+                || "_-.".unicodeScalars.contains($0)
         }
         guard !rawValue.isEmpty, rawValue.count <= 64, allowed else {
             throw QueueError.invalidJob("job type '\(rawValue)' must be 1 to 64 letters, digits, '_', '-' or '.'")

@@ -121,7 +121,9 @@ public final class MemoryJobStore: JobStore {
             guard var job = table[id] else { throw QueueError.jobNotFound(id) }
             try QueueTransitions.checkRetry(id: id, status: job.status)
             if let key = job.uniqueKey,
-                table.values.contains(where: { $0.uniqueKey == key && $0.jobType == job.jobType && !$0.status.isFinished })
+                table.values.contains(where: {
+                    $0.uniqueKey == key && $0.jobType == job.jobType && !$0.status.isFinished
+                })
             {
                 throw QueueError.invalidTransition(
                     id, from: .failed,

@@ -10,7 +10,8 @@ enum PostgresErrors {
         case "42P01"?:  // undefined_table
             return QueueError.schemaOutOfDate(
                 "\(serverMessage ?? "a table is missing"); run `sluice migrate`")
-        case let state? where state.hasPrefix("08") || state.hasPrefix("28") || state == "3D000"
+        case let state?
+        where state.hasPrefix("08") || state.hasPrefix("28") || state == "3D000"
             || state.hasPrefix("57P"):
             // connection exceptions, authentication failures, unknown database, shutdown
             return QueueError.storeUnavailable(location, reason: serverMessage ?? "connection refused")

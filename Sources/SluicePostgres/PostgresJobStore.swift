@@ -45,7 +45,8 @@ public final class PostgresJobStore: JobStore, Service {
         } catch let error as PSQLError {
             let mapped = PostgresErrors.describe(error, location: location)
             if mapped is QueueError { throw mapped }
-            throw QueueError.storeUnavailable(location, reason: "\(error.underlying.map { "\($0)" } ?? "\(error.code)")")
+            throw QueueError.storeUnavailable(
+                location, reason: "\(error.underlying.map { "\($0)" } ?? "\(error.code)")")
         } catch let error as QueueError {
             throw error
         } catch {
@@ -89,15 +90,17 @@ public final class PostgresJobStore: JobStore, Service {
     public func schemaStatus() async throws -> SchemaStatus {
         try await mapErrors {
             try await client.withConnection { connection in
-                SchemaStatus(known: PostgresMigrations.all, applied: try await Self.appliedMigrations(connection, logger))
+                SchemaStatus(
+                    known: PostgresMigrations.all, applied: try await Self.appliedMigrations(connection, logger))
             }
         }
     }
 
     private static func appliedMigrations(_ connection: PostgresConnection, _ logger: Logger) async throws -> [String] {
-        let exists = try await connection.query(
-            "SELECT to_regclass('sluice_migrations') IS NOT NULL", logger: logger
-        ).collect().first?.decode(Bool.self) ?? false
+        let exists =
+            try await connection.query(
+                "SELECT to_regclass('sluice_migrations') IS NOT NULL", logger: logger
+            ).collect().first?.decode(Bool.self) ?? false
         guard exists else { return [] }
         var names: [String] = []
         for try await name in try await connection.query(

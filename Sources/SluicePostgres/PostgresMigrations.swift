@@ -48,6 +48,6 @@ enum PostgresMigrations {
                 CREATE UNIQUE INDEX job_queue_unique_key_idx ON job_queue (job_type, unique_key)
                     WHERE unique_key IS NOT NULL AND status IN ('PENDING', 'PROCESSING')
                 """,
-            ]),
+            ])
     ]
 }

@@ -47,7 +47,9 @@ public final class SQLiteJobStore: JobStore {
     public func migrate() async throws -> [String] {
         try await write { db in
             try db.execute(
-                sql: "CREATE TABLE IF NOT EXISTS sluice_migrations (name TEXT PRIMARY KEY NOT NULL, applied_at INTEGER NOT NULL)")
+                sql:
+                    "CREATE TABLE IF NOT EXISTS sluice_migrations (name TEXT PRIMARY KEY NOT NULL, applied_at INTEGER NOT NULL)"
+            )
             let status = SchemaStatus(known: SQLiteMigrations.all, applied: try Self.appliedMigrations(db))
             if !status.unknown.isEmpty { try status.requireCurrent() }
             var applied: [String] = []
@@ -218,7 +220,8 @@ public final class SQLiteJobStore: JobStore {
 
     public func retry(id: String, now: Date) async throws {
         try await write { db in
-            guard let status = try String.fetchOne(db, sql: "SELECT status FROM job_queue WHERE id = ?", arguments: [id])
+            guard
+                let status = try String.fetchOne(db, sql: "SELECT status FROM job_queue WHERE id = ?", arguments: [id])
             else { throw QueueError.jobNotFound(id) }
             try QueueTransitions.checkRetry(id: id, status: JobStatus(rawValue: status) ?? .failed)
             do {
@@ -239,7 +242,8 @@ public final class SQLiteJobStore: JobStore {
 
     public func cancel(id: String, result: JSONValue, now: Date) async throws {
         try await write { db in
-            guard let status = try String.fetchOne(db, sql: "SELECT status FROM job_queue WHERE id = ?", arguments: [id])
+            guard
+                let status = try String.fetchOne(db, sql: "SELECT status FROM job_queue WHERE id = ?", arguments: [id])
             else { throw QueueError.jobNotFound(id) }
             try QueueTransitions.checkCancel(id: id, status: JobStatus(rawValue: status) ?? .completed)
             try db.execute(

@@ -45,6 +45,6 @@ enum SQLiteMigrations {
                 CREATE UNIQUE INDEX job_queue_unique_key_idx ON job_queue (job_type, unique_key)
                     WHERE unique_key IS NOT NULL AND status IN ('PENDING', 'PROCESSING')
                 """,
-            ]),
+            ])
     ]
 }

@@ -6,7 +6,9 @@ import Testing
 @Suite("sluice CLI")
 struct CLITests {
     /// Runs `sluice` with `--database-url url`.
-    private func sluice(_ arguments: [String], url: String) async throws -> (status: Int32, stdout: String, stderr: String) {
+    private func sluice(_ arguments: [String], url: String) async throws -> (
+        status: Int32, stdout: String, stderr: String
+    ) {
         try await runProduct("sluice", arguments + ["--database-url", url, "--log-level", "warning"])
     }
 

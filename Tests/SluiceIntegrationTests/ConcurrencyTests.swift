@@ -4,8 +4,9 @@ import Testing
 
 @Suite("Concurrency")
 struct ConcurrencyTests {
-    @Test("8 claimers in 2 OS processes drain 10,000 jobs; each job is claimed and completed exactly once",
-          .timeLimit(.minutes(5)), arguments: StoreKind.sql)
+    @Test(
+        "8 claimers in 2 OS processes drain 10,000 jobs; each job is claimed and completed exactly once",
+        .timeLimit(.minutes(5)), arguments: StoreKind.sql)
     func twoProcessesDrainTenThousandJobs(kind: StoreKind) async throws {
         try await withStore(kind) { store, url in
             let url = try #require(url)

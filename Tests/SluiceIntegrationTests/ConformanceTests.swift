@@ -85,7 +85,8 @@ struct ConformanceTests {
             let highLate = try await queue.enqueue(NewJob(jobType: .ingestData, priority: 5)).id
             clock.advance(by: .seconds(1))
             let highEarlySchedule = try await queue.enqueue(
-                NewJob(jobType: .ingestData, priority: 5, scheduledFor: start)).id
+                NewJob(jobType: .ingestData, priority: 5, scheduledFor: start)
+            ).id
             let negative = try await queue.enqueue(NewJob(jobType: .ingestData, priority: -1)).id
             clock.advance(by: .seconds(1))
             var order: [String] = []
@@ -129,7 +130,8 @@ struct ConformanceTests {
         }
     }
 
-    @Test("fail: back to PENDING after 10 s, then 20 s, then FAILED with every error kept", arguments: StoreKind.allCases)
+    @Test(
+        "fail: back to PENDING after 10 s, then 20 s, then FAILED with every error kept", arguments: StoreKind.allCases)
     func failWithBackoff(kind: StoreKind) async throws {
         try await withQueue(kind) { queue, clock in
             let payload: JSONValue = ["records": ["a"]]
@@ -206,7 +208,9 @@ struct ConformanceTests {
         }
     }
 
-    @Test("an expired lease is rescued to PENDING, and the lost worker's late calls are refused", arguments: StoreKind.allCases)
+    @Test(
+        "an expired lease is rescued to PENDING, and the lost worker's late calls are refused",
+        arguments: StoreKind.allCases)
     func rescue(kind: StoreKind) async throws {
         try await withQueue(kind) { queue, clock in
             let id = try await queue.enqueue(NewJob(jobType: .ingestData)).id
@@ -331,7 +335,11 @@ struct ConformanceTests {
             func finish(_ type: JobType, fail: Bool) async throws -> String {
                 try await queue.enqueue(NewJob(jobType: type, maxAttempts: 1))
                 let claimed = try #require(try await queue.claimJob([type]))
-                if fail { try await queue.failJob(claimed.lease, error: "x") } else { try await queue.completeJob(claimed.lease) }
+                if fail {
+                    try await queue.failJob(claimed.lease, error: "x")
+                } else {
+                    try await queue.completeJob(claimed.lease)
+                }
                 return claimed.job.id
             }
             let oldCompleted = try await (0..<3).asyncMap { _ in try await finish(.ingestData, fail: false) }
@@ -383,7 +391,8 @@ struct ConformanceTests {
 
             // In one batch: the second of two equal keys is not inserted and reports the first.
             let batch = try await queue.enqueue(contentsOf: [
-                NewJob(jobType: .vectorize, uniqueKey: "project-2"), NewJob(jobType: .vectorize, uniqueKey: "project-2"),
+                NewJob(jobType: .vectorize, uniqueKey: "project-2"),
+                NewJob(jobType: .vectorize, uniqueKey: "project-2"),
                 NewJob(jobType: .vectorize, uniqueKey: "project-1"), NewJob(jobType: .vectorize),
             ])
             #expect(batch.map(\.inserted) == [true, false, false, true])
@@ -391,7 +400,8 @@ struct ConformanceTests {
             #expect(batch[2].id == first.id)
 
             // Still unique while PROCESSING; free again once the holder finished.
-            let claimed = try #require(try await queue.claimJobs([.vectorize], limit: 10).first { $0.job.id == first.id })
+            let claimed = try #require(
+                try await queue.claimJobs([.vectorize], limit: 10).first { $0.job.id == first.id })
             #expect(try await queue.enqueue(NewJob(jobType: .vectorize, uniqueKey: "project-1")).inserted == false)
             try await queue.completeJob(claimed.lease)
             let next = try await queue.enqueue(NewJob(jobType: .vectorize, uniqueKey: "project-1"))
@@ -412,7 +422,8 @@ struct ConformanceTests {
         try await withQueue(kind) { queue, clock in
             var ids: [String] = []
             for index in 0..<6 {
-                ids.append(try await queue.enqueue(NewJob(jobType: index.isMultiple(of: 2) ? .ingestData : .vectorize)).id)
+                ids.append(
+                    try await queue.enqueue(NewJob(jobType: index.isMultiple(of: 2) ? .ingestData : .vectorize)).id)
                 clock.advance(by: .seconds(1))
             }
             let claimed = try #require(try await queue.claimJob([.vectorize]))

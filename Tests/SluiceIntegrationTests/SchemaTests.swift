@@ -23,12 +23,18 @@ struct SchemaTests {
         #expect(sqlite == postgres)
     }
 
-    @Test("a fresh database reports its pending migrations and refuses queue work until migrated", arguments: StoreKind.sql)
+    @Test(
+        "a fresh database reports its pending migrations and refuses queue work until migrated",
+        arguments: StoreKind.sql)
     func freshDatabase(kind: StoreKind) async throws {
         let fresh: (String, String?) =
             switch kind {
             case .sqlite: ("sqlite:\(TestDatabases.sqlitePath())", nil)
-            default: try await { let (url, name) = try await TestDatabases.createPostgres(); return (url, name) }()
+            default:
+                try await {
+                    let (url, name) = try await TestDatabases.createPostgres()
+                    return (url, name)
+                }()
             }
         defer { if let name = fresh.1 { Task { await TestDatabases.dropPostgres(name) } } }
         try await withJobStore(try StoreSettings(url: fresh.0), logger: quietLogger) { store in
@@ -129,7 +135,8 @@ struct SchemaTests {
 
             let failed = try await client.query(PostgresQuery(unsafeSQL: Self.referenceQueries[2])).collect()
             #expect(failed.count == 1)
-            let (id, failedType, error, attempts) = try #require(failed.first).decode((String, String, String, Int).self)
+            let (id, failedType, error, attempts) = try #require(failed.first).decode(
+                (String, String, String, Int).self)
             #expect(id == failing.job.id)
             #expect(failedType == "INGEST_DATA")
             #expect(error == "embedding provider said no")

@@ -93,7 +93,9 @@ func withStore<T: Sendable>(
         return try await body(MemoryJobStore(), nil)
     case .sqlite:
         let path = TestDatabases.sqlitePath()
-        defer { try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path) }
+        defer {
+            try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path)
+        }
         let url = "sqlite:\(path)"
         return try await withJobStore(try StoreSettings(url: url)) { store in
             _ = try await store.migrate()
