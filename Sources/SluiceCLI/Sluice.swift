@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import SluiceCore
 import SluiceStores
+import Synchronization
 
 @main
 struct Sluice: AsyncParsableCommand {
@@ -101,27 +102,18 @@ struct QueueSettings: ParsableArguments {
 
 /// Logs go to standard error, so that standard output carries only the command's answer.
 enum LoggingBootstrap {
-    private static let done = LockedFlag()
+    private static let done = Mutex(false)
 
     static func once(level: Logger.Level) {
-        guard done.set() else { return }
+        let first = done.withLock { done in
+            defer { done = true }
+            return !done
+        }
+        guard first else { return }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
-        }
-    }
-}
-
-final class LockedFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-
-    /// Sets the flag; true the first time only.
-    func set() -> Bool {
-        lock.withLock {
-            defer { value = true }
-            return !value
         }
     }
 }

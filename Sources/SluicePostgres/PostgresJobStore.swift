@@ -40,13 +40,17 @@ public final class PostgresJobStore: JobStore, Service {
         do {
             let connection = try await PostgresConnection.connect(
                 configuration: try configuration.connectionConfiguration(), id: 0, logger: logger)
-            defer { Task { try? await connection.close() } }
-            try await connection.query("SELECT 1", logger: logger)
+            do {
+                try await connection.query("SELECT 1", logger: logger)
+            } catch {
+                try? await connection.close()
+                throw error
+            }
+            try? await connection.close()
         } catch let error as PSQLError {
-            let mapped = PostgresErrors.describe(error, location: location)
-            if mapped is QueueError { throw mapped }
-            throw QueueError.storeUnavailable(
-                location, reason: "\(error.underlying.map { "\($0)" } ?? "\(error.code)")")
+            if let mapped = PostgresErrors.describe(error, location: location) as? QueueError { throw mapped }
+            let reason = error.underlying.map { "\($0)" } ?? "\(error.code)"
+            throw QueueError.storeUnavailable(location, reason: reason)
         } catch let error as QueueError {
             throw error
         } catch {
