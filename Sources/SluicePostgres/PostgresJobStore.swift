@@ -414,6 +414,11 @@ public final class PostgresJobStore: JobStore, Service {
             return try await body()
         } catch let error as PSQLError {
             throw PostgresErrors.describe(error, location: location)
+        } catch let error as PostgresTransactionError {
+            // Report what went wrong inside the transaction, not the wrapper.
+            let cause = error.closureError ?? error.beginError ?? error.commitError ?? error
+            if let cause = cause as? PSQLError { throw PostgresErrors.describe(cause, location: location) }
+            throw cause
         }
     }
 }

@@ -63,6 +63,22 @@ struct SchemaTests {
         #expect(error?.message.contains("upgrade Sluice") == true)
     }
 
+    @Test("PostgreSQL migrated by a newer Sluice: migrate and the CLI refuse with a clear message")
+    func newerSchemaOnPostgres() async throws {
+        try await withStore(.postgres) { store, url in
+            let postgres = try #require(store as? PostgresJobStore)
+            try await postgres.client.query(
+                "INSERT INTO sluice_migrations (name) VALUES (\("20990101000000_from_the_future"))")
+            let refused = await #expect(throws: QueueError.self) { try await store.migrate() }
+            #expect(refused?.code == .schemaOutOfDate)
+            #expect(refused?.message.contains("20990101000000_from_the_future") == true)
+
+            let cli = try await runProduct("sluice", ["stats", "--database-url", try #require(url)])
+            #expect(cli.status == 1)
+            #expect(cli.stderr.contains("upgrade Sluice"), "\(cli.stderr)")
+        }
+    }
+
     @Test("concurrent migrations from several clients apply each migration once")
     func concurrentMigrations() async throws {
         let (url, name) = try await TestDatabases.createPostgres()
