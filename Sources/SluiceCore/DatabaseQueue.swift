@@ -133,7 +133,7 @@ public struct DatabaseQueue: Sendable {
         return .failed
     }
 
-    /// Records a thrown error; see ``failJob(_:error:)-(_,String)``.
+    /// Records a thrown error, described by `String(describing:)`; otherwise the same as failing with a message.
     @discardableResult
     public func failJob(_ lease: JobLease, error: any Error) async throws -> FailOutcome {
         try await failJob(lease, error: String(describing: error))
