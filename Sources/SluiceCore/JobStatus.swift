@@ -16,6 +16,14 @@ public enum JobStatus: String, Sendable, Hashable, Codable, CaseIterable {
         self.init(rawValue: text.uppercased())
     }
 
+    /// Reads the `status` column; a value no build of Sluice writes means the schema is not what this build expects.
+    public init(stored text: String) throws {
+        guard let status = JobStatus(rawValue: text) else {
+            throw QueueError.schemaOutOfDate("unknown job status '\(text)' in job_queue")
+        }
+        self = status
+    }
+
     /// True for COMPLETED and FAILED: the states that only `retryJob` or `cleanup` leave.
     public var isFinished: Bool { self == .completed || self == .failed }
 }

@@ -385,13 +385,10 @@ public final class PostgresJobStore: JobStore, Service {
         func json(_ index: Int) throws -> JSONValue? {
             try cells[index].decode(String?.self).map { try JSONValue(parsing: $0) }
         }
-        guard let status = JobStatus(rawValue: try cells[2].decode(String.self)) else {
-            throw QueueError.schemaOutOfDate("unknown job status in job_queue")
-        }
         return Job(
             id: try cells[0].decode(String.self),
             jobType: JobType(rawValue: try cells[1].decode(String.self)),
-            status: status,
+            status: try JobStatus(stored: try cells[2].decode(String.self)),
             priority: try cells[3].decode(Int.self),
             attempts: try cells[4].decode(Int.self),
             maxAttempts: try cells[5].decode(Int.self),

@@ -223,7 +223,7 @@ public final class SQLiteJobStore: JobStore {
             guard
                 let status = try String.fetchOne(db, sql: "SELECT status FROM job_queue WHERE id = ?", arguments: [id])
             else { throw QueueError.jobNotFound(id) }
-            try QueueTransitions.checkRetry(id: id, status: JobStatus(rawValue: status) ?? .failed)
+            try QueueTransitions.checkRetry(id: id, status: try JobStatus(stored: status))
             do {
                 try db.execute(
                     sql: """
@@ -245,7 +245,7 @@ public final class SQLiteJobStore: JobStore {
             guard
                 let status = try String.fetchOne(db, sql: "SELECT status FROM job_queue WHERE id = ?", arguments: [id])
             else { throw QueueError.jobNotFound(id) }
-            try QueueTransitions.checkCancel(id: id, status: JobStatus(rawValue: status) ?? .completed)
+            try QueueTransitions.checkCancel(id: id, status: try JobStatus(stored: status))
             try db.execute(
                 sql: """
                     UPDATE job_queue
@@ -348,11 +348,9 @@ public final class SQLiteJobStore: JobStore {
             try (row[index] as String?).map { try JSONValue(parsing: $0) }
         }
         func date(_ index: Int) -> Date? { (row[index] as Int64?).map(Self.date) }
-        guard let status = JobStatus(rawValue: row[2]) else {
-            throw QueueError.schemaOutOfDate("unknown job status in job_queue")
-        }
         return Job(
-            id: row[0], jobType: JobType(rawValue: row[1]), status: status, priority: row[3], attempts: row[4],
+            id: row[0], jobType: JobType(rawValue: row[1]), status: try JobStatus(stored: row[2]), priority: row[3],
+            attempts: row[4],
             maxAttempts: row[5], payload: try json(6), result: try json(7),
             progress: try (row[8] as String?).map { try StoredJSON.decode(JobProgress.self, from: $0) },
             errors: try StoredJSON.decode([AttemptError].self, from: row[9]),

@@ -52,11 +52,14 @@ struct CoreTests {
     }
 
     @Test("statuses parse case-insensitively and know which are finished")
-    func statuses() {
+    func statuses() throws {
         #expect(JobStatus(parsing: "pending") == .pending)
         #expect(JobStatus(parsing: "Failed") == .failed)
         #expect(JobStatus(parsing: "sleeping") == nil)
         #expect(JobStatus.allCases.filter(\.isFinished) == [.completed, .failed])
+        #expect(try JobStatus(stored: "PROCESSING") == .processing)
+        let unknown = #expect(throws: QueueError.self) { try JobStatus(stored: "pending") }
+        #expect(unknown?.code == .schemaOutOfDate)
     }
 
     @Test("stats add up rows per type and in total")
