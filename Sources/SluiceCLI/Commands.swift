@@ -2,21 +2,6 @@ import ArgumentParser
 import Foundation
 import SluiceCore
 
-struct Serve: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Run the Sluice server (HTTP API, workers, scheduler). Not built yet: it migrates and exits.")
-
-    @OptionGroup var settings: QueueSettings
-
-    func run() async throws {
-        let location = try await settings.withQueue { queue in queue.store.location }
-        printError(
-            "sluice serve: the HTTP server, workers and scheduler are not built yet (see the project's open issues).\n"
-                + "The database at \(location) is migrated and ready; use `sluice enqueue`, `sluice stats` and "
-                + "`sluice jobs` meanwhile.")
-    }
-}
-
 struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Apply the database migrations this build knows.")
 

@@ -11,7 +11,8 @@ struct Sluice: AsyncParsableCommand {
         commandName: "sluice",
         abstract: "A database-backed job queue for ingestion and vectorization pipelines.",
         subcommands: [
-            Serve.self, Migrate.self, Enqueue.self, Stats.self, Jobs.self, Cleanup.self, Rescue.self,
+            Serve.self, Work.self, Migrate.self, Enqueue.self, Stats.self, Jobs.self, Cleanup.self, Rescue.self,
+            Users.self,
         ])
 }
 
@@ -50,6 +51,17 @@ struct QueueSettings: ParsableArguments {
     func withQueue<Result: Sendable>(
         checkSchema: Bool = true, _ body: @Sendable @escaping (DatabaseQueue) async throws -> Result
     ) async throws -> Result {
+        try await withStore(checkSchema: checkSchema) { store, options, logger in
+            try await body(DatabaseQueue(store: store, options: options, logger: logger))
+        }
+    }
+
+    /// The same as ``withQueue(checkSchema:_:)``, handing over the store itself (jobs, accounts, schedules), the
+    /// queue options and the logger.
+    func withStore<Result: Sendable>(
+        checkSchema: Bool = true,
+        _ body: @Sendable @escaping (any SluiceStore, QueueOptions, Logger) async throws -> Result
+    ) async throws -> Result {
         let environment = ProcessInfo.processInfo.environment
         let logger = try makeLogger(environment)
         let url =
@@ -71,7 +83,7 @@ struct QueueSettings: ParsableArguments {
             } else if checkSchema {
                 try await store.schemaStatus().requireCurrent()
             }
-            return try await body(DatabaseQueue(store: store, options: queueOptions, logger: logger))
+            return try await body(store, queueOptions, logger)
         }
     }
 
@@ -87,7 +99,7 @@ struct QueueSettings: ParsableArguments {
         return logger
     }
 
-    private func seconds(_ flag: Int?, _ variable: String, _ environment: [String: String]) throws -> Int? {
+    func seconds(_ flag: Int?, _ variable: String, _ environment: [String: String]) throws -> Int? {
         if let flag {
             guard flag > 0 else { throw QueueError.invalidConfiguration("\(variable) must be a positive number") }
             return flag

@@ -139,6 +139,13 @@ public struct DatabaseQueue: Sendable {
         try await failJob(lease, error: String(describing: error))
     }
 
+    /// Hands a claimed job back unfinished (this worker is stopping): PENDING again at once, the attempt not
+    /// counted. Throws ``QueueError/Code/leaseLost`` when the lease is no longer held.
+    public func releaseJob(_ lease: JobLease) async throws {
+        guard try await store.release(lease, now: clock.now()) else { throw try await leaseLost(lease) }
+        logger.info("job released unfinished", metadata: metadata(lease))
+    }
+
     /// Stores progress for the monitor and renews the lease.
     public func updateProgress(_ lease: JobLease, current: Int, total: Int, message: String = "") async throws {
         let progress = JobProgress(current: current, total: total, message: message)

@@ -30,12 +30,16 @@ public protocol JobStore: Sendable {
     /// False when the lease is not held.
     func fail(_ lease: JobLease, error: AttemptError, retryAt: Date?, now: Date) async throws -> Bool
 
+    /// PROCESSING back to PENDING at `now` without counting the attempt, for a worker that stops before it
+    /// finished (a graceful shutdown). False when the lease is not held.
+    func release(_ lease: JobLease, now: Date) async throws -> Bool
+
     /// Stores progress and extends the lease. False when the lease is not held.
     func updateProgress(_ lease: JobLease, progress: JobProgress, leaseExpiresAt: Date) async throws -> Bool
 
     func job(id: String) async throws -> Job?
 
-    /// Jobs matching `filter`, newest first.
+    /// Jobs matching `filter`, newest first (oldest first when `filter.oldestFirst`).
     func jobs(matching filter: JobFilter) async throws -> [Job]
 
     func stats() async throws -> QueueStats
@@ -80,11 +84,14 @@ public struct JobFilter: Sendable, Hashable {
     public var jobType: JobType?
     /// At most this many jobs, newest first. Default 50.
     public var limit: Int
+    /// Oldest first instead (by creation time). Default false.
+    public var oldestFirst: Bool
 
-    public init(status: JobStatus? = nil, jobType: JobType? = nil, limit: Int = 50) {
+    public init(status: JobStatus? = nil, jobType: JobType? = nil, limit: Int = 50, oldestFirst: Bool = false) {
         self.status = status
         self.jobType = jobType
         self.limit = limit
+        self.oldestFirst = oldestFirst
     }
 }
 
@@ -160,4 +167,12 @@ public struct RescueResult: Sendable, Hashable {
         self.requeued = requeued
         self.failed = failed
     }
+}
+
+/// Once-per-cluster runs of scheduled work: the first server to claim a (name, slot) pair runs it, the others see
+/// it taken. A store capability separate from ``JobStore`` because only the scheduler needs it.
+public protocol ScheduleStore: Sendable {
+    /// Records that `owner` runs `name` for the time slot `slot`; false when another server claimed it first.
+    /// Also forgets claims older than a week.
+    func claimScheduledRun(name: String, slot: Date, owner: String, now: Date) async throws -> Bool
 }

@@ -3,8 +3,9 @@ import Synchronization
 
 /// A store in process memory: fast unit tests, and the reference the SQL stores are checked against by the same
 /// conformance suite. Nothing survives the process.
-public final class MemoryJobStore: JobStore {
+public final class MemoryJobStore: JobStore, ScheduleStore {
     private let jobsByID = Mutex<[String: Job]>([:])
+    private let scheduledRuns = Mutex<[String: Date]>([:])
 
     public init() {}
 
@@ -81,6 +82,25 @@ public final class MemoryJobStore: JobStore {
         }
     }
 
+    public func release(_ lease: JobLease, now: Date) async throws -> Bool {
+        updateHeld(lease) { job in
+            job.status = .pending
+            job.attempts -= 1
+            job.scheduledFor = now
+            job.startedAt = nil
+        }
+    }
+
+    public func claimScheduledRun(name: String, slot: Date, owner: String, now: Date) async throws -> Bool {
+        scheduledRuns.withLock { runs in
+            let key = "\(name)@\(slot.timeIntervalSince1970)"
+            guard runs[key] == nil else { return false }
+            runs = runs.filter { $0.value > now - 7 * 86_400 }
+            runs[key] = now
+            return true
+        }
+    }
+
     public func updateProgress(_ lease: JobLease, progress: JobProgress, leaseExpiresAt: Date) async throws -> Bool {
         jobsByID.withLock { table in
             guard var job = table[lease.jobID], job.status == .processing, job.leaseOwner == lease.owner else {
@@ -104,7 +124,7 @@ public final class MemoryJobStore: JobStore {
                     (filter.status.map { job.status == $0 } ?? true)
                         && (filter.jobType.map { job.jobType == $0 } ?? true)
                 }
-                .sorted { ($0.createdAt, $0.id) > ($1.createdAt, $1.id) }
+                .sorted { filter.oldestFirst != (($0.createdAt, $0.id) > ($1.createdAt, $1.id)) }
                 .prefix(filter.limit)
                 .map { $0 }
         }

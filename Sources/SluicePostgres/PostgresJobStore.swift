@@ -8,11 +8,11 @@ import SluiceCore
 ///
 /// Claims use `FOR UPDATE SKIP LOCKED`, so concurrent claimers never wait on each other and never get the same job.
 /// The store is a `Service`: its connection pool works only while ``run()`` runs.
-public final class PostgresJobStore: JobStore, Service {
+public final class PostgresJobStore: JobStore, ScheduleStore, Service {
     public let client: PostgresClient
     public let location: String
     private let configuration: PostgresStoreConfiguration
-    private let logger: Logger
+    let logger: Logger
 
     /// Serialises migrations across processes (an arbitrary constant: "sluice" in ASCII).
     private static let migrationLockKey: Int64 = 0x736c_7569_6365
@@ -240,6 +240,31 @@ public final class PostgresJobStore: JobStore, Service {
             """)
     }
 
+    public func release(_ lease: JobLease, now: Date) async throws -> Bool {
+        try await changesRow(
+            """
+            UPDATE job_queue
+            SET status = 'PENDING', attempts = attempts - 1, scheduled_for = \(now), started_at = NULL,
+                lease_owner = NULL, lease_expires_at = NULL
+            WHERE id = \(lease.jobID) AND status = 'PROCESSING' AND lease_owner = \(lease.owner)
+            RETURNING id
+            """)
+    }
+
+    public func claimScheduledRun(name: String, slot: Date, owner: String, now: Date) async throws -> Bool {
+        let claimed = try await changesRow(
+            """
+            INSERT INTO sluice_scheduled_runs (name, slot, owner, claimed_at) VALUES (\(name), \(slot), \(owner), \(now))
+            ON CONFLICT DO NOTHING
+            RETURNING name
+            """)
+        if claimed {
+            _ = try await changesRow(
+                "DELETE FROM sluice_scheduled_runs WHERE claimed_at < \(now - 7 * 86_400) RETURNING name")
+        }
+        return claimed
+    }
+
     public func updateProgress(_ lease: JobLease, progress: JobProgress, leaseExpiresAt: Date) async throws -> Bool {
         try await changesRow(
             """
@@ -261,7 +286,7 @@ public final class PostgresJobStore: JobStore, Service {
             SELECT \(unescaped: Self.columns) FROM job_queue
             WHERE (\(filter.status?.rawValue)::text IS NULL OR status = \(filter.status?.rawValue))
               AND (\(filter.jobType?.rawValue)::text IS NULL OR job_type = \(filter.jobType?.rawValue))
-            ORDER BY created_at DESC, id DESC
+            ORDER BY \(unescaped: filter.oldestFirst ? "created_at, id" : "created_at DESC, id DESC")
             LIMIT \(max(0, filter.limit))
             """)
     }
@@ -363,14 +388,14 @@ public final class PostgresJobStore: JobStore, Service {
         throw QueueError.invalidTransition(id, from: job.status, reason: "changed state meanwhile; try again")
     }
 
-    private func fetchJobs(_ query: PostgresQuery) async throws -> [Job] {
+    func fetchJobs(_ query: PostgresQuery) async throws -> [Job] {
         try await mapErrors {
             try await client.query(query, logger: logger).collect().map(Self.decodeJob)
         }
     }
 
     /// Runs an `UPDATE … RETURNING id`; true when it changed a row.
-    private func changesRow(_ query: PostgresQuery) async throws -> Bool {
+    func changesRow(_ query: PostgresQuery) async throws -> Bool {
         try await mapErrors { try await !client.query(query, logger: logger).collect().isEmpty }
     }
 
@@ -406,7 +431,7 @@ public final class PostgresJobStore: JobStore, Service {
     }
 
     /// Turns postgres-nio's deliberately vague errors into ones a person can act on.
-    private func mapErrors<T>(_ body: () async throws -> T) async throws -> T {
+    func mapErrors<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
         } catch let error as PSQLError {

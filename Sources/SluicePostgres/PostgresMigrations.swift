@@ -48,6 +48,50 @@ enum PostgresMigrations {
                 CREATE UNIQUE INDEX job_queue_unique_key_idx ON job_queue (job_type, unique_key)
                     WHERE unique_key IS NOT NULL AND status IN ('PENDING', 'PROCESSING')
                 """,
-            ])
+            ]),
+        Migration(
+            "20261129100000_create_accounts",
+            [
+                """
+                CREATE TABLE sluice_users (
+                    id            text        PRIMARY KEY,
+                    email         text        NOT NULL UNIQUE,
+                    role          text        NOT NULL CHECK (role IN ('VIEWER', 'MANAGER', 'ADMIN')),
+                    password_hash text        NOT NULL,
+                    created_at    timestamptz NOT NULL
+                )
+                """,
+                // Only the SHA-256 of a session token is kept.
+                """
+                CREATE TABLE sluice_sessions (
+                    token_hash text        PRIMARY KEY,
+                    user_id    text        NOT NULL REFERENCES sluice_users (id) ON DELETE CASCADE,
+                    created_at timestamptz NOT NULL,
+                    expires_at timestamptz NOT NULL
+                )
+                """,
+                "CREATE INDEX sluice_sessions_user_idx ON sluice_sessions (user_id)",
+                "CREATE INDEX sluice_sessions_expires_idx ON sluice_sessions (expires_at)",
+            ]),
+        Migration(
+            "20261129100100_create_scheduled_runs",
+            [
+                // One row per scheduled run: the primary key makes each (name, slot) run once per cluster.
+                """
+                CREATE TABLE sluice_scheduled_runs (
+                    name       text        NOT NULL,
+                    slot       timestamptz NOT NULL,
+                    owner      text        NOT NULL,
+                    claimed_at timestamptz NOT NULL,
+                    PRIMARY KEY (name, slot)
+                )
+                """
+            ]),
+        Migration(
+            "20261129100200_index_jobs_by_status_and_age",
+            [
+                // The monitor's oldest pending job, and recent jobs filtered by state, without a scan.
+                "CREATE INDEX job_queue_status_created_idx ON job_queue (status, created_at, id)"
+            ]),
     ]
 }

@@ -7,8 +7,8 @@ import SluiceCore
 ///
 /// SQLite has no row locks, so a claim is one `BEGIN IMMEDIATE` write transaction: claimers take turns, and each job
 /// goes to exactly one of them.
-public final class SQLiteJobStore: JobStore {
-    private let pool: DatabasePool
+public final class SQLiteJobStore: JobStore, ScheduleStore {
+    let pool: DatabasePool
     public let location: String
 
     private static let columns = """
@@ -174,6 +174,16 @@ public final class SQLiteJobStore: JobStore {
             """, [error.message, Self.micros(now), entry, lease.jobID, lease.owner])
     }
 
+    public func release(_ lease: JobLease, now: Date) async throws -> Bool {
+        try await changesRow(
+            """
+            UPDATE job_queue
+            SET status = 'PENDING', attempts = attempts - 1, scheduled_for = ?, started_at = NULL,
+                lease_owner = NULL, lease_expires_at = NULL
+            WHERE id = ? AND status = 'PROCESSING' AND lease_owner = ?
+            """, [Self.micros(now), lease.jobID, lease.owner])
+    }
+
     public func updateProgress(_ lease: JobLease, progress: JobProgress, leaseExpiresAt: Date) async throws -> Bool {
         try await changesRow(
             """
@@ -194,13 +204,14 @@ public final class SQLiteJobStore: JobStore {
     public func jobs(matching filter: JobFilter) async throws -> [Job] {
         let status = filter.status?.rawValue
         let type = filter.jobType?.rawValue
+        let order = filter.oldestFirst ? "created_at, id" : "created_at DESC, id DESC"
         return try await read { db in
             try Row.fetchAll(
                 db,
                 sql: """
                     SELECT \(Self.columns) FROM job_queue
                     WHERE (? IS NULL OR status = ?) AND (? IS NULL OR job_type = ?)
-                    ORDER BY created_at DESC, id DESC
+                    ORDER BY \(order)
                     LIMIT ?
                     """, arguments: [status, status, type, type, max(0, filter.limit)]
             ).map(Self.decodeJob)
@@ -297,14 +308,14 @@ public final class SQLiteJobStore: JobStore {
 
     // MARK: Helpers
 
-    private func changesRow(_ sql: String, _ arguments: StatementArguments) async throws -> Bool {
+    func changesRow(_ sql: String, _ arguments: StatementArguments) async throws -> Bool {
         try await write { db in
             try db.execute(sql: sql, arguments: arguments)
             return db.changesCount > 0
         }
     }
 
-    private func write<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
+    func write<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
         do {
             return try await pool.write(body)
         } catch let error as DatabaseError {
@@ -312,7 +323,7 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
-    private func read<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
+    func read<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
         do {
             return try await pool.read(body)
         } catch let error as DatabaseError {

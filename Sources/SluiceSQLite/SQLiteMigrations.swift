@@ -45,6 +45,45 @@ enum SQLiteMigrations {
                 CREATE UNIQUE INDEX job_queue_unique_key_idx ON job_queue (job_type, unique_key)
                     WHERE unique_key IS NOT NULL AND status IN ('PENDING', 'PROCESSING')
                 """,
-            ])
+            ]),
+        Migration(
+            "20261129100000_create_accounts",
+            [
+                """
+                CREATE TABLE sluice_users (
+                    id            TEXT    PRIMARY KEY NOT NULL,
+                    email         TEXT    NOT NULL UNIQUE,
+                    role          TEXT    NOT NULL CHECK (role IN ('VIEWER', 'MANAGER', 'ADMIN')),
+                    password_hash TEXT    NOT NULL,
+                    created_at    INTEGER NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE sluice_sessions (
+                    token_hash TEXT    PRIMARY KEY NOT NULL,
+                    user_id    TEXT    NOT NULL REFERENCES sluice_users (id) ON DELETE CASCADE,
+                    created_at INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL
+                )
+                """,
+                "CREATE INDEX sluice_sessions_user_idx ON sluice_sessions (user_id)",
+                "CREATE INDEX sluice_sessions_expires_idx ON sluice_sessions (expires_at)",
+            ]),
+        Migration(
+            "20261129100100_create_scheduled_runs",
+            [
+                """
+                CREATE TABLE sluice_scheduled_runs (
+                    name       TEXT    NOT NULL,
+                    slot       INTEGER NOT NULL,
+                    owner      TEXT    NOT NULL,
+                    claimed_at INTEGER NOT NULL,
+                    PRIMARY KEY (name, slot)
+                )
+                """
+            ]),
+        Migration(
+            "20261129100200_index_jobs_by_status_and_age",
+            ["CREATE INDEX job_queue_status_created_idx ON job_queue (status, created_at, id)"]),
     ]
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SluiceAccounts
 import SluiceCore
 import SluicePostgres
 import SluiceSQLite
@@ -41,13 +42,17 @@ public enum StoreSettings: Sendable {
     }
 }
 
+/// Everything a Sluice server keeps in its database: the job queue, scheduled-run claims and accounts. Both the
+/// PostgreSQL and the SQLite store are one.
+public typealias SluiceStore = AccountStore & JobStore & ScheduleStore
+
 /// Opens the store `settings` name, runs `body` with it, and closes it afterwards.
 ///
 /// A PostgreSQL store's connection pool runs in a child task for as long as `body` does.
 public func withJobStore<Result: Sendable>(
     _ settings: StoreSettings,
     logger: Logger = Logger(label: "sluice.store"),
-    _ body: @Sendable (any JobStore) async throws -> Result
+    _ body: @Sendable (any SluiceStore) async throws -> Result
 ) async throws -> Result {
     switch settings {
     case .sqlite(let path):

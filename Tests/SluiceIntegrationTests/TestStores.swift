@@ -117,6 +117,16 @@ func withStore<T: Sendable>(
     }
 }
 
+/// Runs `body` with a migrated, empty SQL store (jobs, accounts and schedules) of `kind`.
+func withServerStore<T: Sendable>(
+    _ kind: StoreKind, _ body: @Sendable (any SluiceStore) async throws -> T
+) async throws -> T {
+    try await withStore(kind) { store, _ in
+        guard let store = store as? any SluiceStore else { throw TestSetupError("\(kind) is not a server store") }
+        return try await body(store)
+    }
+}
+
 /// A queue on a store of `kind` with a manual clock.
 func withQueue<T: Sendable>(
     _ kind: StoreKind, options: QueueOptions = QueueOptions(),
@@ -140,7 +150,8 @@ func productsDirectory() -> URL {
 
 /// Runs a built product and returns its exit status, standard output and standard error.
 func runProduct(
-    _ name: String, _ arguments: [String], environment: [String: String] = [:], directory: String? = nil
+    _ name: String, _ arguments: [String], environment: [String: String] = [:], directory: String? = nil,
+    input: String? = nil
 ) async throws -> (status: Int32, stdout: String, stderr: String) {
     let process = Process()
     if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
@@ -156,8 +167,13 @@ func runProduct(
     let err = Pipe()
     process.standardOutput = out
     process.standardError = err
-    process.standardInput = FileHandle.nullDevice
+    let stdin = Pipe()
+    process.standardInput = input == nil ? FileHandle.nullDevice : stdin
     try process.run()
+    if let input {
+        stdin.fileHandleForWriting.write(Data(input.utf8))
+        try stdin.fileHandleForWriting.close()
+    }
     // Read both pipes while the process runs, so a large output cannot fill a pipe and stall it.
     async let stdout = Task.detached { out.fileHandleForReading.readDataToEndOfFile() }.value
     async let stderr = Task.detached { err.fileHandleForReading.readDataToEndOfFile() }.value

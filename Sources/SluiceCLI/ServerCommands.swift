@@ -1,0 +1,241 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import SluiceAccounts
+import SluiceCore
+import SluiceServer
+import SluiceStores
+import SluiceWorkers
+import UnixSignals
+
+/// The job handlers this build runs. The pipeline registers INGEST_DATA and VECTORIZE here.
+enum BuiltInHandlers {
+    static func registry() -> JobHandlerRegistry {
+        JobHandlerRegistry()
+    }
+}
+
+/// Worker flags shared by `serve` and `work`.
+struct WorkerFlags: ParsableArguments {
+    @Option(help: "Job types to run, comma-separated (default: INGEST_DATA,VECTORIZE and every registered type).")
+    var types: String?
+
+    @Option(help: "Jobs run at once by this process (env SLUICE_WORKER_CONCURRENCY; default 4).")
+    var concurrency: Int?
+
+    func apply(to options: inout ContinuousWorkerOptions, registry: JobHandlerRegistry) throws {
+        if let concurrency {
+            guard concurrency > 0 else { throw ValidationError("--concurrency must be at least 1") }
+            options.concurrency = concurrency
+        }
+        if let types {
+            let parsed = types.split(separator: ",").map { JobType(rawValue: $0.trimmingCharacters(in: .whitespaces)) }
+            guard !parsed.isEmpty else { throw ValidationError("--types needs at least one job type") }
+            for type in parsed { try type.validate() }
+            options.types = parsed
+        } else {
+            options.types = Array(Set(JobType.builtIn + registry.types)).sorted { $0.rawValue < $1.rawValue }
+        }
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the Sluice server: HTTP API, continuous workers, rescuer and scheduler.",
+        discussion: """
+            Environment: APP_ENV (development|production), PORT, CRON_SECRET, SLUICE_ADMIN_EMAIL and \
+            SLUICE_ADMIN_PASSWORD (first admin), SLUICE_SESSION_HOURS, SLUICE_BCRYPT_COST, \
+            SLUICE_WORKER_BUDGET_SECONDS, SLUICE_WORKER_CONCURRENCY, SLUICE_SHUTDOWN_GRACE_SECONDS, \
+            SLUICE_SCHEDULE_INGESTION, SLUICE_SCHEDULE_VECTORIZATION, SLUICE_SCHEDULE_CLEANUP, SLUICE_RETENTION_DAYS.
+            """)
+
+    @OptionGroup var settings: QueueSettings
+    @OptionGroup var workerFlags: WorkerFlags
+
+    @Option(help: "Address to listen on (default 127.0.0.1; 0.0.0.0 for every interface).")
+    var host: String?
+
+    @Option(help: "Port to listen on (env PORT; default 3000).")
+    var port: Int?
+
+    @Flag(name: .customLong("no-workers"), help: "Run no continuous workers here (separate worker processes).")
+    var noWorkers = false
+
+    @Flag(name: .customLong("no-scheduler"), help: "Leave the worker schedule to an external cron.")
+    var noScheduler = false
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        var configuration = try ServerConfiguration(environment: environment)
+        if let host { configuration.host = host }
+        if let port {
+            guard (1...65_535).contains(port) else { throw ValidationError("--port must be from 1 to 65535") }
+            configuration.port = port
+        }
+        configuration.runWorkers = !noWorkers
+        configuration.runScheduler = !noScheduler
+        let registry = BuiltInHandlers.registry()
+        try workerFlags.apply(to: &configuration.workers, registry: registry)
+        let accountOptions = try AccountSettings.options(environment)
+        let serverConfiguration = configuration
+
+        try await settings.withStore { store, queueOptions, logger in
+            let app = SluiceApp(
+                configuration: serverConfiguration, store: store, queueOptions: queueOptions,
+                accountOptions: accountOptions, handlers: registry, logger: logger)
+            switch try await app.accounts.bootstrapAdmin(
+                email: environment["SLUICE_ADMIN_EMAIL"], password: environment["SLUICE_ADMIN_PASSWORD"])
+            {
+            case .usersExist: break
+            case .created(let email):
+                printError("created admin \(email) (password from SLUICE_ADMIN_PASSWORD)")
+            case .generated(let email, let password):
+                printError(
+                    "created admin \(email) with password \(password)\n"
+                        + "This is shown once: sign in and keep it safe, or create your own admin with "
+                        + "`sluice users create` and delete this one.")
+            }
+            if serverConfiguration.cronSecret == nil {
+                if serverConfiguration.environment == .production {
+                    logger.error("CRON_SECRET is not set: the worker endpoints answer 500 until it is")
+                } else {
+                    logger.warning("CRON_SECRET is not set: the worker endpoints are open (development)")
+                }
+            }
+            printError(
+                "sluice serving http://\(serverConfiguration.host):\(serverConfiguration.port) on \(store.location) "
+                    + "(\(serverConfiguration.environment.rawValue); workers \(serverConfiguration.runWorkers ? "on" : "off"), "
+                    + "scheduler \(serverConfiguration.runScheduler ? "on" : "off"))")
+            try await app.run()
+        }
+    }
+}
+
+struct Work: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run continuous workers and the rescuer without the HTTP server (a separate worker tier).")
+
+    @OptionGroup var settings: QueueSettings
+    @OptionGroup var workerFlags: WorkerFlags
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        var options = try ServerConfiguration(environment: environment).workers
+        let registry = BuiltInHandlers.registry()
+        try workerFlags.apply(to: &options, registry: registry)
+        let workerOptions = options
+        try await settings.withQueue { queue in
+            var logger = Logger(label: "sluice.work")
+            logger.logLevel = try settings.makeLogger(environment).logLevel
+            let runner = JobRunner(queue: queue, handlers: registry, logger: logger)
+            let group = ServiceGroup(
+                configuration: ServiceGroupConfiguration(
+                    services: [
+                        ContinuousWorker(runner: runner, options: workerOptions, logger: logger),
+                        Rescuer(queue: queue, logger: logger),
+                    ],
+                    gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            printError(
+                "sluice working on \(queue.store.location): \(workerOptions.types.map(\.rawValue).joined(separator: ",")) "
+                    + "× \(workerOptions.concurrency)")
+            try await group.run()
+        }
+    }
+}
+
+/// Account settings from the environment.
+enum AccountSettings {
+    static func options(_ environment: [String: String]) throws -> AccountOptions {
+        var options = AccountOptions()
+        if let text = environment["SLUICE_SESSION_HOURS"], !text.isEmpty {
+            guard let hours = Int(text), hours > 0 else {
+                throw QueueError.invalidConfiguration("SLUICE_SESSION_HOURS must be a positive number, not '\(text)'")
+            }
+            options.sessionLifetime = .seconds(hours * 3600)
+        }
+        if let text = environment["SLUICE_BCRYPT_COST"], !text.isEmpty {
+            guard let cost = UInt8(text), (4...31).contains(cost) else {
+                throw QueueError.invalidConfiguration("SLUICE_BCRYPT_COST must be from 4 to 31, not '\(text)'")
+            }
+            options.passwordHasher = PasswordHasher(cost: cost)
+        }
+        return options
+    }
+}
+
+struct Users: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Manage the people who can sign in.",
+        subcommands: [Create.self, List.self, SetRole.self, Delete.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a user; the password is read from standard input (one line).")
+
+        @OptionGroup var settings: QueueSettings
+        @Option(help: "Email address to sign in with.") var email: String
+        @Option(help: "admin, manager or viewer.") var role: String
+
+        func run() async throws {
+            guard let role = Role(parsing: role) else {
+                throw ValidationError("--role must be admin, manager or viewer, not '\(role)'")
+            }
+            guard let password = readLine(strippingNewline: true), !password.isEmpty else {
+                throw ValidationError(
+                    "no password on standard input (pipe it in: echo \"$PASSWORD\" | sluice users create …)")
+            }
+            let options = try AccountSettings.options(ProcessInfo.processInfo.environment)
+            let email = self.email
+            let user = try await settings.withStore { store, _, _ in
+                try await Accounts(store: store, options: options).createUser(
+                    email: email, password: password, role: role)
+            }
+            print("created \(user.email) (\(user.role.rawValue))")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List users.")
+        @OptionGroup var settings: QueueSettings
+
+        func run() async throws {
+            let users = try await settings.withStore { store, _, _ in try await store.users() }
+            let rows = users.map { [$0.email, $0.role.rawValue, $0.createdAt.formatted(.iso8601)] }
+            print(Table.render([["EMAIL", "ROLE", "CREATED"]] + rows))
+        }
+    }
+
+    struct SetRole: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "set-role", abstract: "Change a user's role.")
+        @OptionGroup var settings: QueueSettings
+        @Option(help: "The user's email.") var email: String
+        @Option(help: "admin, manager or viewer.") var role: String
+
+        func run() async throws {
+            guard let role = Role(parsing: role) else {
+                throw ValidationError("--role must be admin, manager or viewer, not '\(role)'")
+            }
+            let email = try Accounts.normalizedEmail(self.email)
+            guard try await settings.withStore({ store, _, _ in try await store.setRole(email: email, role: role) })
+            else {
+                throw AccountError.userNotFound(email)
+            }
+            print("\(email) is now \(role.rawValue)")
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete a user and sign them out everywhere.")
+        @OptionGroup var settings: QueueSettings
+        @Option(help: "The user's email.") var email: String
+
+        func run() async throws {
+            let email = try Accounts.normalizedEmail(self.email)
+            guard try await settings.withStore({ store, _, _ in try await store.deleteUser(email: email) }) else {
+                throw AccountError.userNotFound(email)
+            }
+            print("deleted \(email)")
+        }
+    }
+}

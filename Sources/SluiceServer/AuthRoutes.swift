@@ -1,0 +1,57 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import SluiceAccounts
+import SluiceCore
+
+extension SluiceApp {
+    func addAuthRoutes(to router: Router<SluiceRequestContext>) {
+        router.post("/api/auth/login") { request, context -> Response in
+            try await login(request, context)
+        }
+        router.post("/api/auth/logout") { request, _ -> Response in
+            if let token = request.cookies[SessionCookie.name]?.value, !token.isEmpty {
+                try await accounts.signOut(token: token)
+            }
+            var response = JSONResponse.make(["success": true])
+            response.setCookie(SessionCookie.expired(secure: configuration.environment == .production))
+            return response
+        }
+        router.get("/api/auth/me") { _, context -> Response in
+            let user = try context.requireRole(.viewer)
+            return JSONResponse.make(["user": Self.userJSON(user)])
+        }
+    }
+
+    private func login(_ request: Request, _ context: SluiceRequestContext) async throws -> Response {
+        let body = try await request.jsonObject(context: context)
+        guard let email = body["email"]?.stringValue, let password = body["password"]?.stringValue else {
+            throw APIError(.badRequest, "body must be {\"email\": string, \"password\": string}")
+        }
+        let accountKey = "email:\(email.trimmingCharacters(in: .whitespaces).lowercased())"
+        let addressKey = "address:\(context.remoteAddress?.ipAddress ?? "unknown")"
+        if let wait = throttle.retryAfter([accountKey, addressKey]) {
+            throw APIError(
+                .tooManyRequests, "too many failed sign-ins; try again in \(wait) s",
+                headers: [.retryAfter: "\(wait)"])
+        }
+        guard let (token, session, user) = try await accounts.signIn(email: email, password: password) else {
+            throttle.recordFailure([accountKey, addressKey])
+            context.logger.notice("sign-in refused", metadata: ["sluice.address": "\(addressKey)"])
+            throw APIError(.unauthorized, "invalid email or password")
+        }
+        throttle.recordSuccess(accountKey)
+        var response = JSONResponse.make([
+            "user": Self.userJSON(user), "expiresAt": JSONResponse.timestamp(session.expiresAt),
+        ])
+        let maxAge = Int(session.expiresAt.timeIntervalSince(session.createdAt))
+        response.setCookie(
+            SessionCookie.make(token: token, maxAge: maxAge, secure: configuration.environment == .production))
+        return response
+    }
+
+    static func userJSON(_ user: User) -> JSONValue {
+        ["id": .string(user.id), "email": .string(user.email), "role": .string(user.role.rawValue)]
+    }
+}

@@ -1,0 +1,278 @@
+/// The OpenAPI 3.1 description of every route, served at `/openapi.json`. A test checks each route's real
+/// responses against it, so it stays true.
+enum OpenAPIDocument {
+    static let json = #"""
+        {
+          "openapi": "3.1.0",
+          "info": {
+            "title": "Sluice",
+            "version": "0.3.0",
+            "description": "Database-backed job queue for ingestion and vectorization. Errors are always {\"error\": string}."
+          },
+          "components": {
+            "securitySchemes": {
+              "session": {"type": "apiKey", "in": "cookie", "name": "sluice_session"},
+              "cronSecret": {"type": "http", "scheme": "bearer", "description": "CRON_SECRET; required in production"}
+            },
+            "schemas": {
+              "Error": {
+                "type": "object", "required": ["error"], "additionalProperties": false,
+                "properties": {"error": {"type": "string"}}
+              },
+              "User": {
+                "type": "object", "required": ["id", "email", "role"], "additionalProperties": false,
+                "properties": {
+                  "id": {"type": "string"}, "email": {"type": "string"},
+                  "role": {"enum": ["VIEWER", "MANAGER", "ADMIN"]}
+                }
+              },
+              "Progress": {
+                "type": ["object", "null"], "required": ["current", "total", "message"], "additionalProperties": false,
+                "properties": {"current": {"type": "integer"}, "total": {"type": "integer"}, "message": {"type": "string"}}
+              },
+              "Job": {
+                "type": "object", "additionalProperties": false,
+                "required": ["id", "jobType", "status", "priority", "attempts", "maxAttempts", "progress", "result",
+                             "createdAt", "startedAt", "completedAt"],
+                "properties": {
+                  "id": {"type": "string"},
+                  "jobType": {"type": "string", "description": "INGEST_DATA, VECTORIZE, or an application's own type"},
+                  "status": {"enum": ["PENDING", "PROCESSING", "COMPLETED", "FAILED"]},
+                  "priority": {"type": "integer"}, "attempts": {"type": "integer"}, "maxAttempts": {"type": "integer"},
+                  "progress": {"$ref": "#/components/schemas/Progress"},
+                  "result": {},
+                  "createdAt": {"type": "string", "format": "date-time"},
+                  "startedAt": {"type": ["string", "null"], "format": "date-time"},
+                  "completedAt": {"type": ["string", "null"], "format": "date-time"}
+                }
+              },
+              "JobDetail": {
+                "type": "object", "additionalProperties": false,
+                "required": ["id", "jobType", "status", "priority", "attempts", "maxAttempts", "progress", "result",
+                             "createdAt", "startedAt", "completedAt", "scheduledFor", "uniqueKey", "payloadBytes",
+                             "errors", "lease"],
+                "properties": {
+                  "id": {"type": "string"}, "jobType": {"type": "string"},
+                  "status": {"enum": ["PENDING", "PROCESSING", "COMPLETED", "FAILED"]},
+                  "priority": {"type": "integer"}, "attempts": {"type": "integer"}, "maxAttempts": {"type": "integer"},
+                  "progress": {"$ref": "#/components/schemas/Progress"},
+                  "result": {},
+                  "createdAt": {"type": "string", "format": "date-time"},
+                  "startedAt": {"type": ["string", "null"], "format": "date-time"},
+                  "completedAt": {"type": ["string", "null"], "format": "date-time"},
+                  "scheduledFor": {"type": "string", "format": "date-time"},
+                  "uniqueKey": {"type": ["string", "null"]},
+                  "payloadBytes": {"type": ["integer", "null"], "description": "size of the payload; the payload itself is not shown"},
+                  "errors": {
+                    "type": "array",
+                    "items": {
+                      "type": "object", "required": ["attempt", "at", "message"], "additionalProperties": false,
+                      "properties": {"attempt": {"type": "integer"}, "at": {"type": "string", "format": "date-time"}, "message": {"type": "string"}}
+                    }
+                  },
+                  "lease": {
+                    "type": ["object", "null"], "required": ["owner", "expiresAt", "expired"], "additionalProperties": false,
+                    "properties": {"owner": {"type": "string"}, "expiresAt": {"type": ["string", "null"], "format": "date-time"}, "expired": {"type": "boolean"}}
+                  }
+                }
+              },
+              "QueueStatsResponse": {
+                "type": "object", "required": ["queueStats", "recentJobs", "oldestPendingJob"], "additionalProperties": false,
+                "properties": {
+                  "queueStats": {
+                    "type": "object", "required": ["pending", "processing", "completed", "failed"], "additionalProperties": false,
+                    "properties": {"pending": {"type": "integer"}, "processing": {"type": "integer"}, "completed": {"type": "integer"}, "failed": {"type": "integer"}}
+                  },
+                  "recentJobs": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}},
+                  "oldestPendingJob": {
+                    "type": ["object", "null"], "required": ["id", "createdAt", "ageMinutes"], "additionalProperties": false,
+                    "properties": {"id": {"type": "string"}, "createdAt": {"type": "string", "format": "date-time"}, "ageMinutes": {"type": "integer"}}
+                  }
+                }
+              },
+              "JobActionResponse": {
+                "type": "object", "required": ["success", "jobId"], "additionalProperties": false,
+                "properties": {"success": {"const": true}, "jobId": {"type": "string"}}
+              },
+              "WorkerResponse": {
+                "type": "object", "required": ["success", "processed", "duration"], "additionalProperties": false,
+                "properties": {"success": {"const": true}, "processed": {"type": "integer"}, "duration": {"type": "integer", "description": "milliseconds"}}
+              },
+              "CleanupResponse": {
+                "type": "object", "required": ["success", "deletedCount"], "additionalProperties": false,
+                "properties": {"success": {"const": true}, "deletedCount": {"type": "integer"}}
+              }
+            },
+            "responses": {
+              "BadRequest": {"description": "Malformed request", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+              "Unauthorized": {"description": "Not signed in, or wrong CRON_SECRET", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+              "Forbidden": {"description": "Role too low, or a cross-site request", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+              "NotFound": {"description": "No such job", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+              "ServerError": {"description": "Server fault, or CRON_SECRET unset in production", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+              "Unavailable": {"description": "Database unreachable", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+            },
+            "parameters": {
+              "jobId": {"name": "jobId", "in": "query", "required": true, "schema": {"type": "string"}}
+            }
+          },
+          "paths": {
+            "/health": {
+              "get": {
+                "summary": "Database reachable and schema current",
+                "responses": {
+                  "200": {"description": "Healthy", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["status", "database"], "additionalProperties": false,
+                    "properties": {"status": {"const": "ok"}, "database": {"const": "ok"}}}}}},
+                  "503": {"$ref": "#/components/responses/Unavailable"}
+                }
+              }
+            },
+            "/metrics": {
+              "get": {
+                "summary": "Prometheus metrics: queue depth by type and state, oldest pending age, job counters and durations",
+                "responses": {"200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}}
+              }
+            },
+            "/openapi.json": {
+              "get": {
+                "summary": "This document",
+                "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}}
+              }
+            },
+            "/api/auth/login": {
+              "post": {
+                "summary": "Sign in; sets the session cookie",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                  "type": "object", "required": ["email", "password"],
+                  "properties": {"email": {"type": "string"}, "password": {"type": "string"}}}}}},
+                "responses": {
+                  "200": {"description": "Signed in", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["user", "expiresAt"], "additionalProperties": false,
+                    "properties": {"user": {"$ref": "#/components/schemas/User"}, "expiresAt": {"type": "string", "format": "date-time"}}}}}},
+                  "400": {"$ref": "#/components/responses/BadRequest"},
+                  "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "403": {"$ref": "#/components/responses/Forbidden"},
+                  "413": {"description": "Body too large", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                  "429": {"description": "Too many failed sign-ins; see Retry-After", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+                }
+              }
+            },
+            "/api/auth/logout": {
+              "post": {
+                "summary": "Sign out; ends the session and clears the cookie",
+                "responses": {
+                  "200": {"description": "Signed out", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["success"], "additionalProperties": false, "properties": {"success": {"const": true}}}}}},
+                  "403": {"$ref": "#/components/responses/Forbidden"}
+                }
+              }
+            },
+            "/api/auth/me": {
+              "get": {
+                "summary": "The signed-in user",
+                "security": [{"session": []}],
+                "responses": {
+                  "200": {"description": "Signed in", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["user"], "additionalProperties": false,
+                    "properties": {"user": {"$ref": "#/components/schemas/User"}}}}}},
+                  "401": {"$ref": "#/components/responses/Unauthorized"}
+                }
+              }
+            },
+            "/api/admin/queue/stats": {
+              "get": {
+                "summary": "Queue statistics, recent jobs and the oldest pending job (MANAGER, ADMIN)",
+                "security": [{"session": []}],
+                "parameters": [
+                  {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}},
+                  {"name": "status", "in": "query", "schema": {"enum": ["PENDING", "PROCESSING", "COMPLETED", "FAILED"]}},
+                  {"name": "jobType", "in": "query", "schema": {"type": "string"}}
+                ],
+                "responses": {
+                  "200": {"description": "Statistics", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QueueStatsResponse"}}}},
+                  "400": {"$ref": "#/components/responses/BadRequest"},
+                  "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "403": {"$ref": "#/components/responses/Forbidden"}
+                }
+              }
+            },
+            "/api/admin/queue/retry": {
+              "post": {
+                "summary": "Send a FAILED job back to PENDING (ADMIN)",
+                "security": [{"session": []}],
+                "parameters": [{"$ref": "#/components/parameters/jobId"}],
+                "responses": {
+                  "200": {"description": "Retried", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobActionResponse"}}}},
+                  "400": {"$ref": "#/components/responses/BadRequest"},
+                  "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "403": {"$ref": "#/components/responses/Forbidden"},
+                  "404": {"$ref": "#/components/responses/NotFound"},
+                  "500": {"$ref": "#/components/responses/ServerError"}
+                }
+              }
+            },
+            "/api/admin/queue/cancel": {
+              "post": {
+                "summary": "Cancel a PENDING or PROCESSING job (ADMIN)",
+                "security": [{"session": []}],
+                "parameters": [{"$ref": "#/components/parameters/jobId"}],
+                "responses": {
+                  "200": {"description": "Cancelled", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobActionResponse"}}}},
+                  "400": {"$ref": "#/components/responses/BadRequest"},
+                  "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "403": {"$ref": "#/components/responses/Forbidden"},
+                  "404": {"$ref": "#/components/responses/NotFound"},
+                  "500": {"$ref": "#/components/responses/ServerError"}
+                }
+              }
+            },
+            "/api/admin/queue/jobs/{id}": {
+              "get": {
+                "summary": "One job: result, attempt errors, progress, lease (MANAGER, ADMIN)",
+                "security": [{"session": []}],
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": {
+                  "200": {"description": "The job", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobDetail"}}}},
+                  "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "403": {"$ref": "#/components/responses/Forbidden"},
+                  "404": {"$ref": "#/components/responses/NotFound"}
+                }
+              }
+            },
+            "/api/workers/ingestion": {
+              "get": {
+                "summary": "Rescue lost jobs, then run up to 3 INGEST_DATA jobs within the time budget",
+                "security": [{"cronSecret": []}],
+                "responses": {
+                  "200": {"description": "Run", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WorkerResponse"}}}},
+                  "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "500": {"$ref": "#/components/responses/ServerError"}
+                }
+              }
+            },
+            "/api/workers/vectorization": {
+              "get": {
+                "summary": "Rescue lost jobs, then run up to 2 VECTORIZE jobs within the time budget",
+                "security": [{"cronSecret": []}],
+                "responses": {
+                  "200": {"description": "Run", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WorkerResponse"}}}},
+                  "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "500": {"$ref": "#/components/responses/ServerError"}
+                }
+              }
+            },
+            "/api/workers/cleanup": {
+              "get": {
+                "summary": "Delete COMPLETED and FAILED jobs older than the retention period (7 days)",
+                "security": [{"cronSecret": []}],
+                "responses": {
+                  "200": {"description": "Cleaned", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CleanupResponse"}}}},
+                  "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "500": {"$ref": "#/components/responses/ServerError"}
+                }
+              }
+            }
+          }
+        }
+        """#
+}

@@ -1,0 +1,116 @@
+import Foundation
+import SluiceCore
+import SluiceWorkers
+
+/// `APP_ENV`: production requires `CRON_SECRET` and marks the session cookie Secure.
+public enum AppEnvironment: String, Sendable, Hashable, CaseIterable {
+    case development
+    case production
+}
+
+/// Settings of the HTTP server and the work it runs beside the routes. Every default is the documented one.
+public struct ServerConfiguration: Sendable {
+    /// Address to listen on. Default `127.0.0.1` (`--host`).
+    public var host: String
+    /// Port. Default 3000 (`--port`, `PORT`).
+    public var port: Int
+    /// Default development (`APP_ENV`).
+    public var environment: AppEnvironment
+    /// The bearer secret of the worker endpoints (`CRON_SECRET`); required in production.
+    public var cronSecret: String?
+    /// Largest request body accepted. Default 1 MiB.
+    public var maxBodyBytes: Int
+    /// Time budget of one worker-endpoint or scheduled invocation. Default 60 s (`SLUICE_WORKER_BUDGET_SECONDS`).
+    public var workerBudget: Duration
+    /// Run continuous workers in this process. Default true (`--no-workers`).
+    public var runWorkers: Bool
+    /// Continuous workers' types, concurrency, poll interval and shutdown grace period.
+    public var workers: ContinuousWorkerOptions
+    /// Run the built-in scheduler. Default true (`--no-scheduler`).
+    public var runScheduler: Bool
+    /// Ingestion worker schedule. Default every 60 s (`SLUICE_SCHEDULE_INGESTION`).
+    public var ingestionSchedule: Schedule
+    /// Vectorization worker schedule. Default every 60 s (`SLUICE_SCHEDULE_VECTORIZATION`).
+    public var vectorizationSchedule: Schedule
+    /// Cleanup schedule. Default daily at 02:00 UTC (`SLUICE_SCHEDULE_CLEANUP`).
+    public var cleanupSchedule: Schedule
+    /// Finished jobs older than this many days are deleted by cleanup. Default 7 (`SLUICE_RETENTION_DAYS`).
+    public var retentionDays: Int
+    /// How often the rescuer looks for jobs whose worker was lost. Default 30 s.
+    public var rescueInterval: Duration
+    /// Failed sign-ins allowed per account or address before further attempts are delayed. Default 5.
+    public var loginFailuresBeforeDelay: Int
+
+    public init(
+        host: String = "127.0.0.1", port: Int = 3000, environment: AppEnvironment = .development,
+        cronSecret: String? = nil, maxBodyBytes: Int = 1 << 20, workerBudget: Duration = .seconds(60),
+        runWorkers: Bool = true, workers: ContinuousWorkerOptions = ContinuousWorkerOptions(types: JobType.builtIn),
+        runScheduler: Bool = true, ingestionSchedule: Schedule = .every(seconds: 60),
+        vectorizationSchedule: Schedule = .every(seconds: 60), cleanupSchedule: Schedule = .dailyAt(hour: 2, minute: 0),
+        retentionDays: Int = 7, rescueInterval: Duration = .seconds(30), loginFailuresBeforeDelay: Int = 5
+    ) {
+        self.host = host
+        self.port = port
+        self.environment = environment
+        self.cronSecret = cronSecret.flatMap { $0.isEmpty ? nil : $0 }
+        self.maxBodyBytes = maxBodyBytes
+        self.workerBudget = workerBudget
+        self.runWorkers = runWorkers
+        self.workers = workers
+        self.runScheduler = runScheduler
+        self.ingestionSchedule = ingestionSchedule
+        self.vectorizationSchedule = vectorizationSchedule
+        self.cleanupSchedule = cleanupSchedule
+        self.retentionDays = retentionDays
+        self.rescueInterval = rescueInterval
+        self.loginFailuresBeforeDelay = loginFailuresBeforeDelay
+    }
+}
+
+extension ServerConfiguration {
+    /// Reads the server's environment variables over the defaults: `APP_ENV`, `PORT`, `CRON_SECRET`,
+    /// `SLUICE_WORKER_BUDGET_SECONDS`, `SLUICE_WORKER_CONCURRENCY`, `SLUICE_SHUTDOWN_GRACE_SECONDS`,
+    /// `SLUICE_SCHEDULE_INGESTION`, `SLUICE_SCHEDULE_VECTORIZATION`, `SLUICE_SCHEDULE_CLEANUP` and
+    /// `SLUICE_RETENTION_DAYS`. A malformed value is an error naming the variable, never silently ignored.
+    public init(environment: [String: String]) throws {
+        self.init()
+        func value(_ name: String) -> String? {
+            environment[name].flatMap { $0.trimmingCharacters(in: .whitespaces).isEmpty ? nil : $0 }
+        }
+        func positive(_ name: String) throws -> Int? {
+            guard let text = value(name) else { return nil }
+            guard let number = Int(text), number > 0 else {
+                throw QueueError.invalidConfiguration("\(name) must be a positive whole number, not '\(text)'")
+            }
+            return number
+        }
+        if let text = value("APP_ENV") {
+            guard let parsed = AppEnvironment(rawValue: text.lowercased()) else {
+                throw QueueError.invalidConfiguration("APP_ENV must be development or production, not '\(text)'")
+            }
+            self.environment = parsed
+        }
+        if let port = try positive("PORT") {
+            guard port <= 65_535 else { throw QueueError.invalidConfiguration("PORT must be at most 65535") }
+            self.port = port
+        }
+        cronSecret = value("CRON_SECRET")
+        if let seconds = try positive("SLUICE_WORKER_BUDGET_SECONDS") { workerBudget = .seconds(seconds) }
+        if let count = try positive("SLUICE_WORKER_CONCURRENCY") { workers.concurrency = count }
+        if let seconds = try positive("SLUICE_SHUTDOWN_GRACE_SECONDS") {
+            workers.shutdownGracePeriod = .seconds(seconds)
+        }
+        if let days = try positive("SLUICE_RETENTION_DAYS") { retentionDays = days }
+        func schedule(_ name: String) throws -> Schedule? {
+            guard let text = value(name) else { return nil }
+            do {
+                return try Schedule(parsing: text)
+            } catch let error as QueueError {
+                throw QueueError.invalidConfiguration("\(name): \(error.message)")
+            }
+        }
+        if let parsed = try schedule("SLUICE_SCHEDULE_INGESTION") { ingestionSchedule = parsed }
+        if let parsed = try schedule("SLUICE_SCHEDULE_VECTORIZATION") { vectorizationSchedule = parsed }
+        if let parsed = try schedule("SLUICE_SCHEDULE_CLEANUP") { cleanupSchedule = parsed }
+    }
+}

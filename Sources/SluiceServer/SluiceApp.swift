@@ -1,0 +1,172 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import SluiceAccounts
+import SluiceCore
+import SluiceStores
+import SluiceWorkers
+
+/// The Sluice server: routes, and the services that run beside them (continuous workers, rescuer, scheduler).
+/// `sluice serve` and the tests build it the same way.
+public struct SluiceApp: Sendable {
+    public let configuration: ServerConfiguration
+    public let store: any SluiceStore
+    public let queue: DatabaseQueue
+    public let accounts: Accounts
+    public let runner: JobRunner
+    public let metrics: ServerMetrics
+    let routine: WorkerRoutine
+    let throttle: LoginThrottle
+    let clock: any WallClock
+    let logger: Logger
+
+    public init(
+        configuration: ServerConfiguration, store: any SluiceStore, queueOptions: QueueOptions = QueueOptions(),
+        accountOptions: AccountOptions = AccountOptions(), handlers: JobHandlerRegistry,
+        metrics: ServerMetrics = ServerMetrics(), clock: any WallClock = SystemWallClock(),
+        logger: Logger = Logger(label: "sluice.server")
+    ) {
+        self.configuration = configuration
+        self.store = store
+        self.queue = DatabaseQueue(store: store, options: queueOptions, clock: clock, logger: logger)
+        self.accounts = Accounts(store: store, options: accountOptions, clock: clock)
+        self.runner = JobRunner(queue: queue, handlers: handlers, metrics: metrics, logger: logger)
+        self.routine = WorkerRoutine(runner: runner, budget: configuration.workerBudget)
+        self.metrics = metrics
+        self.throttle = LoginThrottle(freeFailures: configuration.loginFailuresBeforeDelay, clock: clock)
+        self.clock = clock
+        self.logger = logger
+    }
+
+    /// The HTTP application with the services `configuration` asks for.
+    public func makeApplication() -> some ApplicationProtocol {
+        Application(
+            router: makeRouter(),
+            configuration: ApplicationConfiguration(
+                address: .hostname(configuration.host, port: configuration.port), serverName: "sluice"),
+            services: services(),
+            logger: logger)
+    }
+
+    /// Runs the server and its services until SIGINT or SIGTERM, then shuts down gracefully: the server stops
+    /// accepting requests and finishes the ones in flight, then the scheduler, rescuer and workers stop (running
+    /// jobs get the grace period, then go back to PENDING).
+    public func run() async throws {
+        try await makeApplication().runService()
+    }
+
+    public func makeRouter() -> Router<SluiceRequestContext> {
+        let router = Router(context: SluiceRequestContext.self)
+        router.add(middleware: ErrorMiddleware())
+        router.add(middleware: SameOriginMiddleware())
+        router.add(middleware: SessionMiddleware(accounts: accounts))
+        addSystemRoutes(to: router)
+        addAuthRoutes(to: router)
+        addQueueRoutes(to: router)
+        addWorkerRoutes(to: router)
+        return router
+    }
+
+    /// Continuous workers, the rescuer and the scheduler, as `configuration` asks.
+    public func services() -> [any Service] {
+        var services: [any Service] = []
+        if configuration.runWorkers {
+            services.append(ContinuousWorker(runner: runner, options: configuration.workers, logger: logger))
+        }
+        services.append(Rescuer(queue: queue, interval: configuration.rescueInterval, logger: logger))
+        if configuration.runScheduler {
+            services.append(Scheduler(tasks: scheduledTasks(), store: store, clock: clock, logger: logger))
+        }
+        return services
+    }
+
+    /// The reference's cron table: ingestion and vectorization every minute, cleanup daily at 02:00 UTC.
+    public func scheduledTasks() -> [ScheduledTask] {
+        [
+            ScheduledTask(name: "ingestion", schedule: configuration.ingestionSchedule) {
+                _ = try await routine.run(WorkerRoutine.ingestion)
+            },
+            ScheduledTask(name: "vectorization", schedule: configuration.vectorizationSchedule) {
+                _ = try await routine.run(WorkerRoutine.vectorization)
+            },
+            ScheduledTask(name: "cleanup", schedule: configuration.cleanupSchedule) {
+                _ = try await cleanup()
+            },
+        ]
+    }
+
+    /// Deletes finished jobs past the retention period and expired sessions; returns the jobs deleted.
+    func cleanup() async throws -> Int {
+        let deleted = try await queue.cleanup(olderThanDays: configuration.retentionDays)
+        _ = try await store.deleteExpiredSessions(now: clock.now())
+        return deleted
+    }
+
+    // MARK: Health, metrics, description
+
+    private func addSystemRoutes(to router: Router<SluiceRequestContext>) {
+        router.get("/health") { _, _ -> Response in
+            do {
+                let schema = try await store.schemaStatus()
+                guard schema.isCurrent else {
+                    return APIError(.serviceUnavailable, "database schema is not current; run `sluice migrate`")
+                        .responseBody
+                }
+                return JSONResponse.make(["status": "ok", "database": "ok"])
+            } catch {
+                logger.error("health check failed", metadata: ["sluice.error": "\(error)"])
+                return APIError(.serviceUnavailable, "database unreachable").responseBody
+            }
+        }
+        router.get("/metrics") { _, _ -> Response in
+            let text = try await metrics.exposition(queue: queue, now: clock.now())
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+        }
+        router.get("/openapi.json") { _, _ -> Response in
+            Response(
+                status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
+        }
+    }
+}
+
+extension APIError {
+    /// The error as a response, for handlers that answer with an error rather than throw one.
+    var responseBody: Response {
+        var response = JSONResponse.make(["error": .string(message)], status: status)
+        response.headers.append(contentsOf: headers)
+        return response
+    }
+}
+
+/// Every route the server answers, for 405 answers and for checking the OpenAPI document.
+public enum Routes {
+    public static let all: [(method: HTTPRequest.Method, path: String)] = [
+        (.get, "/health"), (.get, "/metrics"), (.get, "/openapi.json"),
+        (.post, "/api/auth/login"), (.post, "/api/auth/logout"), (.get, "/api/auth/me"),
+        (.get, "/api/admin/queue/stats"), (.post, "/api/admin/queue/retry"), (.post, "/api/admin/queue/cancel"),
+        (.get, "/api/admin/queue/jobs/{id}"),
+        (.get, "/api/workers/ingestion"), (.get, "/api/workers/vectorization"), (.get, "/api/workers/cleanup"),
+    ]
+
+    /// The methods routed for a concrete path.
+    static func methods(forPath path: String) -> [HTTPRequest.Method] {
+        all.filter { matches($0.path, path) }.map(\.method)
+    }
+
+    /// The route template (`/api/admin/queue/jobs/{id}`) a concrete path matches, if any.
+    public static func template(forPath path: String) -> String? {
+        all.first { matches($0.path, path) }?.path
+    }
+
+    /// `{name}` in a template matches one path segment.
+    private static func matches(_ template: String, _ path: String) -> Bool {
+        let pattern = template.split(separator: "/")
+        let segments = path.split(separator: "/")
+        return pattern.count == segments.count && zip(pattern, segments).allSatisfy { $0.hasPrefix("{") || $0 == $1 }
+    }
+}

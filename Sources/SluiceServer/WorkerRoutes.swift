@@ -1,0 +1,60 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import SluiceAccounts
+import SluiceCore
+import SluiceWorkers
+
+/// The worker endpoints an external cron calls, guarded by `CRON_SECRET`.
+extension SluiceApp {
+    func addWorkerRoutes(to router: Router<SluiceRequestContext>) {
+        router.get("/api/workers/ingestion") { request, context -> Response in
+            try authorizeWorker(request, context)
+            return try await workerResponse(WorkerRoutine.ingestion, context)
+        }
+        router.get("/api/workers/vectorization") { request, context -> Response in
+            try authorizeWorker(request, context)
+            return try await workerResponse(WorkerRoutine.vectorization, context)
+        }
+        router.get("/api/workers/cleanup") { request, context -> Response in
+            try authorizeWorker(request, context)
+            let deleted = try await cleanup()
+            return JSONResponse.make(["success": true, "deletedCount": .int(Int64(deleted))])
+        }
+    }
+
+    private func workerResponse(_ spec: WorkerRoutine.Spec, _ context: SluiceRequestContext) async throws -> Response {
+        let report = try await routine.run(spec)
+        let milliseconds = Int64(report.duration.timeInterval * 1000)
+        context.logger.info(
+            "worker run",
+            metadata: [
+                "sluice.types": "\(spec.types.map(\.rawValue).joined(separator: ","))",
+                "sluice.completed": "\(report.completed)", "sluice.failed": "\(report.failed)",
+                "sluice.duration_ms": "\(milliseconds)",
+            ])
+        return JSONResponse.make([
+            "success": true, "processed": .int(Int64(report.processed)), "duration": .int(milliseconds),
+        ])
+    }
+
+    /// The reference's rule: in production `CRON_SECRET` must be set (500 otherwise) and presented as
+    /// `Authorization: Bearer …` (401 otherwise); in development it is optional, but enforced when set.
+    private func authorizeWorker(_ request: Request, _ context: SluiceRequestContext) throws {
+        guard let secret = configuration.cronSecret else {
+            if configuration.environment == .production {
+                context.logger.error("worker endpoint called but CRON_SECRET is not set")
+                throw APIError(
+                    .internalServerError, "CRON_SECRET is not set; worker endpoints are disabled in production")
+            }
+            context.logger.warning("CRON_SECRET is not set: worker endpoints are open (development)")
+            return
+        }
+        let header = request.headers[.authorization] ?? ""
+        let presented = header.hasPrefix("Bearer ") ? String(header.dropFirst("Bearer ".count)) : ""
+        guard SecretToken.constantTimeEquals(presented, secret) else {
+            throw APIError(.unauthorized, "Unauthorized")
+        }
+    }
+}

@@ -1,0 +1,170 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import SluiceCore
+
+/// Returns jobs whose worker was lost (lease expired) to the queue, every `interval` (default 30 s). Safe to run
+/// on every server at once: each expired job is moved by exactly one statement.
+public struct Rescuer: Service {
+    public let queue: DatabaseQueue
+    public let interval: Duration
+    private let logger: Logger
+
+    public init(
+        queue: DatabaseQueue, interval: Duration = .seconds(30), logger: Logger = Logger(label: "sluice.rescuer")
+    ) {
+        self.queue = queue
+        self.interval = interval
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                try await queue.rescueExpiredJobs()
+            } catch {
+                logger.error("rescue failed", metadata: ["sluice.error": "\(error)"])
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        }
+    }
+}
+
+/// When a scheduled task runs: every fixed interval (aligned to the Unix epoch, so every server agrees on the
+/// slots), or daily at a UTC time.
+public enum Schedule: Sendable, Hashable, CustomStringConvertible {
+    case every(seconds: Int)
+    case dailyAt(hour: Int, minute: Int)
+
+    /// Reads `60s`, `5m`, `1h` or `daily@02:00` (UTC).
+    public init(parsing text: String) throws {
+        let text = text.trimmingCharacters(in: .whitespaces).lowercased()
+        if text.hasPrefix("daily@") {
+            let parts = text.dropFirst("daily@".count).split(separator: ":")
+            if parts.count == 2, let hour = Int(parts[0]), let minute = Int(parts[1]), (0..<24).contains(hour),
+                (0..<60).contains(minute)
+            {
+                self = .dailyAt(hour: hour, minute: minute)
+                return
+            }
+        } else if let unit = text.last, let count = Int(text.dropLast()), count > 0 {
+            let seconds: Int? =
+                switch unit {
+                case "s": count
+                case "m": count * 60
+                case "h": count * 3600
+                default: nil
+                }
+            if let seconds {
+                self = .every(seconds: seconds)
+                return
+            }
+        }
+        throw QueueError.invalidConfiguration(
+            "schedule '\(text)' is not one of 30s, 5m, 1h or daily@HH:MM (UTC)")
+    }
+
+    /// The start of the slot `date` falls in.
+    public func slot(containing date: Date) -> Date {
+        let t = date.timeIntervalSince1970
+        switch self {
+        case .every(let seconds):
+            return Date(timeIntervalSince1970: (t / Double(seconds)).rounded(.down) * Double(seconds))
+        case .dailyAt(let hour, let minute):
+            let offset = Double(hour * 3600 + minute * 60)
+            let day = ((t - offset) / 86_400).rounded(.down)
+            return Date(timeIntervalSince1970: day * 86_400 + offset)
+        }
+    }
+
+    /// The start of the slot after the one `date` falls in.
+    public func nextSlot(after date: Date) -> Date {
+        switch self {
+        case .every(let seconds): slot(containing: date) + Double(seconds)
+        case .dailyAt: slot(containing: date) + 86_400
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .every(let seconds): "every \(seconds) s"
+        case .dailyAt(let hour, let minute): "daily at \(String(format: "%02d:%02d", hour, minute)) UTC"
+        }
+    }
+}
+
+/// A named piece of work and when it runs.
+public struct ScheduledTask: Sendable {
+    public var name: String
+    public var schedule: Schedule
+    public var action: @Sendable () async throws -> Void
+
+    public init(name: String, schedule: Schedule, action: @escaping @Sendable () async throws -> Void) {
+        self.name = name
+        self.schedule = schedule
+        self.action = action
+    }
+}
+
+/// Runs scheduled tasks once per slot across every server sharing the database: before running, a server claims
+/// the (task, slot) pair in `sluice_scheduled_runs`, and only the first claim wins. A slot missed while no server
+/// ran (say the daily cleanup at 02:00) is run when a server next starts within that slot.
+public struct Scheduler: Service {
+    public let tasks: [ScheduledTask]
+    private let store: any ScheduleStore
+    private let clock: any WallClock
+    private let owner: String
+    private let logger: Logger
+
+    public init(
+        tasks: [ScheduledTask], store: any ScheduleStore, clock: any WallClock = SystemWallClock(),
+        owner: String = QueueOptions.defaultWorkerName, logger: Logger = Logger(label: "sluice.scheduler")
+    ) {
+        self.tasks = tasks
+        self.store = store
+        self.clock = clock
+        self.owner = owner
+        self.logger = logger
+    }
+
+    /// Claims and runs, concurrently, every task whose slot containing `now` no server has claimed yet; returns
+    /// the names of the tasks this call ran.
+    @discardableResult
+    public func runDue(now: Date) async -> [String] {
+        await withTaskGroup(of: String?.self) { group in
+            for task in tasks {
+                group.addTask {
+                    let slot = task.schedule.slot(containing: now)
+                    do {
+                        guard try await store.claimScheduledRun(name: task.name, slot: slot, owner: owner, now: now)
+                        else { return nil }
+                        logger.debug(
+                            "scheduled run", metadata: ["sluice.task": "\(task.name)", "sluice.slot": "\(slot)"])
+                        try await task.action()
+                        return task.name
+                    } catch {
+                        logger.error(
+                            "scheduled task failed",
+                            metadata: ["sluice.task": "\(task.name)", "sluice.error": "\(error)"])
+                        return nil
+                    }
+                }
+            }
+            var ran: [String] = []
+            for await name in group { if let name { ran.append(name) } }
+            return ran.sorted()
+        }
+    }
+
+    public func run() async throws {
+        logger.info(
+            "scheduler started", metadata: ["sluice.tasks": "\(tasks.map { "\($0.name) \($0.schedule)" })"])
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let now = clock.now()
+            await runDue(now: now)
+            let next = tasks.map { $0.schedule.nextSlot(after: now) }.min() ?? now + 60
+            let wait = min(max(next.timeIntervalSince(clock.now()), 0.05), 60)
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(Int(wait * 1000))) }
+        }
+    }
+}
