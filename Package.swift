@@ -35,6 +35,8 @@ let package = Package(
             url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: ["FullFoundation"]),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        // Tests only: an HTTP client for the `sluice serve` process tests (already in the graph via Hummingbird).
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // The queue itself: job model, states, backoff, the store protocol and an in-memory store.
@@ -147,6 +149,10 @@ let package = Package(
                 "SluiceCore", "SluicePostgres", "SluiceSQLite", "SluiceStores", "SluiceCLI", "SluiceTestWorker",
                 "SluiceAccounts", "SluiceWorkers", "SluiceServer",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

@@ -56,7 +56,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Address to listen on (default 127.0.0.1; 0.0.0.0 for every interface).")
     var host: String?
 
-    @Option(help: "Port to listen on (env PORT; default 3000).")
+    @Option(help: "Port to listen on; 0 picks a free one (env PORT; default 3000).")
     var port: Int?
 
     @Flag(name: .customLong("no-workers"), help: "Run no continuous workers here (separate worker processes).")
@@ -70,7 +70,7 @@ struct Serve: AsyncParsableCommand {
         var configuration = try ServerConfiguration(environment: environment)
         if let host { configuration.host = host }
         if let port {
-            guard (1...65_535).contains(port) else { throw ValidationError("--port must be from 1 to 65535") }
+            guard (0...65_535).contains(port) else { throw ValidationError("--port must be from 0 to 65535") }
             configuration.port = port
         }
         configuration.runWorkers = !noWorkers
@@ -103,11 +103,11 @@ struct Serve: AsyncParsableCommand {
                     logger.warning("CRON_SECRET is not set: the worker endpoints are open (development)")
                 }
             }
-            printError(
-                "sluice serving http://\(serverConfiguration.host):\(serverConfiguration.port) on \(store.location) "
-                    + "(\(serverConfiguration.environment.rawValue); workers \(serverConfiguration.runWorkers ? "on" : "off"), "
-                    + "scheduler \(serverConfiguration.runScheduler ? "on" : "off"))")
-            try await app.run()
+            let summary =
+                "on \(store.location) (\(serverConfiguration.environment.rawValue); "
+                + "workers \(serverConfiguration.runWorkers ? "on" : "off"), "
+                + "scheduler \(serverConfiguration.runScheduler ? "on" : "off"))"
+            try await app.run { address in printError("sluice serving \(address) \(summary)") }
         }
     }
 }

@@ -40,21 +40,28 @@ public struct SluiceApp: Sendable {
         self.logger = logger
     }
 
-    /// The HTTP application with the services `configuration` asks for.
-    public func makeApplication() -> some ApplicationProtocol {
-        Application(
+    /// The HTTP application with the services `configuration` asks for. `onListening` gets the address the
+    /// server listens on once it does (the real port when `configuration.port` is 0).
+    public func makeApplication(onListening: @escaping @Sendable (String) -> Void = { _ in })
+        -> some ApplicationProtocol
+    {
+        let host = configuration.host
+        return Application(
             router: makeRouter(),
             configuration: ApplicationConfiguration(
-                address: .hostname(configuration.host, port: configuration.port), serverName: "sluice"),
+                address: .hostname(host, port: configuration.port), serverName: "sluice"),
             services: services(),
+            onServerRunning: { channel in
+                onListening("http://\(host):\(channel.localAddress?.port ?? 0)")
+            },
             logger: logger)
     }
 
     /// Runs the server and its services until SIGINT or SIGTERM, then shuts down gracefully: the server stops
     /// accepting requests and finishes the ones in flight, then the scheduler, rescuer and workers stop (running
     /// jobs get the grace period, then go back to PENDING).
-    public func run() async throws {
-        try await makeApplication().runService()
+    public func run(onListening: @escaping @Sendable (String) -> Void = { _ in }) async throws {
+        try await makeApplication(onListening: onListening).runService()
     }
 
     public func makeRouter() -> Router<SluiceRequestContext> {

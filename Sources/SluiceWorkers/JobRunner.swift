@@ -110,7 +110,7 @@ public struct JobRunner: Sendable {
                 case .threw(let message):
                     return .failed(try await queue.failJob(lease, error: message))
                 case .timedOut(let limit):
-                    let seconds = Int(limit.timeInterval.rounded())
+                    let seconds = String(format: "%g", (limit.timeInterval * 1000).rounded() / 1000)
                     return .failed(try await queue.failJob(lease, error: "time limit of \(seconds) s exceeded"))
                 case .cancelled:
                     try await queue.releaseJob(lease)

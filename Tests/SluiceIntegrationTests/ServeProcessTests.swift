@@ -1,0 +1,190 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import SluiceCore
+import Synchronization
+import Testing
+
+/// `sluice serve` and `sluice users` as processes, the way an operator runs them.
+@Suite("sluice serve and users")
+struct ServeProcessTests {
+    /// A running `sluice serve`, its address, and what it has written to standard error so far.
+    final class ServerProcess: Sendable {
+        let process: Process
+        let stderr = OutputBuffer()
+
+        final class OutputBuffer: Sendable {
+            let text = Mutex("")
+        }
+
+        init(arguments: [String], environment: [String: String]) throws {
+            process = Process()
+            process.executableURL = productsDirectory().appendingPathComponent("sluice")
+            process.arguments = ["serve", "--port", "0"] + arguments
+            var env = ProcessInfo.processInfo.environment
+            for key in [
+                "DATABASE_URL", "SLUICE_ADMIN_EMAIL", "SLUICE_ADMIN_PASSWORD", "CRON_SECRET", "APP_ENV", "PORT",
+            ] {
+                env[key] = nil
+            }
+            env["SLUICE_BCRYPT_COST"] = "4"
+            for (key, value) in environment { env[key] = value }
+            process.environment = env
+            let pipe = Pipe()
+            process.standardError = pipe
+            process.standardOutput = FileHandle.nullDevice
+            pipe.fileHandleForReading.readabilityHandler = { [stderr] handle in
+                let data = handle.availableData
+                stderr.text.withLock { $0 += String(decoding: data, as: UTF8.self) }
+            }
+            try process.run()
+        }
+
+        var output: String { stderr.text.withLock { $0 } }
+
+        /// The port from the "sluice serving http://127.0.0.1:PORT" line.
+        func port(timeout: Duration = .seconds(60)) async throws -> Int {
+            let deadline = ContinuousClock.now + timeout
+            while ContinuousClock.now < deadline {
+                if let range = output.range(of: "sluice serving http://127.0.0.1:") {
+                    let digits = output[range.upperBound...].prefix { $0.isNumber }
+                    if let port = Int(digits) { return port }
+                }
+                guard process.isRunning else { throw TestSetupError("sluice serve exited: \(output)") }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            throw TestSetupError("sluice serve did not start: \(output)")
+        }
+
+        /// Sends SIGTERM and waits for the exit status.
+        func terminate() async throws -> Int32 {
+            process.terminate()
+            let deadline = ContinuousClock.now + .seconds(30)
+            while process.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                throw TestSetupError("sluice serve ignored SIGTERM for 30 s")
+            }
+            return process.terminationStatus
+        }
+    }
+
+    private func send(
+        _ client: HTTPClient, _ method: HTTPMethod, _ url: String, cookie: String? = nil, body: String? = nil
+    ) async throws -> (status: Int, headers: HTTPHeaders, text: String) {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        if let cookie { request.headers.add(name: "Cookie", value: cookie) }
+        if let body { request.body = .bytes(ByteBuffer(string: body)) }
+        let response = try await client.execute(request, timeout: .seconds(30))
+        let buffer = try await response.body.collect(upTo: 1 << 20)
+        return (Int(response.status.code), response.headers, String(buffer: buffer))
+    }
+
+    @Test("serve: first start prints a generated admin password once; sign in; SIGTERM stops it cleanly")
+    func serveProcess() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-serve-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let url = "sqlite:\(folder.path)/sluice.sqlite"
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        do {
+            let server = try ServerProcess(arguments: ["--database-url", url], environment: [:])
+            let port = try await server.port()
+            let base = "http://127.0.0.1:\(port)"
+            let line = try #require(server.output.split(separator: "\n").first { $0.contains("created admin") })
+            #expect(line.contains("admin@sluice.local with password "))
+            let password = String(try #require(line.split(separator: " ").last))
+            #expect(server.output.contains("sluice serving \(base) on \(url) (development; workers on, scheduler on)"))
+            #expect(server.output.contains("CRON_SECRET is not set"))
+
+            let health = try await send(client, .GET, "\(base)/health")
+            #expect(health.status == 200)
+            let login = try await send(
+                client, .POST, "\(base)/api/auth/login",
+                body: #"{"email": "admin@sluice.local", "password": "\#(password)"}"#)
+            #expect(login.status == 200, "\(login.text)")
+            let cookie = try #require(login.headers["Set-Cookie"].first?.split(separator: ";").first.map(String.init))
+            let stats = try await send(client, .GET, "\(base)/api/admin/queue/stats", cookie: cookie)
+            #expect(stats.status == 200)
+            #expect(try await server.terminate() == 0, "\(server.output)")
+            #expect(!server.output.contains(" error "), "\(server.output)")
+
+            // Second start: users exist, nothing is printed about an admin; production without CRON_SECRET warns.
+            let again = try ServerProcess(
+                arguments: ["--database-url", url, "--no-workers", "--no-scheduler"],
+                environment: ["APP_ENV": "production"])
+            let secondPort = try await again.port()
+            #expect(!again.output.contains("created admin"))
+            #expect(again.output.contains("workers off, scheduler off"))
+            #expect(again.output.contains("CRON_SECRET is not set: the worker endpoints answer 500"))
+            let worker = try await send(client, .GET, "http://127.0.0.1:\(secondPort)/api/workers/ingestion")
+            #expect(worker.status == 500)
+            #expect(try await again.terminate() == 0)
+        } catch {
+            try await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+    }
+
+    @Test("serve refuses bad settings with one line and a non-zero exit")
+    func serveBadSettings() async throws {
+        for (arguments, environment, message) in [
+            (["--port", "70000"], [String: String](), "--port"),
+            ([], ["APP_ENV": "staging"], "APP_ENV"),
+            ([], ["SLUICE_SCHEDULE_CLEANUP": "nightly"], "SLUICE_SCHEDULE_CLEANUP"),
+            (["--concurrency", "0"], [:], "--concurrency"),
+            (["--types", "bad type"], [:], "bad type"),
+        ] {
+            let result = try await runProduct(
+                "sluice", ["serve", "--database-url", "sqlite:/tmp/never-\(UUID().uuidString)/x.sqlite"] + arguments,
+                environment: environment)
+            #expect(result.status != 0, "\(arguments) \(environment)")
+            #expect(result.stderr.contains(message), "\(result.stderr)")
+        }
+    }
+
+    @Test("users: create from stdin, list, set-role, delete, and clear refusals", arguments: StoreKind.sql)
+    func users(kind: StoreKind) async throws {
+        try await withStore(kind) { _, url in
+            let url = try #require(url)
+            func sluice(_ arguments: [String], input: String? = nil) async throws -> (
+                status: Int32, stdout: String, stderr: String
+            ) {
+                try await runProduct(
+                    "sluice", ["users"] + arguments + ["--database-url", url], environment: ["SLUICE_BCRYPT_COST": "4"],
+                    input: input)
+            }
+            let created = try await sluice(
+                ["create", "--email", "Ops@Example.com", "--role", "manager"], input: "a good password\n")
+            #expect(created.status == 0, "\(created.stderr)")
+            #expect(created.stdout.contains("created ops@example.com (MANAGER)"))
+            let listed = try await sluice(["list"])
+            #expect(listed.stdout.contains("ops@example.com"))
+            #expect(listed.stdout.contains("MANAGER"))
+            #expect(!listed.stdout.contains("$2b$"))
+
+            #expect(try await sluice(["set-role", "--email", "ops@example.com", "--role", "ADMIN"]).status == 0)
+            #expect(try await sluice(["list"]).stdout.contains("ADMIN"))
+
+            let refusals: [([String], String?, String)] = [
+                (["create", "--email", "ops@example.com", "--role", "viewer"], "another password\n", "already exists"),
+                (["create", "--email", "new@example.com", "--role", "boss"], "another password\n", "--role"),
+                (["create", "--email", "new@example.com", "--role", "viewer"], nil, "no password"),
+                (["create", "--email", "new@example.com", "--role", "viewer"], "short\n", "at least 8"),
+                (["create", "--email", "not-an-email", "--role", "viewer"], "long enough pw\n", "not an email"),
+                (["set-role", "--email", "ghost@example.com", "--role", "viewer"], nil, "no user"),
+                (["delete", "--email", "ghost@example.com"], nil, "no user"),
+            ]
+            for (arguments, input, message) in refusals {
+                let result = try await sluice(arguments, input: input)
+                #expect(result.status != 0, "\(arguments)")
+                #expect(result.stderr.contains(message), "\(arguments): \(result.stderr)")
+            }
+            #expect(try await sluice(["delete", "--email", "ops@example.com"]).status == 0)
+            #expect(!(try await sluice(["list"]).stdout.contains("ops@example.com")))
+        }
+    }
+}
