@@ -84,7 +84,10 @@ public struct SluiceApp: Sendable {
         }
         services.append(Rescuer(queue: queue, interval: configuration.rescueInterval, logger: logger))
         if configuration.runScheduler {
-            services.append(Scheduler(tasks: scheduledTasks(), store: store, clock: clock, logger: logger))
+            services.append(
+                Scheduler(
+                    tasks: scheduledTasks(), store: store, clock: clock,
+                    shutdownGracePeriod: configuration.workers.shutdownGracePeriod, logger: logger))
         }
         return services
     }

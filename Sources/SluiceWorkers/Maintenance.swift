@@ -111,6 +111,9 @@ public struct ScheduledTask: Sendable {
 /// ran (say the daily cleanup at 02:00) is run when a server next starts within that slot.
 public struct Scheduler: Service {
     public let tasks: [ScheduledTask]
+    /// On shutdown, how long a scheduled run in progress may go on before it is cancelled (its jobs then go back to
+    /// PENDING). Default 30 s.
+    public let shutdownGracePeriod: Duration
     private let store: any ScheduleStore
     private let clock: any WallClock
     private let owner: String
@@ -118,9 +121,11 @@ public struct Scheduler: Service {
 
     public init(
         tasks: [ScheduledTask], store: any ScheduleStore, clock: any WallClock = SystemWallClock(),
-        owner: String = QueueOptions.defaultWorkerName, logger: Logger = Logger(label: "sluice.scheduler")
+        owner: String = QueueOptions.defaultWorkerName, shutdownGracePeriod: Duration = .seconds(30),
+        logger: Logger = Logger(label: "sluice.scheduler")
     ) {
         self.tasks = tasks
+        self.shutdownGracePeriod = shutdownGracePeriod
         self.store = store
         self.clock = clock
         self.owner = owner
@@ -161,10 +166,32 @@ public struct Scheduler: Service {
             "scheduler started", metadata: ["sluice.tasks": "\(tasks.map { "\($0.name) \($0.schedule)" })"])
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let now = clock.now()
-            await runDue(now: now)
+            await cancellingAfterGracePeriod(shutdownGracePeriod) { await runDue(now: now) }
             let next = tasks.map { $0.schedule.nextSlot(after: now) }.min() ?? now + 60
             let wait = min(max(next.timeIntervalSince(clock.now()), 0.05), 60)
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(Int(wait * 1000))) }
         }
+    }
+}
+
+/// Runs `body`; once a graceful shutdown begins, lets it go on for `grace`, then cancels it.
+func cancellingAfterGracePeriod<T: Sendable>(
+    _ grace: Duration, _ body: @escaping @Sendable () async -> T
+) async -> T {
+    await withTaskGroup(of: T?.self) { group in
+        group.addTask { await body() }
+        group.addTask {
+            do {
+                try await gracefulShutdown()  // returns when shutdown begins; throws when this child is cancelled
+                try await Task.sleep(for: grace)
+            } catch {}
+            return nil
+        }
+        var result: T?
+        while let next = await group.next() {
+            group.cancelAll()
+            if let value = next { result = value }
+        }
+        return result!
     }
 }

@@ -18,10 +18,10 @@ struct ServeProcessTests {
             let text = Mutex("")
         }
 
-        init(arguments: [String], environment: [String: String]) throws {
+        init(arguments: [String], environment: [String: String], command: [String] = ["serve", "--port", "0"]) throws {
             process = Process()
             process.executableURL = productsDirectory().appendingPathComponent("sluice")
-            process.arguments = ["serve", "--port", "0"] + arguments
+            process.arguments = command + arguments
             var env = ProcessInfo.processInfo.environment
             for key in [
                 "DATABASE_URL", "SLUICE_ADMIN_EMAIL", "SLUICE_ADMIN_PASSWORD", "CRON_SECRET", "APP_ENV", "PORT",
@@ -127,6 +127,66 @@ struct ServeProcessTests {
             throw error
         }
         try await client.shutdown()
+    }
+
+    @Test("scripts/run-workers calls the three endpoints with the CRON_SECRET")
+    func runWorkersScript() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-cron-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let server = try ServerProcess(
+            arguments: ["--database-url", "sqlite:\(folder.path)/s.sqlite", "--no-workers", "--no-scheduler"],
+            environment: ["CRON_SECRET": "from-cron", "SLUICE_ADMIN_PASSWORD": "an admin password"])
+        let port = try await server.port()
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("scripts/run-workers")
+        func run(_ environment: [String: String]) throws -> (Int32, String) {
+            let process = Process()
+            process.executableURL = script
+            var env = ProcessInfo.processInfo.environment
+            env["CRON_SECRET"] = nil
+            env["SLUICE_URL"] = "http://127.0.0.1:\(port)"
+            for (key, value) in environment { env[key] = value }
+            process.environment = env
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = pipe
+            try process.run()
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        }
+        let (status, output) = try run(["CRON_SECRET": "from-cron"])
+        #expect(status == 0, "\(output)")
+        #expect(output.contains(#"ingestion: 200 {"duration":"#))
+        #expect(output.contains(#"vectorization: 200 {"duration":"#))
+        #expect(output.contains(#"cleanup: 200 {"deletedCount":0,"success":true}"#))
+        let (refused, refusal) = try run([:])
+        #expect(refused != 0)
+        #expect(refusal.contains(#"ingestion: 401 {"error":"Unauthorized"}"#))
+        #expect(try await server.terminate() == 0)
+        #expect(!server.output.contains("from-cron"), "the secret is never logged")
+    }
+
+    @Test("work: a worker tier without the HTTP server claims jobs and stops on SIGTERM")
+    func workProcess() async throws {
+        try await withStore(.sqlite) { store, url in
+            let url = try #require(url)
+            let queue = DatabaseQueue(store: store, logger: quietLogger)
+            let id = try await queue.enqueue(NewJob(jobType: .ingestData, payload: [:])).id
+            let other = try await queue.enqueue(NewJob(jobType: .vectorize, payload: [:])).id
+            let worker = try ServerProcess(
+                arguments: ["--database-url", url, "--types", "INGEST_DATA", "--concurrency", "2"], environment: [:],
+                command: ["work"])
+            let deadline = ContinuousClock.now + .seconds(30)
+            while try await queue.getJob(id).errors.isEmpty && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            // No handler is registered for INGEST_DATA in this build yet: the attempt fails and says so.
+            #expect(try await queue.getJob(id).errors.first?.message.contains("no handler") == true)
+            #expect(try await queue.getJob(other).attempts == 0, "--types keeps VECTORIZE for other workers")
+            #expect(worker.output.contains("sluice working on \(url): INGEST_DATA × 2"))
+            #expect(try await worker.terminate() == 0, "\(worker.output)")
+        }
     }
 
     @Test("serve refuses bad settings with one line and a non-zero exit")

@@ -305,6 +305,34 @@ struct WorkerTests {
         }
     }
 
+    @Test("on shutdown a scheduled run in progress gets the grace period, then is cancelled")
+    func schedulerShutdown() async throws {
+        let store = MemoryJobStore()
+        let started = AsyncStream<Void>.makeStream()
+        let outcome = Mutex<String?>(nil)
+        let task = ScheduledTask(name: "long", schedule: .every(seconds: 3600)) {
+            started.continuation.yield()
+            do {
+                try await Task.sleep(for: .seconds(60))
+                outcome.withLock { $0 = "finished" }
+            } catch {
+                outcome.withLock { $0 = "cancelled" }
+            }
+        }
+        let scheduler = Scheduler(
+            tasks: [task], store: store, shutdownGracePeriod: .milliseconds(200), logger: quietLogger)
+        let group = ServiceGroup(services: [scheduler], logger: quietLogger)
+        let begun = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            for await _ in started.stream { break }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        #expect(outcome.withLock { $0 } == "cancelled")
+        #expect(ContinuousClock.now - begun < .seconds(30))
+    }
+
     @Test("schedules: parsing and slots")
     func schedules() throws {
         #expect(try Schedule(parsing: "60s") == .every(seconds: 60))
