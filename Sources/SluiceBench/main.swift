@@ -62,7 +62,8 @@ try await withJobStore(try StoreSettings(url: url), logger: logger) { store in
                 _ = try await app.queue.enqueue(
                     contentsOf: (0..<batch).map { index in
                         NewJob(
-                            jobType: index % 5 == 0 ? .vectorize : .ingestData, payload: ["n": .int(Int64(count + index))],
+                            jobType: index % 5 == 0 ? .vectorize : .ingestData,
+                            payload: ["n": .int(Int64(count + index))],
                             scheduledFor: Date() + 86_400)
                     })
                 count += batch

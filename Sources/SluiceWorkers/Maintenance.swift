@@ -166,7 +166,7 @@ public struct Scheduler: Service {
             "scheduler started", metadata: ["sluice.tasks": "\(tasks.map { "\($0.name) \($0.schedule)" })"])
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let now = clock.now()
-            await cancellingAfterGracePeriod(shutdownGracePeriod) { await runDue(now: now) }
+            _ = await cancellingAfterGracePeriod(shutdownGracePeriod) { await runDue(now: now) }
             let next = tasks.map { $0.schedule.nextSlot(after: now) }.min() ?? now + 60
             let wait = min(max(next.timeIntervalSince(clock.now()), 0.05), 60)
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(Int(wait * 1000))) }
