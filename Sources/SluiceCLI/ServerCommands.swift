@@ -175,18 +175,15 @@ struct Users: AsyncParsableCommand {
 
         @OptionGroup var settings: QueueSettings
         @Option(help: "Email address to sign in with.") var email: String
-        @Option(help: "admin, manager or viewer.") var role: String
+        @Option(help: "admin, manager or viewer.") var role: Role
 
         func run() async throws {
-            guard let role = Role(parsing: role) else {
-                throw ValidationError("--role must be admin, manager or viewer, not '\(role)'")
-            }
             guard let password = readLine(strippingNewline: true), !password.isEmpty else {
                 throw ValidationError(
                     "no password on standard input (pipe it in: echo \"$PASSWORD\" | sluice users create …)")
             }
             let options = try AccountSettings.options(ProcessInfo.processInfo.environment)
-            let email = self.email
+            let (email, role) = (self.email, self.role)
             let user = try await settings.withStore { store, _, _ in
                 try await Accounts(store: store, options: options).createUser(
                     email: email, password: password, role: role)
@@ -210,13 +207,10 @@ struct Users: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "set-role", abstract: "Change a user's role.")
         @OptionGroup var settings: QueueSettings
         @Option(help: "The user's email.") var email: String
-        @Option(help: "admin, manager or viewer.") var role: String
+        @Option(help: "admin, manager or viewer.") var role: Role
 
         func run() async throws {
-            guard let role = Role(parsing: role) else {
-                throw ValidationError("--role must be admin, manager or viewer, not '\(role)'")
-            }
-            let email = try Accounts.normalizedEmail(self.email)
+            let (email, role) = (try Accounts.normalizedEmail(self.email), self.role)
             guard try await settings.withStore({ store, _, _ in try await store.setRole(email: email, role: role) })
             else {
                 throw AccountError.userNotFound(email)
@@ -238,4 +232,13 @@ struct Users: AsyncParsableCommand {
             print("deleted \(email)")
         }
     }
+}
+
+extension Role: ExpressibleByArgument {
+    /// `admin`, `manager` or `viewer`, in any case.
+    public init?(argument: String) {
+        self.init(parsing: argument)
+    }
+
+    public static var allValueStrings: [String] { allCases.map { $0.rawValue.lowercased() } }
 }
