@@ -139,12 +139,42 @@ public struct DatabaseQueue: Sendable {
         try await failJob(lease, error: String(describing: error))
     }
 
-    /// Hands a claimed job back unfinished (this worker is stopping): PENDING again at once, the attempt not
-    /// counted. Throws ``QueueError/Code/leaseLost`` when the lease is no longer held.
-    public func releaseJob(_ lease: JobLease) async throws {
-        guard try await store.release(lease, now: clock.now()) else { throw try await leaseLost(lease) }
+    /// Hands a claimed job back unfinished (this worker is stopping, or the job cannot start yet): PENDING again
+    /// after `delay`, the attempt not counted. Throws ``QueueError/Code/leaseLost`` when the lease is no longer
+    /// held.
+    public func releaseJob(_ lease: JobLease, delay: Duration = .zero) async throws {
+        guard try await store.release(lease, availableAt: clock.now() + delay.timeInterval) else {
+            throw try await leaseLost(lease)
+        }
         logger.info("job released unfinished", metadata: metadata(lease))
     }
+
+    // MARK: Concurrency keys
+
+    /// Takes the cluster-wide lock on `key` for the holder of `lease`, for one lease duration; false while another
+    /// worker holds it. Stores without key locks grant every request.
+    public func lockKey(_ key: String, for lease: JobLease) async throws -> Bool {
+        guard let locks = store as? any KeyLockStore else { return true }
+        let now = clock.now()
+        return try await locks.acquireKeyLock(
+            key, owner: Self.keyOwner(lease), now: now, expiresAt: now + options.leaseDuration.timeInterval)
+    }
+
+    /// Extends the lock on `key` by one lease duration; false when it was lost (it expired and another worker took
+    /// it).
+    public func renewKey(_ key: String, for lease: JobLease) async throws -> Bool {
+        guard let locks = store as? any KeyLockStore else { return true }
+        return try await locks.renewKeyLock(
+            key, owner: Self.keyOwner(lease), expiresAt: clock.now() + options.leaseDuration.timeInterval)
+    }
+
+    public func unlockKey(_ key: String, for lease: JobLease) async throws {
+        guard let locks = store as? any KeyLockStore else { return }
+        try await locks.releaseKeyLock(key, owner: Self.keyOwner(lease))
+    }
+
+    /// Jobs claimed together share a lease owner; a key lock belongs to one job.
+    private static func keyOwner(_ lease: JobLease) -> String { "\(lease.owner)/\(lease.jobID)" }
 
     /// Stores progress for the monitor and renews the lease.
     public func updateProgress(_ lease: JobLease, current: Int, total: Int, message: String = "") async throws {

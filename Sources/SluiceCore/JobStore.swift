@@ -30,9 +30,9 @@ public protocol JobStore: Sendable {
     /// False when the lease is not held.
     func fail(_ lease: JobLease, error: AttemptError, retryAt: Date?, now: Date) async throws -> Bool
 
-    /// PROCESSING back to PENDING at `now` without counting the attempt, for a worker that stops before it
-    /// finished (a graceful shutdown). False when the lease is not held.
-    func release(_ lease: JobLease, now: Date) async throws -> Bool
+    /// PROCESSING back to PENDING, claimable from `availableAt`, without counting the attempt: for a worker that
+    /// stops before it finished (a graceful shutdown) or cannot start yet. False when the lease is not held.
+    func release(_ lease: JobLease, availableAt: Date) async throws -> Bool
 
     /// Stores progress and extends the lease. False when the lease is not held.
     func updateProgress(_ lease: JobLease, progress: JobProgress, leaseExpiresAt: Date) async throws -> Bool
@@ -175,4 +175,16 @@ public protocol ScheduleStore: Sendable {
     /// Records that `owner` runs `name` for the time slot `slot`; false when another server claimed it first.
     /// Also forgets claims older than a week.
     func claimScheduledRun(name: String, slot: Date, owner: String, now: Date) async throws -> Bool
+}
+
+/// Cluster-wide locks on concurrency keys, so that jobs sharing a key (VECTORIZE jobs of one project) run one at a
+/// time across every worker process. A lock expires unless renewed, so a crashed holder cannot keep it.
+public protocol KeyLockStore: Sendable {
+    /// Takes the lock on `key` for `owner` until `expiresAt` when nobody holds it or its holder's lock expired
+    /// before `now`; true when taken.
+    func acquireKeyLock(_ key: String, owner: String, now: Date, expiresAt: Date) async throws -> Bool
+    /// Extends the lock `owner` holds; false when it no longer holds it.
+    func renewKeyLock(_ key: String, owner: String, expiresAt: Date) async throws -> Bool
+    /// Lets go of the lock when `owner` holds it.
+    func releaseKeyLock(_ key: String, owner: String) async throws
 }

@@ -3,9 +3,10 @@ import Synchronization
 
 /// A store in process memory: fast unit tests, and the reference the SQL stores are checked against by the same
 /// conformance suite. Nothing survives the process.
-public final class MemoryJobStore: JobStore, ScheduleStore {
+public final class MemoryJobStore: JobStore, ScheduleStore, KeyLockStore {
     private let jobsByID = Mutex<[String: Job]>([:])
     private let scheduledRuns = Mutex<[String: Date]>([:])
+    private let keyLocks = Mutex<[String: (owner: String, expiresAt: Date)]>([:])
 
     public init() {}
 
@@ -82,12 +83,34 @@ public final class MemoryJobStore: JobStore, ScheduleStore {
         }
     }
 
-    public func release(_ lease: JobLease, now: Date) async throws -> Bool {
+    public func release(_ lease: JobLease, availableAt: Date) async throws -> Bool {
         updateHeld(lease) { job in
             job.status = .pending
             job.attempts -= 1
-            job.scheduledFor = now
+            job.scheduledFor = availableAt
             job.startedAt = nil
+        }
+    }
+
+    public func acquireKeyLock(_ key: String, owner: String, now: Date, expiresAt: Date) async throws -> Bool {
+        keyLocks.withLock { locks in
+            if let held = locks[key], held.expiresAt >= now { return false }
+            locks[key] = (owner, expiresAt)
+            return true
+        }
+    }
+
+    public func renewKeyLock(_ key: String, owner: String, expiresAt: Date) async throws -> Bool {
+        keyLocks.withLock { locks in
+            guard locks[key]?.owner == owner else { return false }
+            locks[key] = (owner, expiresAt)
+            return true
+        }
+    }
+
+    public func releaseKeyLock(_ key: String, owner: String) async throws {
+        keyLocks.withLock { locks in
+            if locks[key]?.owner == owner { locks[key] = nil }
         }
     }
 

@@ -8,7 +8,7 @@ import SluiceCore
 ///
 /// Claims use `FOR UPDATE SKIP LOCKED`, so concurrent claimers never wait on each other and never get the same job.
 /// The store is a `Service`: its connection pool works only while ``run()`` runs.
-public final class PostgresJobStore: JobStore, ScheduleStore, Service {
+public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, Service {
     public let client: PostgresClient
     public let location: String
     private let configuration: PostgresStoreConfiguration
@@ -240,15 +240,37 @@ public final class PostgresJobStore: JobStore, ScheduleStore, Service {
             """)
     }
 
-    public func release(_ lease: JobLease, now: Date) async throws -> Bool {
+    public func release(_ lease: JobLease, availableAt: Date) async throws -> Bool {
         try await changesRow(
             """
             UPDATE job_queue
-            SET status = 'PENDING', attempts = attempts - 1, scheduled_for = \(now), started_at = NULL,
+            SET status = 'PENDING', attempts = attempts - 1, scheduled_for = \(availableAt), started_at = NULL,
                 lease_owner = NULL, lease_expires_at = NULL
             WHERE id = \(lease.jobID) AND status = 'PROCESSING' AND lease_owner = \(lease.owner)
             RETURNING id
             """)
+    }
+
+    public func acquireKeyLock(_ key: String, owner: String, now: Date, expiresAt: Date) async throws -> Bool {
+        try await changesRow(
+            """
+            INSERT INTO sluice_key_locks (key, owner, expires_at) VALUES (\(key), \(owner), \(expiresAt))
+            ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+            WHERE sluice_key_locks.expires_at < \(now)
+            RETURNING key
+            """)
+    }
+
+    public func renewKeyLock(_ key: String, owner: String, expiresAt: Date) async throws -> Bool {
+        try await changesRow(
+            """
+            UPDATE sluice_key_locks SET expires_at = \(expiresAt) WHERE key = \(key) AND owner = \(owner)
+            RETURNING key
+            """)
+    }
+
+    public func releaseKeyLock(_ key: String, owner: String) async throws {
+        _ = try await changesRow("DELETE FROM sluice_key_locks WHERE key = \(key) AND owner = \(owner) RETURNING key")
     }
 
     public func claimScheduledRun(name: String, slot: Date, owner: String, now: Date) async throws -> Bool {

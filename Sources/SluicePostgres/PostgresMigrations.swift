@@ -93,5 +93,17 @@ enum PostgresMigrations {
                 // The monitor's oldest pending job, and recent jobs filtered by state, without a scan.
                 "CREATE INDEX job_queue_status_created_idx ON job_queue (status, created_at, id)"
             ]),
+        Migration(
+            "20261129100300_create_key_locks",
+            [
+                // A row per concurrency key in use (VECTORIZE: a project), held by one worker until it expires.
+                """
+                CREATE TABLE sluice_key_locks (
+                    key        text        PRIMARY KEY,
+                    owner      text        NOT NULL,
+                    expires_at timestamptz NOT NULL
+                )
+                """
+            ]),
     ]
 }

@@ -7,7 +7,7 @@ import SluiceCore
 ///
 /// SQLite has no row locks, so a claim is one `BEGIN IMMEDIATE` write transaction: claimers take turns, and each job
 /// goes to exactly one of them.
-public final class SQLiteJobStore: JobStore, ScheduleStore {
+public final class SQLiteJobStore: JobStore, ScheduleStore, KeyLockStore {
     let pool: DatabasePool
     public let location: String
 
@@ -174,14 +174,14 @@ public final class SQLiteJobStore: JobStore, ScheduleStore {
             """, [error.message, Self.micros(now), entry, lease.jobID, lease.owner])
     }
 
-    public func release(_ lease: JobLease, now: Date) async throws -> Bool {
+    public func release(_ lease: JobLease, availableAt: Date) async throws -> Bool {
         try await changesRow(
             """
             UPDATE job_queue
             SET status = 'PENDING', attempts = attempts - 1, scheduled_for = ?, started_at = NULL,
                 lease_owner = NULL, lease_expires_at = NULL
             WHERE id = ? AND status = 'PROCESSING' AND lease_owner = ?
-            """, [Self.micros(now), lease.jobID, lease.owner])
+            """, [Self.micros(availableAt), lease.jobID, lease.owner])
     }
 
     public func updateProgress(_ lease: JobLease, progress: JobProgress, leaseExpiresAt: Date) async throws -> Bool {
@@ -368,5 +368,26 @@ public final class SQLiteJobStore: JobStore, ScheduleStore {
             uniqueKey: row[10], leaseOwner: row[11], leaseExpiresAt: date(12),
             scheduledFor: date(13) ?? .distantPast, createdAt: date(14) ?? .distantPast, startedAt: date(15),
             completedAt: date(16))
+    }
+
+    // MARK: Concurrency-key locks
+
+    public func acquireKeyLock(_ key: String, owner: String, now: Date, expiresAt: Date) async throws -> Bool {
+        try await changesRow(
+            """
+            INSERT INTO sluice_key_locks (key, owner, expires_at) VALUES (?, ?, ?)
+            ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+            WHERE sluice_key_locks.expires_at < ?
+            """, [key, owner, Self.micros(expiresAt), Self.micros(now)])
+    }
+
+    public func renewKeyLock(_ key: String, owner: String, expiresAt: Date) async throws -> Bool {
+        try await changesRow(
+            "UPDATE sluice_key_locks SET expires_at = ? WHERE key = ? AND owner = ?",
+            [Self.micros(expiresAt), key, owner])
+    }
+
+    public func releaseKeyLock(_ key: String, owner: String) async throws {
+        _ = try await changesRow("DELETE FROM sluice_key_locks WHERE key = ? AND owner = ?", [key, owner])
     }
 }

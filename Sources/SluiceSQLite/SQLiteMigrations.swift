@@ -85,5 +85,16 @@ enum SQLiteMigrations {
         Migration(
             "20261129100200_index_jobs_by_status_and_age",
             ["CREATE INDEX job_queue_status_created_idx ON job_queue (status, created_at, id)"]),
+        Migration(
+            "20261129100300_create_key_locks",
+            [
+                """
+                CREATE TABLE sluice_key_locks (
+                    key        TEXT    PRIMARY KEY NOT NULL,
+                    owner      TEXT    NOT NULL,
+                    expires_at INTEGER NOT NULL
+                )
+                """
+            ]),
     ]
 }

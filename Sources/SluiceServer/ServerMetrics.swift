@@ -50,7 +50,7 @@ public final class ServerMetrics: JobMetrics, Sendable {
             registry.makeCounter(descriptor: Self.completed, labels: labels).increment()
         case .failed:
             registry.makeCounter(descriptor: Self.failed, labels: labels).increment()
-        case .released, .leaseLost, .unrecorded:
+        case .released, .deferred, .leaseLost, .unrecorded:
             return
         }
         registry.makeDurationHistogram(descriptor: Self.duration, labels: labels, buckets: Self.durationBuckets)

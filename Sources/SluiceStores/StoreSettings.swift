@@ -42,9 +42,10 @@ public enum StoreSettings: Sendable {
     }
 }
 
-/// Everything a Sluice server keeps in its database: the job queue, scheduled-run claims and accounts. Both the
+/// Everything a Sluice server keeps in its database: the job queue, scheduled-run claims, concurrency-key locks
+/// and accounts. Both the
 /// PostgreSQL and the SQLite store are one.
-public typealias SluiceStore = AccountStore & JobStore & ScheduleStore
+public typealias SluiceStore = AccountStore & JobStore & KeyLockStore & ScheduleStore
 
 /// Opens the store `settings` name, runs `body` with it, and closes it afterwards.
 ///

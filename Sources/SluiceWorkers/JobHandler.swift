@@ -53,7 +53,8 @@ public struct JobHandlerRegistry: Sendable {
     public init() {}
 
     /// Registers `handler` for `type`. With `serializeBy`, jobs of this type whose payloads have the same value
-    /// at that key run one at a time in this process (VECTORIZE: one job per project at a time).
+    /// at that key run one at a time across every worker sharing the database (VECTORIZE: one job per project at a
+    /// time): in order within a process, and through a lock in the database between processes.
     public mutating func register(_ type: JobType, serializeBy key: String? = nil, _ handler: any JobHandler) {
         handlers[type] = handler
         serialKeys[type] = key

@@ -13,13 +13,17 @@ public struct JobRunner: Sendable {
     private let logger: Logger
     private let serializer = KeyedSerializer()
 
+    /// How long a job whose concurrency key is busy elsewhere waits before it can be claimed again. Default 5 s.
+    public var busyKeyDelay: Duration
+
     public init(
         queue: DatabaseQueue, handlers: JobHandlerRegistry, metrics: any JobMetrics = NoJobMetrics(),
-        logger: Logger = Logger(label: "sluice.worker")
+        busyKeyDelay: Duration = .seconds(5), logger: Logger = Logger(label: "sluice.worker")
     ) {
         self.queue = queue
         self.handlers = handlers
         self.metrics = metrics
+        self.busyKeyDelay = busyKeyDelay
         self.logger = logger
     }
 
@@ -30,6 +34,9 @@ public struct JobRunner: Sendable {
         case failed(DatabaseQueue.FailOutcome)
         /// Stopped unfinished (shutdown) and handed back to PENDING.
         case released
+        /// Not started: another worker runs a job with the same concurrency key; handed back to PENDING for later,
+        /// the attempt not counted.
+        case deferred
         /// The job was cancelled, rescued or finished elsewhere while it ran; nothing was recorded.
         case leaseLost
         /// The outcome could not be recorded (database unreachable); the rescuer will requeue the job when its
@@ -48,7 +55,8 @@ public struct JobRunner: Sendable {
 
         let outcome: Outcome
         if let key = handlers.serialKey(for: claimed.job) {
-            outcome = await serializer.withKey(key) { await attempt(context, timeLimit: timeLimit) }
+            // One at a time per key: in this process first (in arrival order), then across the cluster.
+            outcome = await serializer.withKey(key) { await attemptHoldingLock(key, context, timeLimit: timeLimit) }
         } else {
             outcome = await attempt(context, timeLimit: timeLimit)
         }
@@ -61,6 +69,39 @@ public struct JobRunner: Sendable {
         case threw(String)
         case timedOut(Duration)
         case cancelled
+    }
+
+    /// Runs the job while holding the cluster-wide lock on `key`, renewed every third of a lease; when another
+    /// worker holds the lock, hands the job back for later instead.
+    private func attemptHoldingLock(_ key: String, _ context: JobContext, timeLimit: Duration?) async -> Outcome {
+        let lease = context.claimed.lease
+        let queue = self.queue
+        do {
+            guard try await queue.lockKey(key, for: lease) else {
+                try await queue.releaseJob(lease, delay: busyKeyDelay)
+                context.logger.debug("concurrency key busy elsewhere; job deferred", metadata: ["sluice.key": "\(key)"])
+                return .deferred
+            }
+        } catch {
+            context.logger.error("could not take the concurrency key", metadata: ["sluice.error": "\(error)"])
+            return .unrecorded
+        }
+        let renewEvery = queue.options.leaseDuration / 3
+        let outcome = await withTaskGroup(of: Outcome?.self) { group in
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: renewEvery)
+                    if !Task.isCancelled { _ = try? await queue.renewKey(key, for: lease) }
+                }
+                return nil
+            }
+            let outcome = await attempt(context, timeLimit: timeLimit)
+            group.cancelAll()
+            return outcome
+        }
+        // In a task of its own, so that a cancelled worker still lets go of the key.
+        await Task { try? await queue.unlockKey(key, for: lease) }.value
+        return outcome
     }
 
     private func attempt(_ context: JobContext, timeLimit: Duration?) async -> Outcome {

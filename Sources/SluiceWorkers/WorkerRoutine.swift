@@ -62,7 +62,7 @@ public struct WorkerRoutine: Sendable {
             case .failed:
                 report.failed += 1
                 report.processed += 1
-            case .released, .leaseLost, .unrecorded:
+            case .released, .deferred, .leaseLost, .unrecorded:
                 break
             }
         }

@@ -139,28 +139,20 @@ struct ServeProcessTests {
         let port = try await server.port()
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("scripts/run-workers")
-        func run(_ environment: [String: String]) throws -> (Int32, String) {
-            let process = Process()
-            process.executableURL = script
+        func run(_ environment: [String: String]) async throws -> (Int32, String) {
             var env = ProcessInfo.processInfo.environment
             env["CRON_SECRET"] = nil
             env["SLUICE_URL"] = "http://127.0.0.1:\(port)"
             for (key, value) in environment { env[key] = value }
-            process.environment = env
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = pipe
-            try process.run()
-            let data = pipe.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+            let result = try await runExecutable(script, [], environment: env)
+            return (result.status, result.stdout + result.stderr)
         }
-        let (status, output) = try run(["CRON_SECRET": "from-cron"])
+        let (status, output) = try await run(["CRON_SECRET": "from-cron"])
         #expect(status == 0, "\(output)")
         #expect(output.contains(#"ingestion: 200 {"duration":"#))
         #expect(output.contains(#"vectorization: 200 {"duration":"#))
         #expect(output.contains(#"cleanup: 200 {"deletedCount":0,"success":true}"#))
-        let (refused, refusal) = try run([:])
+        let (refused, refusal) = try await run([:])
         #expect(refused != 0)
         #expect(refusal.contains(#"ingestion: 401 {"error":"Unauthorized"}"#))
         #expect(try await server.terminate() == 0)

@@ -5,6 +5,7 @@ import SluiceCore
 import SluicePostgres
 import SluiceSQLite
 import SluiceStores
+import Synchronization
 import Testing
 
 /// The stores every conformance test runs against.
@@ -153,33 +154,63 @@ func runProduct(
     _ name: String, _ arguments: [String], environment: [String: String] = [:], directory: String? = nil,
     input: String? = nil
 ) async throws -> (status: Int32, stdout: String, stderr: String) {
-    let process = Process()
-    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-    process.executableURL = productsDirectory().appendingPathComponent(name)
-    process.arguments = arguments
     var env = ProcessInfo.processInfo.environment
     env["DATABASE_URL"] = nil
     env["SLUICE_AUTO_MIGRATE"] = nil
     env["SLUICE_LOG_LEVEL"] = nil
     for (key, value) in environment { env[key] = value }
-    process.environment = env
+    return try await runExecutable(
+        productsDirectory().appendingPathComponent(name), arguments, environment: env, directory: directory,
+        input: input)
+}
+
+/// Runs a program to its end without blocking a thread of Swift's cooperative pool (which has one thread per
+/// core: a blocking wait there would stall every other test meanwhile). Output is collected as it arrives, so a
+/// large output cannot fill a pipe and stall the program.
+func runExecutable(
+    _ executable: URL, _ arguments: [String], environment: [String: String], directory: String? = nil,
+    input: String? = nil
+) async throws -> (status: Int32, stdout: String, stderr: String) {
+    let process = Process()
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+    process.executableURL = executable
+    process.arguments = arguments
+    process.environment = environment
     let out = Pipe()
     let err = Pipe()
+    let stdout = OutputCollector()
+    let stderr = OutputCollector()
     process.standardOutput = out
     process.standardError = err
+    out.fileHandleForReading.readabilityHandler = { stdout.append($0.availableData) }
+    err.fileHandleForReading.readabilityHandler = { stderr.append($0.availableData) }
     let stdin = Pipe()
     process.standardInput = input == nil ? FileHandle.nullDevice : stdin
+    let exited = AsyncStream<Int32>.makeStream()
+    process.terminationHandler = { exited.continuation.yield($0.terminationStatus) }
     try process.run()
     if let input {
         stdin.fileHandleForWriting.write(Data(input.utf8))
         try stdin.fileHandleForWriting.close()
     }
-    // Read both pipes while the process runs, so a large output cannot fill a pipe and stall it.
-    async let stdout = Task.detached { out.fileHandleForReading.readDataToEndOfFile() }.value
-    async let stderr = Task.detached { err.fileHandleForReading.readDataToEndOfFile() }.value
-    let (o, e) = await (stdout, stderr)
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    var iterator = exited.stream.makeAsyncIterator()
+    let status = await iterator.next() ?? -1
+    for (pipe, collector) in [(out, stdout), (err, stderr)] {
+        pipe.fileHandleForReading.readabilityHandler = nil
+        collector.append(pipe.fileHandleForReading.readDataToEndOfFile())  // the rest; the writer has exited
+    }
+    return (status, stdout.text, stderr.text)
+}
+
+/// Bytes a pipe delivered, gathered from Foundation's reading thread.
+final class OutputCollector: Sendable {
+    private let data = Mutex(Data())
+
+    func append(_ chunk: Data) {
+        data.withLock { $0.append(chunk) }
+    }
+
+    var text: String { data.withLock { String(decoding: $0, as: UTF8.self) } }
 }
 
 /// A logger for tests that only shows errors.

@@ -188,6 +188,70 @@ struct WorkerTests {
     }
 
     @Test(
+        "VECTORIZE is one job per project across processes: a second worker defers, then runs it",
+        arguments: StoreKind.allCases)
+    func vectorizationAcrossProcesses(kind: StoreKind) async throws {
+        try await withQueue(kind) { queue, clock in
+            let started = AsyncStream<String>.makeStream()
+            let finish = AsyncStream<Void>.makeStream()
+            var handlers = JobHandlerRegistry()
+            handlers.register(.vectorize, serializeBy: "projectId") { context in
+                started.continuation.yield(context.job.id)
+                if context.payload["wait"] == true { for await _ in finish.stream { break } }
+                return "done"
+            }
+            // Two runners stand for two worker processes: each has its own in-process serialiser.
+            let first = JobRunner(queue: queue, handlers: handlers, logger: quietLogger)
+            let second = JobRunner(queue: queue, handlers: handlers, logger: quietLogger)
+            let slow = try await queue.enqueue(NewJob(jobType: .vectorize, payload: ["projectId": "p", "wait": true]))
+                .id
+            let other = try await queue.enqueue(NewJob(jobType: .vectorize, payload: ["projectId": "p"])).id
+            let elsewhere = try await queue.enqueue(NewJob(jobType: .vectorize, payload: ["projectId": "q"])).id
+            let jobs = try await queue.claimJobs([.vectorize], limit: 3)
+            let byID = Dictionary(uniqueKeysWithValues: jobs.map { ($0.job.id, $0) })
+
+            await withTaskGroup(of: JobRunner.Outcome.self) { group in
+                group.addTask { await first.run(byID[slow]!) }
+                for await id in started.stream where id == slow { break }
+                // While the first process runs project p, the second defers p's other job and runs project q.
+                #expect(await second.run(byID[other]!) == .deferred)
+                #expect(await second.run(byID[elsewhere]!) == .completed)
+                finish.continuation.yield()
+                #expect(await group.next() == .completed)
+            }
+            let deferred = try await queue.getJob(other)
+            #expect(deferred.status == .pending)
+            #expect(deferred.attempts == 0, "a deferral is not an attempt")
+            #expect(deferred.errors.isEmpty)
+            #expect(deferred.scheduledFor == clock.now() + 5)
+            #expect(try await queue.claimJob([.vectorize]) == nil, "not before its delay")
+            clock.advance(by: .seconds(5))
+            let again = try #require(try await queue.claimJob([.vectorize]))
+            #expect(again.job.id == other)
+            #expect(await second.run(again) == .completed, "the first process let go of project p")
+        }
+    }
+
+    @Test("a concurrency-key lock left by a crashed worker expires", arguments: StoreKind.sql)
+    func expiredKeyLock(kind: StoreKind) async throws {
+        try await withServerStore(kind) { store in
+            let now = ManualWallClock().now()
+            let key = "VECTORIZE/p"
+            #expect(try await store.acquireKeyLock(key, owner: "crashed", now: now, expiresAt: now + 300))
+            #expect(try await !store.acquireKeyLock(key, owner: "me", now: now + 299, expiresAt: now + 600))
+            #expect(try await !store.renewKeyLock(key, owner: "me", expiresAt: now + 900))
+            #expect(try await store.renewKeyLock(key, owner: "crashed", expiresAt: now + 310))
+            #expect(try await !store.acquireKeyLock(key, owner: "me", now: now + 305, expiresAt: now + 600))
+            #expect(try await store.acquireKeyLock(key, owner: "me", now: now + 311, expiresAt: now + 600))
+            // No longer the crashed worker's lock: its late release changes nothing.
+            try await store.releaseKeyLock(key, owner: "crashed")
+            #expect(try await !store.acquireKeyLock(key, owner: "third", now: now + 312, expiresAt: now + 600))
+            try await store.releaseKeyLock(key, owner: "me")
+            #expect(try await store.acquireKeyLock(key, owner: "third", now: now + 313, expiresAt: now + 600))
+        }
+    }
+
+    @Test(
         "graceful shutdown: a job that finishes in the grace period completes, one that does not goes back to PENDING",
         arguments: StoreKind.sql)
     func gracefulShutdown(kind: StoreKind) async throws {
