@@ -52,6 +52,14 @@ try await withJobStore(try StoreSettings(url: url), logger: logger) { store in
         var iterator = port.stream.makeAsyncIterator()
         let base = "http://127.0.0.1:\(await iterator.next() ?? 0)/api/admin/queue/stats"
         print("store: \(store.location)")
+        for cost: UInt8 in [4, 10, 12] {
+            let start = ContinuousClock.now
+            _ = try await PasswordHasher(cost: cost).hash("a benchmark password")
+            print(
+                String(
+                    format: "bcrypt cost %d: %.1f ms per hash", cost, (ContinuousClock.now - start).timeInterval * 1000)
+            )
+        }
         print("jobs        median ms   min ms   max ms   ratio")
         var baseline: Double?
         for size in sizes {

@@ -3,7 +3,9 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import SluiceAccounts
+import PostgresNIO
 import SluiceCore
+import SluicePostgres
 import SluiceServer
 import SluiceWorkers
 import Testing
@@ -158,6 +160,28 @@ struct ServerTests {
             }
             let detail = try await server.request(.get, "/api/admin/queue/jobs/nope", cookie: admin)
             #expect(detail.status == .notFound)
+        }
+    }
+
+    /// A fault on the server's side (here: a column the code needs has gone) is a logged 500 with a JSON error
+    /// that shows nothing internal.
+    @Test("server faults are 500 with a JSON error that reveals nothing")
+    func serverFault() async throws {
+        try await withServer(.postgres) { server in
+            let admin = try await server.login(.admin)
+            let id = try await server.app.queue.enqueue(NewJob(jobType: .ingestData, payload: [:])).id
+            try await server.app.queue.cancelJob(id)
+            let store = try #require(server.app.store as? PostgresJobStore)
+            try await store.client.query("ALTER TABLE job_queue RENAME COLUMN result TO result_gone")
+            for (method, uri) in [
+                (HTTPRequest.Method.post, "/api/admin/queue/retry?jobId=\(id)"),
+                (.get, "/api/admin/queue/stats"),
+                (.get, "/api/admin/queue/jobs/\(id)"),
+            ] {
+                let exchange = try await server.request(method, uri, cookie: admin)
+                #expect(exchange.status == .internalServerError, "\(uri): \(exchange.text)")
+                #expect(exchange.json == ["error": "internal server error"], "\(uri)")
+            }
         }
     }
 
