@@ -13,6 +13,7 @@ public final class ServerMetrics: JobMetrics, Sendable {
         .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(300),
     ]
 
+    // Computed, not stored: swift-prometheus's MetricNameDescriptor is not Sendable.
     private static var completed: MetricNameDescriptor {
         MetricNameDescriptor(
             namespace: "sluice", metricName: "jobs_completed", unitName: "total",

@@ -2,8 +2,8 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-import SluiceAccounts
 import PostgresNIO
+import SluiceAccounts
 import SluiceCore
 import SluicePostgres
 import SluiceServer
