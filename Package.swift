@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "SluiceAccounts", targets: ["SluiceAccounts"]),
         .library(name: "SluiceWorkers", targets: ["SluiceWorkers"]),
         .library(name: "SluiceServer", targets: ["SluiceServer"]),
+        .library(name: "SluiceEmbeddings", targets: ["SluiceEmbeddings"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -35,7 +36,7 @@ let package = Package(
             url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: ["FullFoundation"]),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
-        // Tests only: an HTTP client for the `sluice serve` process tests (already in the graph via Hummingbird).
+        // The embedding providers' HTTP client (and the tests' client for `sluice serve`).
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
@@ -54,6 +55,18 @@ let package = Package(
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Embedding providers: the offline local embedder and an OpenAI-compatible client (async-http-client).
+        .target(
+            name: "SluiceEmbeddings",
+            dependencies: [
+                "SluiceCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -161,7 +174,7 @@ let package = Package(
             name: "SluiceIntegrationTests",
             dependencies: [
                 "SluiceCore", "SluicePostgres", "SluiceSQLite", "SluiceStores", "SluiceCLI", "SluiceTestWorker",
-                "SluiceAccounts", "SluiceWorkers", "SluiceServer",
+                "SluiceAccounts", "SluiceWorkers", "SluiceServer", "SluiceEmbeddings",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -163,7 +163,15 @@ struct WorkerTests {
         handlers.register(.vectorize, serializeBy: "projectId") { context in
             let project = context.payload["projectId"]?.stringValue ?? "?"
             tracker.enter(project)
-            try await Task.sleep(for: .milliseconds(150))
+            if project == "a" {
+                try await Task.sleep(for: .milliseconds(150))
+            } else {
+                // Projects b and c wait for each other: they finish only if they run side by side (or after 10 s).
+                let deadline = ContinuousClock.now + .seconds(10)
+                while tracker.maximumOverall() < 2 && ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+            }
             tracker.leave(project)
             return nil
         }
@@ -274,7 +282,7 @@ struct WorkerTests {
                 runner: JobRunner(queue: queue, handlers: handlers, logger: quietLogger),
                 options: ContinuousWorkerOptions(
                     types: [.ingestData], concurrency: 2, pollInterval: .milliseconds(50),
-                    shutdownGracePeriod: .milliseconds(500)),
+                    shutdownGracePeriod: .seconds(2)),
                 logger: quietLogger)
             let group = ServiceGroup(services: [worker], logger: quietLogger)
             try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -307,7 +315,7 @@ struct WorkerTests {
             var handlers = JobHandlerRegistry()
             handlers.register(.ingestData) { _ in
                 tracker.enter("all")
-                try await Task.sleep(for: .milliseconds(20))
+                try await Task.sleep(for: .milliseconds(100))
                 tracker.leave("all")
                 done.continuation.yield()
                 return nil
@@ -351,7 +359,7 @@ struct WorkerTests {
             let servers = (0..<4).map { index in
                 Scheduler(tasks: tasks, store: store, owner: "server-\(index)", logger: quietLogger)
             }
-            let now = Date(timeIntervalSince1970: 1_795_000_000)  // a Tuesday, 09:46:40 UTC
+            let now = Date(timeIntervalSince1970: 1_795_000_000)  // Wednesday 18 November 2026, 11:06:40 UTC
             func tick(_ at: Date) async -> [String] {
                 await withTaskGroup(of: [String].self) { group in
                     for server in servers { group.addTask { await server.runDue(now: at) } }
@@ -406,7 +414,7 @@ struct WorkerTests {
         for bad in ["", "0s", "-5m", "daily@24:00", "daily@2", "every minute", "10x"] {
             #expect(throws: QueueError.self, "\(bad)") { try Schedule(parsing: bad) }
         }
-        let t = Date(timeIntervalSince1970: 1_795_000_000)  // 09:46:40 UTC
+        let t = Date(timeIntervalSince1970: 1_795_000_000)  // 11:06:40 UTC
         #expect(Schedule.every(seconds: 60).slot(containing: t) == Date(timeIntervalSince1970: 1_794_999_960))
         #expect(Schedule.every(seconds: 60).nextSlot(after: t) == Date(timeIntervalSince1970: 1_795_000_020))
         let daily = Schedule.dailyAt(hour: 2, minute: 0)
