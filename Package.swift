@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "SluiceWorkers", targets: ["SluiceWorkers"]),
         .library(name: "SluiceServer", targets: ["SluiceServer"]),
         .library(name: "SluiceEmbeddings", targets: ["SluiceEmbeddings"]),
+        .library(name: "SluicePipeline", targets: ["SluicePipeline"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -70,6 +71,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The ingestion and vectorization pipeline: projects, ingest jobs, records, processAndStore.
+        .target(
+            name: "SluicePipeline",
+            dependencies: [
+                "SluiceCore", "SluiceWorkers",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Running jobs: the handler registry, the worker routine behind the worker endpoints, continuous workers,
         // the rescuer and the scheduler, as swift-service-lifecycle services. Imports no database and no HTTP.
         .target(
@@ -85,7 +96,7 @@ let package = Package(
         .target(
             name: "SluicePostgres",
             dependencies: [
-                "SluiceCore", "SluiceAccounts",
+                "SluiceCore", "SluiceAccounts", "SluicePipeline",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -97,7 +108,7 @@ let package = Package(
         .target(
             name: "SluiceSQLite",
             dependencies: [
-                "SluiceCore", "SluiceAccounts",
+                "SluiceCore", "SluiceAccounts", "SluicePipeline",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -107,7 +118,7 @@ let package = Package(
         .target(
             name: "SluiceStores",
             dependencies: [
-                "SluiceCore", "SluiceAccounts", "SluicePostgres", "SluiceSQLite",
+                "SluiceCore", "SluiceAccounts", "SluicePipeline", "SluicePostgres", "SluiceSQLite",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -132,7 +143,7 @@ let package = Package(
         .executableTarget(
             name: "SluiceCLI",
             dependencies: [
-                "SluiceCore", "SluiceStores", "SluiceAccounts", "SluiceWorkers", "SluiceServer",
+                "SluiceCore", "SluiceStores", "SluiceAccounts", "SluiceWorkers", "SluiceServer", "SluicePipeline",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -174,7 +185,7 @@ let package = Package(
             name: "SluiceIntegrationTests",
             dependencies: [
                 "SluiceCore", "SluicePostgres", "SluiceSQLite", "SluiceStores", "SluiceCLI", "SluiceTestWorker",
-                "SluiceAccounts", "SluiceWorkers", "SluiceServer", "SluiceEmbeddings",
+                "SluiceAccounts", "SluiceWorkers", "SluiceServer", "SluiceEmbeddings", "SluicePipeline",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

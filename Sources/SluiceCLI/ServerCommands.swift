@@ -4,27 +4,45 @@ import Logging
 import ServiceLifecycle
 import SluiceAccounts
 import SluiceCore
+import SluicePipeline
 import SluiceServer
 import SluiceStores
 import SluiceWorkers
 import UnixSignals
 
-/// The job handlers this build runs. The pipeline registers INGEST_DATA and VECTORIZE here.
+/// The job handlers this build runs: INGEST_DATA (the pipeline's processAndStore). VECTORIZE comes with the
+/// embedding half of the pipeline.
 enum BuiltInHandlers {
-    static func registry() -> JobHandlerRegistry {
-        JobHandlerRegistry()
+    static func registry(store: any SluiceStore, environment: [String: String]) throws -> JobHandlerRegistry {
+        var options = IngestionOptions()
+        for (name, apply) in [
+            ("SLUICE_INGEST_BATCH_SIZE", { (value: Int) in options.batchSize = value }),
+            ("SLUICE_MAX_RECORD_TEXT_BYTES", { (value: Int) in options.maxTextBytes = value }),
+        ] as [(String, (Int) -> Void)] {
+            guard let text = environment[name], !text.isEmpty else { continue }
+            guard let value = Int(text), value > 0 else {
+                throw QueueError.invalidConfiguration("\(name) must be a positive whole number, not '\(text)'")
+            }
+            apply(value)
+        }
+        var registry = JobHandlerRegistry()
+        registry.register(.ingestData, IngestionHandler(store: store, options: options))
+        return registry
     }
+
+    /// The types this build has handlers for, without opening a store (for `--types` defaults).
+    static let types: [JobType] = [.ingestData]
 }
 
 /// Worker flags shared by `serve` and `work`.
 struct WorkerFlags: ParsableArguments {
-    @Option(help: "Job types to run, comma-separated (default: INGEST_DATA,VECTORIZE and every registered type).")
+    @Option(help: "Job types to run, comma-separated (default: INGEST_DATA,VECTORIZE).")
     var types: String?
 
     @Option(help: "Jobs run at once by this process (env SLUICE_WORKER_CONCURRENCY; default 4).")
     var concurrency: Int?
 
-    func apply(to options: inout ContinuousWorkerOptions, registry: JobHandlerRegistry) throws {
+    func apply(to options: inout ContinuousWorkerOptions) throws {
         if let concurrency {
             guard concurrency > 0 else { throw ValidationError("--concurrency must be at least 1") }
             options.concurrency = concurrency
@@ -35,7 +53,7 @@ struct WorkerFlags: ParsableArguments {
             for type in parsed { try type.validate() }
             options.types = parsed
         } else {
-            options.types = Array(Set(JobType.builtIn + registry.types)).sorted { $0.rawValue < $1.rawValue }
+            options.types = Array(Set(JobType.builtIn + BuiltInHandlers.types)).sorted { $0.rawValue < $1.rawValue }
         }
     }
 }
@@ -75,12 +93,12 @@ struct Serve: AsyncParsableCommand {
         }
         configuration.runWorkers = !noWorkers
         configuration.runScheduler = !noScheduler
-        let registry = BuiltInHandlers.registry()
-        try workerFlags.apply(to: &configuration.workers, registry: registry)
+        try workerFlags.apply(to: &configuration.workers)
         let accountOptions = try AccountSettings.options(environment)
         let serverConfiguration = configuration
 
         try await settings.withStore { store, queueOptions, logger in
+            let registry = try BuiltInHandlers.registry(store: store, environment: environment)
             let app = SluiceApp(
                 configuration: serverConfiguration, store: store, queueOptions: queueOptions,
                 accountOptions: accountOptions, handlers: registry, logger: logger)
@@ -122,10 +140,11 @@ struct Work: AsyncParsableCommand {
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         var options = try ServerConfiguration(environment: environment).workers
-        let registry = BuiltInHandlers.registry()
-        try workerFlags.apply(to: &options, registry: registry)
+        try workerFlags.apply(to: &options)
         let workerOptions = options
-        try await settings.withQueue { queue in
+        try await settings.withStore { store, queueOptions, baseLogger in
+            let queue = DatabaseQueue(store: store, options: queueOptions, logger: baseLogger)
+            let registry = try BuiltInHandlers.registry(store: store, environment: environment)
             var logger = Logger(label: "sluice.work")
             logger.logLevel = try settings.makeLogger(environment).logLevel
             let runner = JobRunner(queue: queue, handlers: registry, logger: logger)

@@ -50,6 +50,16 @@ public enum JSONValue: Sendable, Hashable {
     }
 
     /// The boolean when this is `true` or `false`.
+    /// Whether a string or key anywhere inside holds U+0000.
+    public var containsNUL: Bool {
+        switch self {
+        case .string(let text): text.unicodeScalars.contains("\u{0}")
+        case .array(let items): items.contains { $0.containsNUL }
+        case .object(let fields): fields.contains { $0.key.unicodeScalars.contains("\u{0}") || $0.value.containsNUL }
+        default: false
+        }
+    }
+
     public var boolValue: Bool? {
         if case .bool(let value) = self { return value }
         return nil

@@ -118,6 +118,10 @@ public struct NewJob: Sendable, Hashable {
         if let uniqueKey, uniqueKey.isEmpty || uniqueKey.utf8.count > 255 {
             throw QueueError.invalidJob("uniqueKey must be 1 to 255 bytes")
         }
+        // Refused on every store alike, because PostgreSQL's jsonb cannot hold it.
+        guard !payload.containsNUL else {
+            throw QueueError.invalidJob("payload contains a NUL character (\\u0000), which cannot be stored")
+        }
     }
 }
 

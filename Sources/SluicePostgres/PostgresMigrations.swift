@@ -105,5 +105,64 @@ enum PostgresMigrations {
                 )
                 """
             ]),
+        Migration(
+            "20261129110000_create_projects_and_records",
+            [
+                """
+                CREATE TABLE projects (
+                    id                   text        PRIMARY KEY,
+                    name                 text        NOT NULL UNIQUE,
+                    embedding_model      text,
+                    embedding_dimensions integer,
+                    created_at           timestamptz NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE ingest_jobs (
+                    id           text        PRIMARY KEY,
+                    project_id   text        NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+                    status       text        NOT NULL
+                                 CHECK (status IN ('PENDING', 'PROCESSING', 'COMPLETED', 'FAILED')),
+                    total        integer     NOT NULL,
+                    processed    integer     NOT NULL DEFAULT 0,
+                    saved        integer     NOT NULL DEFAULT 0,
+                    skipped      integer     NOT NULL DEFAULT 0,
+                    error        text,
+                    created_at   timestamptz NOT NULL,
+                    started_at   timestamptz,
+                    completed_at timestamptz
+                )
+                """,
+                "CREATE INDEX ingest_jobs_project_idx ON ingest_jobs (project_id, created_at)",
+                // A large upload is split into parts, one INGEST_DATA job each; a retried part resumes here.
+                """
+                CREATE TABLE ingest_chunks (
+                    ingest_job_id text    NOT NULL REFERENCES ingest_jobs (id) ON DELETE CASCADE,
+                    chunk_index   integer NOT NULL,
+                    processed     integer NOT NULL DEFAULT 0,
+                    saved         integer NOT NULL DEFAULT 0,
+                    skipped       integer NOT NULL DEFAULT 0,
+                    done          boolean NOT NULL DEFAULT false,
+                    PRIMARY KEY (ingest_job_id, chunk_index)
+                )
+                """,
+                // The embedding column comes with 20260206000000_enable_pgvector_and_fix_embedding_type.
+                """
+                CREATE TABLE records (
+                    id              text        PRIMARY KEY,
+                    project_id      text        NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+                    external_id     text,
+                    text            text        NOT NULL,
+                    data            jsonb       NOT NULL,
+                    content_hash    text        NOT NULL,
+                    embedding_model text,
+                    embedded_at     timestamptz,
+                    created_at      timestamptz NOT NULL,
+                    UNIQUE (project_id, content_hash)
+                )
+                """,
+                // Vectorization walks a project's records that have no embedding yet.
+                "CREATE INDEX records_unembedded_idx ON records (project_id, created_at) WHERE embedded_at IS NULL",
+            ]),
     ]
 }

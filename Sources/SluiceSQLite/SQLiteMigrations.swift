@@ -96,5 +96,61 @@ enum SQLiteMigrations {
                 )
                 """
             ]),
+        Migration(
+            "20261129110000_create_projects_and_records",
+            [
+                """
+                CREATE TABLE projects (
+                    id                   TEXT    PRIMARY KEY NOT NULL,
+                    name                 TEXT    NOT NULL UNIQUE,
+                    embedding_model      TEXT,
+                    embedding_dimensions INTEGER,
+                    created_at           INTEGER NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE ingest_jobs (
+                    id           TEXT    PRIMARY KEY NOT NULL,
+                    project_id   TEXT    NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+                    status       TEXT    NOT NULL
+                                 CHECK (status IN ('PENDING', 'PROCESSING', 'COMPLETED', 'FAILED')),
+                    total        INTEGER NOT NULL,
+                    processed    INTEGER NOT NULL DEFAULT 0,
+                    saved        INTEGER NOT NULL DEFAULT 0,
+                    skipped      INTEGER NOT NULL DEFAULT 0,
+                    error        TEXT,
+                    created_at   INTEGER NOT NULL,
+                    started_at   INTEGER,
+                    completed_at INTEGER
+                )
+                """,
+                "CREATE INDEX ingest_jobs_project_idx ON ingest_jobs (project_id, created_at)",
+                """
+                CREATE TABLE ingest_chunks (
+                    ingest_job_id TEXT    NOT NULL REFERENCES ingest_jobs (id) ON DELETE CASCADE,
+                    chunk_index   INTEGER NOT NULL,
+                    processed     INTEGER NOT NULL DEFAULT 0,
+                    saved         INTEGER NOT NULL DEFAULT 0,
+                    skipped       INTEGER NOT NULL DEFAULT 0,
+                    done          INTEGER NOT NULL DEFAULT 0,
+                    PRIMARY KEY (ingest_job_id, chunk_index)
+                )
+                """,
+                """
+                CREATE TABLE records (
+                    id              TEXT    PRIMARY KEY NOT NULL,
+                    project_id      TEXT    NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+                    external_id     TEXT,
+                    text            TEXT    NOT NULL,
+                    data            TEXT    NOT NULL,
+                    content_hash    TEXT    NOT NULL,
+                    embedding_model TEXT,
+                    embedded_at     INTEGER,
+                    created_at      INTEGER NOT NULL,
+                    UNIQUE (project_id, content_hash)
+                )
+                """,
+                "CREATE INDEX records_unembedded_idx ON records (project_id, created_at) WHERE embedded_at IS NULL",
+            ]),
     ]
 }

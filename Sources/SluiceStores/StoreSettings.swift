@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SluiceAccounts
 import SluiceCore
+import SluicePipeline
 import SluicePostgres
 import SluiceSQLite
 
@@ -42,10 +43,10 @@ public enum StoreSettings: Sendable {
     }
 }
 
-/// Everything a Sluice server keeps in its database: the job queue, scheduled-run claims, concurrency-key locks
-/// and accounts. Both the
+/// Everything a Sluice server keeps in its database: the job queue, scheduled-run claims, concurrency-key locks,
+/// accounts, and the pipeline's projects and records. Both the
 /// PostgreSQL and the SQLite store are one.
-public typealias SluiceStore = AccountStore & JobStore & KeyLockStore & ScheduleStore
+public typealias SluiceStore = AccountStore & JobStore & KeyLockStore & PipelineStore & ScheduleStore
 
 /// Opens the store `settings` name, runs `body` with it, and closes it afterwards.
 ///

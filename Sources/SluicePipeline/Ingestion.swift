@@ -1,0 +1,137 @@
+import Foundation
+import Logging
+import SluiceCore
+import SluiceWorkers
+
+/// Settings of ingestion.
+public struct IngestionOptions: Sendable {
+    /// Records stored per database transaction. Default 100, the reference's (`SLUICE_INGEST_BATCH_SIZE`).
+    public var batchSize: Int
+    /// Longest text a record may carry, in UTF-8 bytes. Default 32 KiB (`SLUICE_MAX_RECORD_TEXT_BYTES`).
+    public var maxTextBytes: Int
+    /// How many skipped records a result describes. Default 10.
+    public var skippedReasonsShown: Int
+
+    public init(batchSize: Int = 100, maxTextBytes: Int = 32 * 1024, skippedReasonsShown: Int = 10) {
+        self.batchSize = max(1, batchSize)
+        self.maxTextBytes = maxTextBytes
+        self.skippedReasonsShown = skippedReasonsShown
+    }
+}
+
+/// The INGEST_DATA handler: the reference's `processAndStore()`.
+///
+/// Reads the payload `{ingestJobId, projectId, records, generateEmbeddings, textFields?, chunk?}` (a large upload
+/// is split into parts, `chunk` numbering them), validates every record, stores the new ones in transactions of
+/// `batchSize` (duplicates within the project, by content hash, are skipped), records progress after each batch,
+/// and completes with `{savedCount, skippedCount, skipped}` for its part. Each batch commits together with its
+/// part's progress, so a retry after a crash resumes after the last stored batch and stores nothing twice. When
+/// the last part finishes, the ingest job is COMPLETED and, when embeddings were asked for, a VECTORIZE job
+/// follows.
+public struct IngestionHandler: JobHandler {
+    public let store: any PipelineStore
+    public let options: IngestionOptions
+    private let clock: any WallClock
+
+    public init(
+        store: any PipelineStore, options: IngestionOptions = IngestionOptions(),
+        clock: any WallClock = SystemWallClock()
+    ) {
+        self.store = store
+        self.options = options
+        self.clock = clock
+    }
+
+    public func run(_ context: JobContext) async throws -> JSONValue? {
+        let payload = context.payload
+        guard let ingestJobID = payload["ingestJobId"]?.stringValue, let projectID = payload["projectId"]?.stringValue,
+            case .array(let records)? = payload["records"]
+        else {
+            throw PipelineError(
+                code: .invalidInput, message: "INGEST_DATA payload needs ingestJobId, projectId and a records array")
+        }
+        let textFields: [String]
+        if case .array(let fields)? = payload["textFields"] {
+            textFields = fields.compactMap(\.stringValue)
+        } else {
+            textFields = []
+        }
+        let generateEmbeddings = payload["generateEmbeddings"]?.boolValue ?? false
+        let chunk = payload["chunk"]?.intValue ?? 0
+        do {
+            return try await process(
+                records, ingestJobID: ingestJobID, projectID: projectID, chunk: chunk, textFields: textFields,
+                generateEmbeddings: generateEmbeddings, context: context)
+        } catch is CancellationError {
+            throw CancellationError()  // shutdown: the job goes back to the queue and resumes later
+        } catch {
+            let lease = context.claimed.lease
+            let cancelled = (error as? QueueError)?.code == .leaseLost
+            if cancelled || lease.attempt >= lease.maxAttempts {
+                try? await store.failIngestJob(
+                    id: ingestJobID, error: cancelled ? "cancelled" : "\(error)", now: clock.now())
+            }
+            throw error
+        }
+    }
+
+    private func process(
+        _ records: [JSONValue], ingestJobID: String, projectID: String, chunk: Int, textFields: [String],
+        generateEmbeddings: Bool, context: JobContext
+    ) async throws -> JSONValue {
+        guard try await store.ingestJob(id: ingestJobID) != nil,
+            let part = try await store.ingestChunk(ingestJobID: ingestJobID, chunk: chunk)
+        else {
+            throw PipelineError(
+                code: .ingestJobNotFound, message: "ingest job \(ingestJobID) (part \(chunk)) does not exist")
+        }
+        try await store.startIngestJob(id: ingestJobID, now: clock.now())
+        let reader = RecordReader(textFields: textFields, maxTextBytes: options.maxTextBytes)
+        var offset = part.done ? records.count : min(part.processed, records.count)
+        if offset > 0 && !part.done {
+            context.logger.info("resuming ingestion", metadata: ["sluice.ingest.processed": "\(offset)"])
+        }
+        var skippedShown: [JSONValue] = []
+        var duplicatesThisRun = 0
+        while offset < records.count {
+            try Task.checkCancellation()
+            let end = min(offset + options.batchSize, records.count)
+            var valid: [NewRecord] = []
+            var invalid = 0
+            for index in offset..<end {
+                switch reader.read(records[index]) {
+                case .success(let record):
+                    valid.append(record)
+                case .failure(let reason):
+                    invalid += 1
+                    if skippedShown.count < options.skippedReasonsShown {
+                        skippedShown.append(["index": .int(Int64(index)), "reason": .string(reason.description)])
+                    }
+                }
+            }
+            let inserted = try await store.storeBatch(
+                valid, invalid: invalid, handled: end - offset, ingestJobID: ingestJobID, projectID: projectID,
+                chunk: chunk, processedAfter: end, now: clock.now())
+            duplicatesThisRun += valid.count - inserted
+            offset = end
+            try await context.reportProgress(
+                current: offset, total: records.count, message: "stored \(offset) of \(records.count) records")
+        }
+        let (finished, jobComplete) = try await store.finishIngestChunk(
+            ingestJobID: ingestJobID, chunk: chunk, now: clock.now())
+        var result: [String: JSONValue] = [
+            "ingestJobId": .string(ingestJobID),
+            "chunk": .int(Int64(chunk)),
+            "savedCount": .int(Int64(finished.saved)),
+            "skippedCount": .int(Int64(finished.skipped)),
+            "skipped": .array(skippedShown),
+        ]
+        if duplicatesThisRun > 0 { result["duplicateCount"] = .int(Int64(duplicatesThisRun)) }
+        if generateEmbeddings && jobComplete {
+            let vectorize = try await context.queue.enqueue(
+                NewJob(jobType: .vectorize, payload: ["projectId": .string(projectID)]))
+            result["vectorizeJobId"] = .string(vectorize.id)
+        }
+        return .object(result)
+    }
+}

@@ -1,0 +1,165 @@
+import Foundation
+import SluiceCore
+
+/// A collection of records that are ingested, embedded and searched together.
+public struct Project: Sendable, Hashable {
+    public var id: String
+    /// Unique.
+    public var name: String
+    /// The model and dimension that produced the project's vectors; nil until the first embedding.
+    public var embeddingModel: String?
+    public var embeddingDimensions: Int?
+    public var createdAt: Date
+
+    public init(
+        id: String, name: String, embeddingModel: String? = nil, embeddingDimensions: Int? = nil, createdAt: Date
+    ) {
+        self.id = id
+        self.name = name
+        self.embeddingModel = embeddingModel
+        self.embeddingDimensions = embeddingDimensions
+        self.createdAt = createdAt
+    }
+}
+
+/// A project with its counts.
+public struct ProjectSummary: Sendable, Hashable {
+    public var project: Project
+    public var recordCount: Int
+    public var embeddedCount: Int
+
+    public init(project: Project, recordCount: Int, embeddedCount: Int) {
+        self.project = project
+        self.recordCount = recordCount
+        self.embeddedCount = embeddedCount
+    }
+}
+
+/// One upload of records into a project, processed by INGEST_DATA jobs.
+public struct IngestJob: Sendable, Hashable {
+    public var id: String
+    public var projectID: String
+    public var status: JobStatus
+    /// Records in the upload.
+    public var total: Int
+    /// Records handled so far, over all parts (saved or skipped).
+    public var processed: Int
+    public var saved: Int
+    public var skipped: Int
+    public var error: String?
+    public var createdAt: Date
+    public var startedAt: Date?
+    public var completedAt: Date?
+
+    public init(
+        id: String, projectID: String, status: JobStatus = .pending, total: Int, processed: Int = 0, saved: Int = 0,
+        skipped: Int = 0, error: String? = nil, createdAt: Date, startedAt: Date? = nil, completedAt: Date? = nil
+    ) {
+        self.id = id
+        self.projectID = projectID
+        self.status = status
+        self.total = total
+        self.processed = processed
+        self.saved = saved
+        self.skipped = skipped
+        self.error = error
+        self.createdAt = createdAt
+        self.startedAt = startedAt
+        self.completedAt = completedAt
+    }
+}
+
+/// One part of an ingest job: the records one INGEST_DATA job carries.
+public struct IngestChunk: Sendable, Hashable {
+    public var index: Int
+    /// Records of this part handled so far.
+    public var processed: Int
+    public var saved: Int
+    public var skipped: Int
+    public var done: Bool
+
+    public init(index: Int, processed: Int, saved: Int, skipped: Int, done: Bool) {
+        self.index = index
+        self.processed = processed
+        self.saved = saved
+        self.skipped = skipped
+        self.done = done
+    }
+}
+
+/// A validated record ready to store.
+public struct NewRecord: Sendable, Hashable {
+    public var externalID: String?
+    /// What gets embedded.
+    public var text: String
+    /// The record as it came in.
+    public var data: JSONValue
+    /// SHA-256 of the record's canonical JSON: equal records are stored once per project.
+    public var contentHash: String
+
+    public init(externalID: String?, text: String, data: JSONValue, contentHash: String) {
+        self.externalID = externalID
+        self.text = text
+        self.data = data
+        self.contentHash = contentHash
+    }
+}
+
+/// Where projects, ingest jobs and records are kept: the PostgreSQL and SQLite stores, beside the queue.
+public protocol PipelineStore: Sendable {
+    /// Throws ``PipelineError/Code/nameTaken`` when the name is in use.
+    func createProject(_ project: Project) async throws
+    /// Every project with its counts, by name.
+    func projects() async throws -> [ProjectSummary]
+    func project(id: String) async throws -> ProjectSummary?
+
+    /// Creates the ingest job and its `chunks` parts, each processed by one INGEST_DATA job.
+    func createIngestJob(_ job: IngestJob, chunks: Int) async throws
+    func ingestJob(id: String) async throws -> IngestJob?
+    /// One part's progress; a retried part resumes after `processed`.
+    func ingestChunk(ingestJobID: String, chunk: Int) async throws -> IngestChunk?
+    /// PENDING (or a crashed PROCESSING) to PROCESSING, keeping the counts so far.
+    func startIngestJob(id: String, now: Date) async throws
+    /// Stores a batch of one part in one transaction: inserts the records new to the project (by content hash),
+    /// counts the inserted ones as saved and the rest plus `invalid` as skipped (on the part and on the job), adds
+    /// `handled` to the job's `processed` and sets the part's `processed` to `processedAfter`. Returns how many
+    /// records were inserted.
+    func storeBatch(
+        _ records: [NewRecord], invalid: Int, handled: Int, ingestJobID: String, projectID: String, chunk: Int,
+        processedAfter: Int, now: Date
+    ) async throws -> Int
+    /// Marks a part done; when it was the last, the job is COMPLETED. Returns the part and whether the job is
+    /// complete now.
+    func finishIngestChunk(ingestJobID: String, chunk: Int, now: Date) async throws -> (IngestChunk, jobComplete: Bool)
+    /// Ends the job as FAILED with `error`.
+    func failIngestJob(id: String, error: String, now: Date) async throws
+}
+
+/// An error of the pipeline, with a code and a message a person can act on.
+public struct PipelineError: Error, Sendable, Hashable, CustomStringConvertible {
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        private enum Base: String, Sendable, Hashable {
+            case nameTaken, projectNotFound, ingestJobNotFound, invalidInput
+        }
+        private let base: Base
+        private init(_ base: Base) { self.base = base }
+
+        public static let nameTaken = Code(.nameTaken)
+        public static let projectNotFound = Code(.projectNotFound)
+        public static let ingestJobNotFound = Code(.ingestJobNotFound)
+        /// An upload or a payload that cannot be read at all (single bad records are skipped instead).
+        public static let invalidInput = Code(.invalidInput)
+
+        public var description: String { base.rawValue }
+    }
+
+    public let code: Code
+    public let message: String
+
+    public init(code: Code, message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+}

@@ -1,0 +1,198 @@
+import Foundation
+import PostgresNIO
+import SluiceCore
+import SluicePipeline
+
+extension PostgresJobStore: PipelineStore {
+    private static let projectColumns = """
+        p.id, p.name, p.embedding_model, p.embedding_dimensions, p.created_at,
+        (SELECT count(*) FROM records r WHERE r.project_id = p.id),
+        (SELECT count(*) FROM records r WHERE r.project_id = p.id AND r.embedded_at IS NOT NULL)
+        """
+    private static let ingestColumns = """
+        id, project_id, status, total, processed, saved, skipped, error, created_at, started_at, completed_at
+        """
+
+    public func createProject(_ project: Project) async throws {
+        do {
+            _ = try await changesRow(
+                """
+                INSERT INTO projects (id, name, created_at) VALUES (\(project.id), \(project.name), \(project.createdAt))
+                RETURNING id
+                """)
+        } catch let error as QueueError where error.message.contains("projects_name_key") {
+            throw PipelineError(code: .nameTaken, message: "a project named '\(project.name)' already exists")
+        }
+    }
+
+    public func projects() async throws -> [ProjectSummary] {
+        try await fetchProjects("SELECT \(unescaped: Self.projectColumns) FROM projects p ORDER BY p.name")
+    }
+
+    public func project(id: String) async throws -> ProjectSummary? {
+        try await fetchProjects("SELECT \(unescaped: Self.projectColumns) FROM projects p WHERE p.id = \(id)").first
+    }
+
+    public func createIngestJob(_ job: IngestJob, chunks: Int) async throws {
+        do {
+            try await mapErrors {
+                try await client.withTransaction(logger: logger) { connection in
+                    try await connection.query(
+                        """
+                        INSERT INTO ingest_jobs (id, project_id, status, total, created_at)
+                        VALUES (\(job.id), \(job.projectID), \(job.status.rawValue), \(job.total), \(job.createdAt))
+                        """, logger: logger)
+                    try await connection.query(
+                        """
+                        INSERT INTO ingest_chunks (ingest_job_id, chunk_index)
+                        SELECT \(job.id), generate_series(0, \(max(1, chunks) - 1))
+                        """, logger: logger)
+                }
+            }
+        } catch let error as QueueError where error.message.contains("ingest_jobs_project_id_fkey") {
+            throw PipelineError(code: .projectNotFound, message: "project \(job.projectID) does not exist")
+        }
+    }
+
+    public func ingestJob(id: String) async throws -> IngestJob? {
+        try await mapErrors {
+            try await client.query(
+                "SELECT \(unescaped: Self.ingestColumns) FROM ingest_jobs WHERE id = \(id)", logger: logger
+            ).collect().map(Self.decodeIngestJob).first
+        }
+    }
+
+    public func ingestChunk(ingestJobID: String, chunk: Int) async throws -> IngestChunk? {
+        try await mapErrors {
+            try await client.query(
+                """
+                SELECT chunk_index, processed, saved, skipped, done FROM ingest_chunks
+                WHERE ingest_job_id = \(ingestJobID) AND chunk_index = \(chunk)
+                """, logger: logger
+            ).collect().map(Self.decodeChunk).first
+        }
+    }
+
+    public func startIngestJob(id: String, now: Date) async throws {
+        _ = try await changesRow(
+            """
+            UPDATE ingest_jobs SET status = 'PROCESSING', started_at = coalesce(started_at, \(now))
+            WHERE id = \(id) AND status IN ('PENDING', 'PROCESSING')
+            RETURNING id
+            """)
+    }
+
+    public func storeBatch(
+        _ records: [NewRecord], invalid: Int, handled: Int, ingestJobID: String, projectID: String, chunk: Int,
+        processedAfter: Int, now: Date
+    ) async throws -> Int {
+        let ids = records.map { _ in JobID.make(at: now) }
+        let externalIDs = records.map { $0.externalID ?? "" }  // "" stands for NULL
+        let texts = records.map(\.text)
+        let data = records.map(\.data.jsonText)
+        let hashes = records.map(\.contentHash)
+        return try await mapErrors {
+            try await client.withTransaction(logger: logger) { connection in
+                let inserted = try await connection.query(
+                    """
+                    INSERT INTO records (id, project_id, external_id, text, data, content_hash, created_at)
+                    SELECT id, \(projectID), NULLIF(external_id, ''), text, data::jsonb, content_hash, \(now)
+                    FROM unnest(\(ids)::text[], \(externalIDs)::text[], \(texts)::text[], \(data)::text[],
+                                \(hashes)::text[]) AS new (id, external_id, text, data, content_hash)
+                    ON CONFLICT (project_id, content_hash) DO NOTHING
+                    RETURNING id
+                    """, logger: logger
+                ).collect().count
+                let skipped = records.count - inserted + invalid
+                try await connection.query(
+                    """
+                    UPDATE ingest_chunks
+                    SET processed = \(processedAfter), saved = saved + \(inserted), skipped = skipped + \(skipped)
+                    WHERE ingest_job_id = \(ingestJobID) AND chunk_index = \(chunk)
+                    """, logger: logger)
+                try await connection.query(
+                    """
+                    UPDATE ingest_jobs
+                    SET saved = saved + \(inserted), skipped = skipped + \(skipped), processed = processed + \(handled)
+                    WHERE id = \(ingestJobID)
+                    """, logger: logger)
+                return inserted
+            }
+        }
+    }
+
+    public func finishIngestChunk(ingestJobID: String, chunk: Int, now: Date) async throws -> (
+        IngestChunk, jobComplete: Bool
+    ) {
+        try await mapErrors {
+            try await client.withTransaction(logger: logger) { connection in
+                // The job row is locked first, so that two parts finishing at once see each other.
+                _ = try await connection.query(
+                    "SELECT id FROM ingest_jobs WHERE id = \(ingestJobID) FOR UPDATE", logger: logger
+                ).collect()
+                guard
+                    let part = try await connection.query(
+                        """
+                        UPDATE ingest_chunks SET done = true
+                        WHERE ingest_job_id = \(ingestJobID) AND chunk_index = \(chunk)
+                        RETURNING chunk_index, processed, saved, skipped, done
+                        """, logger: logger
+                    ).collect().first.map(Self.decodeChunk)
+                else {
+                    throw PipelineError(
+                        code: .ingestJobNotFound, message: "ingest job \(ingestJobID) has no part \(chunk)")
+                }
+                let complete = try await !connection.query(
+                    """
+                    UPDATE ingest_jobs SET status = 'COMPLETED', completed_at = \(now)
+                    WHERE id = \(ingestJobID) AND status <> 'COMPLETED'
+                      AND NOT EXISTS (
+                          SELECT 1 FROM ingest_chunks WHERE ingest_job_id = \(ingestJobID) AND NOT done)
+                    RETURNING id
+                    """, logger: logger
+                ).collect().isEmpty
+                return (part, complete)
+            }
+        }
+    }
+
+    public func failIngestJob(id: String, error: String, now: Date) async throws {
+        _ = try await changesRow(
+            """
+            UPDATE ingest_jobs SET status = 'FAILED', error = \(error), completed_at = \(now)
+            WHERE id = \(id)
+            RETURNING id
+            """)
+    }
+
+    private static func decodeChunk(_ row: PostgresRow) throws -> IngestChunk {
+        let (index, processed, saved, skipped, done) = try row.decode((Int, Int, Int, Int, Bool).self)
+        return IngestChunk(index: index, processed: processed, saved: saved, skipped: skipped, done: done)
+    }
+
+    private func fetchProjects(_ query: PostgresQuery) async throws -> [ProjectSummary] {
+        try await mapErrors {
+            try await client.query(query, logger: logger).collect().map { row in
+                let cells = row.makeRandomAccess()
+                let project = Project(
+                    id: try cells[0].decode(String.self), name: try cells[1].decode(String.self),
+                    embeddingModel: try cells[2].decode(String?.self),
+                    embeddingDimensions: try cells[3].decode(Int?.self), createdAt: try cells[4].decode(Date.self))
+                return ProjectSummary(
+                    project: project, recordCount: try cells[5].decode(Int.self),
+                    embeddedCount: try cells[6].decode(Int.self))
+            }
+        }
+    }
+
+    private static func decodeIngestJob(_ row: PostgresRow) throws -> IngestJob {
+        let cells = row.makeRandomAccess()
+        return IngestJob(
+            id: try cells[0].decode(String.self), projectID: try cells[1].decode(String.self),
+            status: try JobStatus(stored: try cells[2].decode(String.self)), total: try cells[3].decode(Int.self),
+            processed: try cells[4].decode(Int.self), saved: try cells[5].decode(Int.self),
+            skipped: try cells[6].decode(Int.self), error: try cells[7].decode(String?.self),
+            createdAt: try cells[8].decode(Date.self), startedAt: try cells[9].decode(Date?.self),
+            completedAt: try cells[10].decode(Date?.self))
+    }
+}

@@ -1,0 +1,173 @@
+import Foundation
+import GRDB
+import SluiceCore
+import SluicePipeline
+
+extension SQLiteJobStore: PipelineStore {
+    private static let projectColumns = """
+        p.id, p.name, p.embedding_model, p.embedding_dimensions, p.created_at,
+        (SELECT count(*) FROM records r WHERE r.project_id = p.id),
+        (SELECT count(*) FROM records r WHERE r.project_id = p.id AND r.embedded_at IS NOT NULL)
+        """
+    private static let ingestColumns = """
+        id, project_id, status, total, processed, saved, skipped, error, created_at, started_at, completed_at
+        """
+
+    public func createProject(_ project: Project) async throws {
+        let arguments: StatementArguments = [project.id, project.name, Self.micros(project.createdAt)]
+        do {
+            _ = try await changesRow("INSERT INTO projects (id, name, created_at) VALUES (?, ?, ?)", arguments)
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+            throw PipelineError(code: .nameTaken, message: "a project named '\(project.name)' already exists")
+        }
+    }
+
+    public func projects() async throws -> [ProjectSummary] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT \(Self.projectColumns) FROM projects p ORDER BY p.name")
+                .map(Self.decodeProject)
+        }
+    }
+
+    public func project(id: String) async throws -> ProjectSummary? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT \(Self.projectColumns) FROM projects p WHERE p.id = ?", arguments: [id])
+                .map(Self.decodeProject)
+        }
+    }
+
+    public func createIngestJob(_ job: IngestJob, chunks: Int) async throws {
+        let arguments: StatementArguments = [
+            job.id, job.projectID, job.status.rawValue, job.total, Self.micros(job.createdAt),
+        ]
+        do {
+            try await write { db in
+                try db.execute(
+                    sql: "INSERT INTO ingest_jobs (id, project_id, status, total, created_at) VALUES (?, ?, ?, ?, ?)",
+                    arguments: arguments)
+                for index in 0..<max(1, chunks) {
+                    try db.execute(
+                        sql: "INSERT INTO ingest_chunks (ingest_job_id, chunk_index) VALUES (?, ?)",
+                        arguments: [job.id, index])
+                }
+            }
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_FOREIGNKEY {
+            throw PipelineError(code: .projectNotFound, message: "project \(job.projectID) does not exist")
+        }
+    }
+
+    public func ingestJob(id: String) async throws -> IngestJob? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT \(Self.ingestColumns) FROM ingest_jobs WHERE id = ?", arguments: [id])
+                .map(Self.decodeIngestJob)
+        }
+    }
+
+    public func ingestChunk(ingestJobID: String, chunk: Int) async throws -> IngestChunk? {
+        try await read { db in
+            try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT chunk_index, processed, saved, skipped, done FROM ingest_chunks
+                    WHERE ingest_job_id = ? AND chunk_index = ?
+                    """, arguments: [ingestJobID, chunk]
+            ).map(Self.decodeChunk)
+        }
+    }
+
+    public func startIngestJob(id: String, now: Date) async throws {
+        _ = try await changesRow(
+            """
+            UPDATE ingest_jobs SET status = 'PROCESSING', started_at = coalesce(started_at, ?)
+            WHERE id = ? AND status IN ('PENDING', 'PROCESSING')
+            """, [Self.micros(now), id])
+    }
+
+    public func storeBatch(
+        _ records: [NewRecord], invalid: Int, handled: Int, ingestJobID: String, projectID: String, chunk: Int,
+        processedAfter: Int, now: Date
+    ) async throws -> Int {
+        let nowMicros = Self.micros(now)
+        return try await write { db in
+            let insert = try db.cachedStatement(
+                sql: """
+                    INSERT INTO records (id, project_id, external_id, text, data, content_hash, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (project_id, content_hash) DO NOTHING
+                    """)
+            var inserted = 0
+            for record in records {
+                try insert.execute(arguments: [
+                    JobID.make(at: now), projectID, record.externalID, record.text, record.data.jsonText,
+                    record.contentHash, nowMicros,
+                ])
+                inserted += db.changesCount
+            }
+            let skipped = records.count - inserted + invalid
+            try db.execute(
+                sql: """
+                    UPDATE ingest_chunks SET processed = ?, saved = saved + ?, skipped = skipped + ?
+                    WHERE ingest_job_id = ? AND chunk_index = ?
+                    """, arguments: [processedAfter, inserted, skipped, ingestJobID, chunk])
+            try db.execute(
+                sql: """
+                    UPDATE ingest_jobs SET saved = saved + ?, skipped = skipped + ?, processed = processed + ?
+                    WHERE id = ?
+                    """, arguments: [inserted, skipped, handled, ingestJobID])
+            return inserted
+        }
+    }
+
+    public func finishIngestChunk(ingestJobID: String, chunk: Int, now: Date) async throws -> (
+        IngestChunk, jobComplete: Bool
+    ) {
+        let nowMicros = Self.micros(now)
+        let (part, complete): (IngestChunk, Bool) = try await write { db in
+            try db.execute(
+                sql: "UPDATE ingest_chunks SET done = 1 WHERE ingest_job_id = ? AND chunk_index = ?",
+                arguments: [ingestJobID, chunk])
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT chunk_index, processed, saved, skipped, done FROM ingest_chunks
+                        WHERE ingest_job_id = ? AND chunk_index = ?
+                        """, arguments: [ingestJobID, chunk])
+            else {
+                throw PipelineError(code: .ingestJobNotFound, message: "ingest job \(ingestJobID) has no part \(chunk)")
+            }
+            try db.execute(
+                sql: """
+                    UPDATE ingest_jobs SET status = 'COMPLETED', completed_at = ?
+                    WHERE id = ? AND status <> 'COMPLETED'
+                      AND NOT EXISTS (SELECT 1 FROM ingest_chunks WHERE ingest_job_id = ? AND NOT done)
+                    """, arguments: [nowMicros, ingestJobID, ingestJobID])
+            return (try Self.decodeChunk(row), db.changesCount > 0)
+        }
+        return (part, complete)
+    }
+
+    public func failIngestJob(id: String, error: String, now: Date) async throws {
+        _ = try await changesRow(
+            "UPDATE ingest_jobs SET status = 'FAILED', error = ?, completed_at = ? WHERE id = ?",
+            [error, Self.micros(now), id])
+    }
+
+    private static func decodeChunk(_ row: Row) throws -> IngestChunk {
+        IngestChunk(index: row[0], processed: row[1], saved: row[2], skipped: row[3], done: row[4])
+    }
+
+    private static func decodeProject(_ row: Row) throws -> ProjectSummary {
+        let project = Project(
+            id: row[0], name: row[1], embeddingModel: row[2], embeddingDimensions: row[3],
+            createdAt: date(row[4]))
+        return ProjectSummary(project: project, recordCount: row[5], embeddedCount: row[6])
+    }
+
+    private static func decodeIngestJob(_ row: Row) throws -> IngestJob {
+        IngestJob(
+            id: row[0], projectID: row[1], status: try JobStatus(stored: row[2]), total: row[3], processed: row[4],
+            saved: row[5], skipped: row[6], error: row[7], createdAt: date(row[8]),
+            startedAt: (row[9] as Int64?).map(date), completedAt: (row[10] as Int64?).map(date))
+    }
+}

@@ -1,0 +1,265 @@
+import Foundation
+import SluiceCore
+import SluicePipeline
+import SluiceStores
+import SluiceWorkers
+import Testing
+
+@Suite("Ingestion pipeline")
+struct PipelineTests {
+    /// A project, an ingest job for `records`, and the INGEST_DATA job carrying them, run to an outcome.
+    private struct Ingest {
+        let store: any SluiceStore
+        let queue: DatabaseQueue
+        let clock: ManualWallClock
+        let runner: JobRunner
+
+        init(store: any SluiceStore, batchSize: Int = 100) {
+            self.store = store
+            clock = ManualWallClock()
+            queue = DatabaseQueue(store: store, clock: clock, logger: quietLogger)
+            var handlers = JobHandlerRegistry()
+            handlers.register(
+                .ingestData,
+                IngestionHandler(store: store, options: IngestionOptions(batchSize: batchSize), clock: clock))
+            runner = JobRunner(queue: queue, handlers: handlers, logger: quietLogger)
+        }
+
+        func project(_ name: String = "p-\(UUID().uuidString.prefix(6))") async throws -> String {
+            let id = UUID().uuidString.lowercased()
+            try await store.createProject(Project(id: id, name: name, createdAt: clock.now()))
+            return id
+        }
+
+        /// Returns the ingest job id and the queue job id.
+        func enqueue(
+            _ records: [JSONValue], project: String, embed: Bool = false, textFields: [String]? = nil
+        ) async throws -> (ingest: String, job: String) {
+            let ingest = UUID().uuidString.lowercased()
+            try await store.createIngestJob(
+                IngestJob(id: ingest, projectID: project, total: records.count, createdAt: clock.now()), chunks: 1)
+            var payload: [String: JSONValue] = [
+                "ingestJobId": .string(ingest), "projectId": .string(project), "records": .array(records),
+                "generateEmbeddings": .bool(embed),
+            ]
+            if let textFields { payload["textFields"] = .array(textFields.map(JSONValue.string)) }
+            let job = try await queue.enqueue(NewJob(jobType: .ingestData, payload: .object(payload))).id
+            return (ingest, job)
+        }
+
+        func runNext() async throws -> JobRunner.Outcome {
+            let claimed = try #require(try await queue.claimJob([.ingestData]))
+            return await runner.run(claimed)
+        }
+    }
+
+    private static func records(_ count: Int, from start: Int = 0) -> [JSONValue] {
+        (start..<(start + count)).map { ["id": .int(Int64($0)), "text": .string("record number \($0)")] }
+    }
+
+    @Test("batch boundaries: every record stored once, counts and progress right", arguments: StoreKind.sql)
+    func batchBoundaries(kind: StoreKind) async throws {
+        try await withServerStore(kind) { store in
+            let ingest = Ingest(store: store)
+            for count in [0, 1, 100, 101, 250] {
+                let project = try await ingest.project()
+                let (ingestID, jobID) = try await ingest.enqueue(Self.records(count), project: project)
+                #expect(try await ingest.runNext() == .completed)
+                let job = try await ingest.queue.getJob(jobID)
+                #expect(job.result?["savedCount"] == .int(Int64(count)), "\(count)")
+                #expect(job.result?["skippedCount"] == 0)
+                #expect(job.payload == nil)
+                if count > 0 {
+                    #expect(
+                        job.progress
+                            == JobProgress(current: count, total: count, message: "stored \(count) of \(count) records")
+                    )
+                }
+                let stored = try #require(try await store.ingestJob(id: ingestID))
+                #expect(stored.status == .completed)
+                #expect(stored.saved == count)
+                #expect(stored.processed == count)
+                #expect(stored.startedAt != nil && stored.completedAt != nil)
+                #expect(try await store.project(id: project)?.recordCount == count)
+            }
+        }
+    }
+
+    @Test(
+        "invalid records and duplicates are skipped with reasons; the same upload twice saves nothing new",
+        arguments: StoreKind.sql)
+    func skipsAndDuplicates(kind: StoreKind) async throws {
+        try await withServerStore(kind) { store in
+            let ingest = Ingest(store: store)
+            let project = try await ingest.project()
+            let upload: [JSONValue] = [
+                ["text": "alpha"], ["text": "beta"], ["text": "alpha"],  // a duplicate within the upload
+                "just a string", ["text": ""], ["title": 5], ["text": .string(String(repeating: "x", count: 40_000))],
+                ["title": "from every string field", "body": "and this one"],
+            ]
+            let (ingestID, jobID) = try await ingest.enqueue(upload, project: project)
+            #expect(try await ingest.runNext() == .completed)
+            let result = try #require(try await ingest.queue.getJob(jobID).result)
+            #expect(result["savedCount"] == 3)
+            #expect(result["skippedCount"] == 5)
+            #expect(result["duplicateCount"] == 1)
+            guard case .array(let skipped)? = result["skipped"] else {
+                Issue.record("no skipped list: \(result.jsonText)")
+                return
+            }
+            #expect(skipped.compactMap { $0["index"]?.intValue } == [3, 4, 5, 6])
+            #expect(
+                skipped.compactMap { $0["reason"]?.stringValue } == [
+                    "not a JSON object", "no text to embed", "no text to embed",
+                    "text is 40000 bytes, more than the limit",
+                ])
+            #expect(try await store.ingestJob(id: ingestID)?.skipped == 5)
+            // A NUL character cannot reach a store at all (PostgreSQL's jsonb refuses it): enqueue says so.
+            await #expect(throws: QueueError.self) {
+                _ = try await ingest.enqueue([["text": "nul \u{0} inside"]], project: project)
+            }
+            #expect(RecordReader().read(["text": "nul \u{0} inside"]) == .failure(.nulCharacter))
+
+            let (_, again) = try await ingest.enqueue(upload, project: project)
+            #expect(try await ingest.runNext() == .completed)
+            #expect(try await ingest.queue.getJob(again).result?["savedCount"] == 0)
+            #expect(try await store.project(id: project)?.recordCount == 3)
+
+            // Another project stores the same records again: duplicates are per project.
+            let other = try await ingest.project()
+            let (_, elsewhere) = try await ingest.enqueue(upload, project: other)
+            #expect(try await ingest.runNext() == .completed)
+            #expect(try await ingest.queue.getJob(elsewhere).result?["savedCount"] == 3)
+        }
+    }
+
+    @Test("a retry after a crash resumes after the last stored batch", arguments: StoreKind.sql)
+    func resumeAfterCrash(kind: StoreKind) async throws {
+        try await withServerStore(kind) { store in
+            let ingest = Ingest(store: store)
+            let project = try await ingest.project()
+            let records = Self.records(250)
+            let (ingestID, jobID) = try await ingest.enqueue(records, project: project)
+            // The first attempt stored two batches, then its process died.
+            let first = try #require(try await ingest.queue.claimJob([.ingestData]))
+            try await store.startIngestJob(id: ingestID, now: ingest.clock.now())
+            let reader = RecordReader()
+            for batch in [0..<100, 100..<200] {
+                let valid = records[batch].compactMap { try? reader.read($0).get() }
+                _ = try await store.storeBatch(
+                    valid, invalid: 0, handled: batch.count, ingestJobID: ingestID, projectID: project, chunk: 0,
+                    processedAfter: batch.upperBound, now: ingest.clock.now())
+            }
+            ingest.clock.advance(by: .seconds(301))
+            #expect(try await ingest.queue.rescueExpiredJobs().requeued == [jobID])
+            #expect(try await ingest.queue.getJob(jobID).attempts == 1, "the crashed attempt counts")
+            _ = first
+            #expect(try await ingest.runNext() == .completed)
+            let job = try await ingest.queue.getJob(jobID)
+            #expect(job.result?["savedCount"] == 250)
+            #expect(job.result?["duplicateCount"] == nil, "nothing was stored twice or even tried twice")
+            #expect(try await store.project(id: project)?.recordCount == 250)
+        }
+    }
+
+    @Test("text fields, external ids, and a VECTORIZE job when embeddings are asked for", arguments: StoreKind.sql)
+    func textFieldsAndFollowUp(kind: StoreKind) async throws {
+        try await withServerStore(kind) { store in
+            let ingest = Ingest(store: store)
+            let project = try await ingest.project()
+            let (_, jobID) = try await ingest.enqueue(
+                [["id": "a-1", "title": "Title", "body": "Body", "other": "ignored"], ["id": 7, "title": "only"]],
+                project: project, embed: true, textFields: ["title", "body"])
+            #expect(try await ingest.runNext() == .completed)
+            let result = try #require(try await ingest.queue.getJob(jobID).result)
+            #expect(result["savedCount"] == 2)
+            let vectorize = try #require(result["vectorizeJobId"]?.stringValue)
+            let follow = try await ingest.queue.getJob(vectorize)
+            #expect(follow.jobType == .vectorize)
+            #expect(follow.payload == ["projectId": .string(project)])
+        }
+    }
+
+    @Test(
+        "projects: unique names, counts; ingest jobs need a project; bad payloads fail clearly",
+        arguments: StoreKind.sql)
+    func projectsAndBadPayloads(kind: StoreKind) async throws {
+        try await withServerStore(kind) { store in
+            let ingest = Ingest(store: store)
+            let id = try await ingest.project("alpha")
+            await #expect(throws: PipelineError.self) { try await ingest.project("alpha") }
+            _ = try await ingest.project("beta")
+            #expect(try await store.projects().map(\.project.name) == ["alpha", "beta"])
+            #expect(try await store.project(id: id)?.recordCount == 0)
+            #expect(try await store.project(id: "nope") == nil)
+            await #expect(throws: PipelineError.self) {
+                try await store.createIngestJob(
+                    IngestJob(id: "x", projectID: "nope", total: 0, createdAt: ingest.clock.now()), chunks: 1)
+            }
+            let bad = try await ingest.queue.enqueue(
+                NewJob(jobType: .ingestData, payload: ["projectId": .string(id)], maxAttempts: 1)
+            ).id
+            #expect(try await ingest.runNext() == .failed(.failed))
+            #expect(
+                try await ingest.queue.getJob(bad).errors.first?.message
+                    == "INGEST_DATA payload needs ingestJobId, projectId and a records array")
+        }
+    }
+
+    @Test(
+        "an upload in three parts: the job completes with the last part, and only then asks for embeddings",
+        arguments: StoreKind.sql)
+    func parts(kind: StoreKind) async throws {
+        try await withServerStore(kind) { store in
+            let ingest = Ingest(store: store)
+            let project = try await ingest.project()
+            let ingestID = UUID().uuidString.lowercased()
+            let all = Self.records(250)
+            try await store.createIngestJob(
+                IngestJob(id: ingestID, projectID: project, total: 250, createdAt: ingest.clock.now()), chunks: 3)
+            var jobs: [String] = []
+            for (chunk, range) in [0..<100, 100..<200, 200..<250].enumerated() {
+                let payload: JSONValue = [
+                    "ingestJobId": .string(ingestID), "projectId": .string(project),
+                    "records": .array(Array(all[range])), "generateEmbeddings": true, "chunk": .int(Int64(chunk)),
+                ]
+                jobs.append(try await ingest.queue.enqueue(NewJob(jobType: .ingestData, payload: payload)).id)
+            }
+            for index in 0..<3 {
+                #expect(try await ingest.runNext() == .completed)
+                let job = try await store.ingestJob(id: ingestID)
+                #expect(job?.status == (index == 2 ? .completed : .processing))
+                let result = try await ingest.queue.getJob(jobs[index]).result
+                #expect((result?["vectorizeJobId"] != nil) == (index == 2), "VECTORIZE only after the last part")
+            }
+            let job = try #require(try await store.ingestJob(id: ingestID))
+            #expect(job.saved == 250)
+            #expect(job.processed == 250)
+            #expect(try await ingest.queue.getJob(jobs[1]).result?["savedCount"] == 100)
+            #expect(try await ingest.queue.getJob(jobs[2]).result?["savedCount"] == 50)
+        }
+    }
+
+    @Test("the last failed attempt marks the ingest job FAILED")
+    func finalFailure() async throws {
+        try await withServerStore(.sqlite) { store in
+            let ingest = Ingest(store: store)
+            let project = try await ingest.project()
+            let ingestID = UUID().uuidString
+            try await store.createIngestJob(
+                IngestJob(id: ingestID, projectID: project, total: 1, createdAt: ingest.clock.now()), chunks: 1)
+            // The payload names a different project than its ingest job's, one that does not exist: the records
+            // cannot be stored.
+            _ = try await ingest.queue.enqueue(
+                NewJob(
+                    jobType: .ingestData,
+                    payload: [
+                        "ingestJobId": .string(ingestID), "projectId": "missing", "records": [["text": "a"]],
+                    ], maxAttempts: 1))
+            #expect(try await ingest.runNext() == .failed(.failed))
+            let job = try #require(try await store.ingestJob(id: ingestID))
+            #expect(job.status == .failed)
+            #expect(job.error?.isEmpty == false)
+        }
+    }
+}
