@@ -37,6 +37,7 @@ let package = Package(
             url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: ["FullFoundation"]),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swiftcsv/SwiftCSV.git", from: "0.10.0"),
         // The embedding providers' HTTP client (and the tests' client for `sluice serve`).
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
@@ -77,6 +78,7 @@ let package = Package(
             dependencies: [
                 "SluiceCore", "SluiceWorkers",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftCSV", package: "SwiftCSV"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -127,7 +129,7 @@ let package = Package(
         .target(
             name: "SluiceServer",
             dependencies: [
-                "SluiceCore", "SluiceAccounts", "SluiceWorkers", "SluiceStores",
+                "SluiceCore", "SluiceAccounts", "SluiceWorkers", "SluiceStores", "SluicePipeline",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import SluiceAccounts
 import SluiceCore
+import SluicePipeline
 
 /// Answers every failure as JSON `{"error": "…"}` with the right status: the server's own errors as they are,
 /// unknown routes as 404 (405 with `Allow` when the path exists under another method), queue and account errors
@@ -51,6 +52,12 @@ struct ErrorMiddleware: RouterMiddleware {
             }
         case let error as AccountError:
             return APIError(error.code == .emailTaken ? .conflict : .badRequest, error.message)
+        case let error as PipelineError:
+            switch error.code {
+            case .nameTaken: return APIError(.conflict, error.message)
+            case .projectNotFound, .ingestJobNotFound: return APIError(.notFound, error.message)
+            default: return APIError(.badRequest, error.message)
+            }
         case let error as any HTTPResponseError:
             return APIError(error.status, error.status.reasonPhrase)
         default:

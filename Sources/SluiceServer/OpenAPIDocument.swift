@@ -98,6 +98,29 @@ enum OpenAPIDocument {
                 "type": "object", "required": ["success", "processed", "duration"], "additionalProperties": false,
                 "properties": {"success": {"const": true}, "processed": {"type": "integer"}, "duration": {"type": "integer", "description": "milliseconds"}}
               },
+              "Project": {
+                "type": "object", "additionalProperties": false,
+                "required": ["id", "name", "embeddingModel", "embeddingDimensions", "recordCount", "embeddedCount", "createdAt"],
+                "properties": {
+                  "id": {"type": "string"}, "name": {"type": "string"},
+                  "embeddingModel": {"type": ["string", "null"]}, "embeddingDimensions": {"type": ["integer", "null"]},
+                  "recordCount": {"type": "integer"}, "embeddedCount": {"type": "integer"},
+                  "createdAt": {"type": "string", "format": "date-time"}
+                }
+              },
+              "IngestJob": {
+                "type": "object", "additionalProperties": false,
+                "required": ["id", "projectId", "status", "total", "processed", "saved", "skipped", "error", "createdAt", "startedAt", "completedAt"],
+                "properties": {
+                  "id": {"type": "string"}, "projectId": {"type": "string"},
+                  "status": {"enum": ["PENDING", "PROCESSING", "COMPLETED", "FAILED"]},
+                  "total": {"type": "integer"}, "processed": {"type": "integer"}, "saved": {"type": "integer"}, "skipped": {"type": "integer"},
+                  "error": {"type": ["string", "null"]},
+                  "createdAt": {"type": "string", "format": "date-time"},
+                  "startedAt": {"type": ["string", "null"], "format": "date-time"},
+                  "completedAt": {"type": ["string", "null"], "format": "date-time"}
+                }
+              },
               "CleanupResponse": {
                 "type": "object", "required": ["success", "deletedCount"], "additionalProperties": false,
                 "properties": {"success": {"const": true}, "deletedCount": {"type": "integer"}}
@@ -233,6 +256,99 @@ enum OpenAPIDocument {
                 "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
                 "responses": {
                   "200": {"description": "The job", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobDetail"}}}},
+                  "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "403": {"$ref": "#/components/responses/Forbidden"},
+                  "404": {"$ref": "#/components/responses/NotFound"}
+                }
+              }
+            },
+            "/api/projects": {
+              "post": {
+                "summary": "Create a project (MANAGER, ADMIN)",
+                "security": [{"session": []}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                  "type": "object", "required": ["name"], "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200}}}}}},
+                "responses": {
+                  "201": {"description": "Created", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["project"], "additionalProperties": false,
+                    "properties": {"project": {"$ref": "#/components/schemas/Project"}}}}}},
+                  "400": {"$ref": "#/components/responses/BadRequest"},
+                  "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "403": {"$ref": "#/components/responses/Forbidden"},
+                  "409": {"description": "Name in use", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+                }
+              },
+              "get": {
+                "summary": "Every project with its record and embedding counts (MANAGER, ADMIN)",
+                "security": [{"session": []}],
+                "responses": {
+                  "200": {"description": "Projects", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["projects"], "additionalProperties": false,
+                    "properties": {"projects": {"type": "array", "items": {"$ref": "#/components/schemas/Project"}}}}}}},
+                  "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "403": {"$ref": "#/components/responses/Forbidden"}
+                }
+              }
+            },
+            "/api/projects/{id}": {
+              "get": {
+                "summary": "One project (MANAGER, ADMIN)",
+                "security": [{"session": []}],
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": {
+                  "200": {"description": "The project", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["project"], "additionalProperties": false,
+                    "properties": {"project": {"$ref": "#/components/schemas/Project"}}}}}},
+                  "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "403": {"$ref": "#/components/responses/Forbidden"},
+                  "404": {"$ref": "#/components/responses/NotFound"}
+                }
+              }
+            },
+            "/api/projects/{id}/ingest": {
+              "post": {
+                "summary": "Upload records (JSON or CSV with a header row); split into INGEST_DATA jobs (MANAGER, ADMIN)",
+                "security": [{"session": []}],
+                "parameters": [
+                  {"name": "id", "in": "path", "required": true, "schema": {"type": "string"}},
+                  {"name": "generateEmbeddings", "in": "query", "description": "CSV uploads only", "schema": {"enum": ["true", "false"]}},
+                  {"name": "textFields", "in": "query", "description": "CSV uploads only; comma-separated", "schema": {"type": "string"}}
+                ],
+                "requestBody": {"required": true, "content": {
+                  "application/json": {"schema": {
+                    "type": "object", "required": ["records"],
+                    "properties": {
+                      "records": {"type": "array", "items": {}},
+                      "generateEmbeddings": {"type": "boolean"},
+                      "textFields": {"type": "array", "items": {"type": "string"}}
+                    }}},
+                  "text/csv": {"schema": {"type": "string"}}
+                }},
+                "responses": {
+                  "202": {"description": "Queued", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["ingestJobId", "jobId", "jobIds", "total"], "additionalProperties": false,
+                    "properties": {
+                      "ingestJobId": {"type": "string"}, "jobId": {"type": "string"},
+                      "jobIds": {"type": "array", "items": {"type": "string"}}, "total": {"type": "integer"}
+                    }}}}},
+                  "400": {"$ref": "#/components/responses/BadRequest"},
+                  "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "403": {"$ref": "#/components/responses/Forbidden"},
+                  "404": {"$ref": "#/components/responses/NotFound"},
+                  "413": {"description": "Upload too large (SLUICE_MAX_INGEST_BYTES)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                  "415": {"description": "Neither JSON nor CSV", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+                }
+              }
+            },
+            "/api/ingest-jobs/{id}": {
+              "get": {
+                "summary": "An ingest job's status and counts (MANAGER, ADMIN)",
+                "security": [{"session": []}],
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": {
+                  "200": {"description": "The ingest job", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["ingestJob"], "additionalProperties": false,
+                    "properties": {"ingestJob": {"$ref": "#/components/schemas/IngestJob"}}}}}},
                   "401": {"$ref": "#/components/responses/Unauthorized"},
                   "403": {"$ref": "#/components/responses/Forbidden"},
                   "404": {"$ref": "#/components/responses/NotFound"}

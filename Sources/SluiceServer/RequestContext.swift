@@ -70,15 +70,18 @@ enum JSONResponse {
 }
 
 extension Request {
+    /// The body as text: 413 past `limit` bytes.
+    func text(upTo limit: Int) async throws -> String {
+        do {
+            return String(buffer: try await body.collect(upTo: limit))
+        } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, "request body is larger than \(limit) bytes")
+        }
+    }
+
     /// The body as a JSON object: 413 past the size limit, 400 when it is not a JSON object.
     func jsonObject(context: SluiceRequestContext) async throws -> [String: JSONValue] {
-        let buffer: ByteBuffer
-        do {
-            buffer = try await body.collect(upTo: context.maxUploadSize)
-        } catch is NIOTooManyBytesError {
-            throw APIError(.contentTooLarge, "request body is larger than \(context.maxUploadSize) bytes")
-        }
-        let text = String(buffer: buffer)
+        let text = try await text(upTo: context.maxUploadSize)
         guard !text.isEmpty else { throw APIError(.badRequest, "request body must be a JSON object") }
         guard case .object(let object) = try? JSONValue(parsing: text) else {
             throw APIError(.badRequest, "request body must be a JSON object")

@@ -40,6 +40,11 @@ public struct ServerConfiguration: Sendable {
     public var rescueInterval: Duration
     /// Failed sign-ins allowed per account or address before further attempts are delayed. Default 5.
     public var loginFailuresBeforeDelay: Int
+    /// Largest upload `POST /api/projects/{id}/ingest` accepts. Default 64 MiB (`SLUICE_MAX_INGEST_BYTES`).
+    public var maxIngestBytes: Int
+    /// Records per INGEST_DATA job: larger uploads are split so that no job outlives a worker's time budget.
+    /// Default 2,000 (`SLUICE_INGEST_JOB_RECORDS`).
+    public var ingestPartSize: Int
 
     public init(
         host: String = "127.0.0.1", port: Int = 3000, environment: AppEnvironment = .development,
@@ -47,7 +52,8 @@ public struct ServerConfiguration: Sendable {
         runWorkers: Bool = true, workers: ContinuousWorkerOptions = ContinuousWorkerOptions(types: JobType.builtIn),
         runScheduler: Bool = true, ingestionSchedule: Schedule = .every(seconds: 60),
         vectorizationSchedule: Schedule = .every(seconds: 60), cleanupSchedule: Schedule = .dailyAt(hour: 2, minute: 0),
-        retentionDays: Int = 7, rescueInterval: Duration = .seconds(30), loginFailuresBeforeDelay: Int = 5
+        retentionDays: Int = 7, rescueInterval: Duration = .seconds(30), loginFailuresBeforeDelay: Int = 5,
+        maxIngestBytes: Int = 64 << 20, ingestPartSize: Int = 2_000
     ) {
         self.host = host
         self.port = port
@@ -64,6 +70,8 @@ public struct ServerConfiguration: Sendable {
         self.retentionDays = retentionDays
         self.rescueInterval = rescueInterval
         self.loginFailuresBeforeDelay = loginFailuresBeforeDelay
+        self.maxIngestBytes = maxIngestBytes
+        self.ingestPartSize = max(1, ingestPartSize)
     }
 }
 
@@ -71,7 +79,8 @@ extension ServerConfiguration {
     /// Reads the server's environment variables over the defaults: `APP_ENV`, `PORT`, `CRON_SECRET`,
     /// `SLUICE_WORKER_BUDGET_SECONDS`, `SLUICE_WORKER_CONCURRENCY`, `SLUICE_SHUTDOWN_GRACE_SECONDS`,
     /// `SLUICE_SCHEDULE_INGESTION`, `SLUICE_SCHEDULE_VECTORIZATION`, `SLUICE_SCHEDULE_CLEANUP` and
-    /// `SLUICE_RETENTION_DAYS`. A malformed value is an error naming the variable, never silently ignored.
+    /// `SLUICE_RETENTION_DAYS`, `SLUICE_MAX_INGEST_BYTES` and `SLUICE_INGEST_JOB_RECORDS`. A malformed value is an
+    /// error naming the variable, never silently ignored.
     public init(environment: [String: String]) throws {
         self.init()
         func value(_ name: String) -> String? {
@@ -101,6 +110,8 @@ extension ServerConfiguration {
             workers.shutdownGracePeriod = .seconds(seconds)
         }
         if let days = try positive("SLUICE_RETENTION_DAYS") { retentionDays = days }
+        if let bytes = try positive("SLUICE_MAX_INGEST_BYTES") { maxIngestBytes = bytes }
+        if let count = try positive("SLUICE_INGEST_JOB_RECORDS") { ingestPartSize = count }
         func schedule(_ name: String) throws -> Schedule? {
             guard let text = value(name) else { return nil }
             do {

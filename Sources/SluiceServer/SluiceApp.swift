@@ -73,6 +73,7 @@ public struct SluiceApp: Sendable {
         addAuthRoutes(to: router)
         addQueueRoutes(to: router)
         addWorkerRoutes(to: router)
+        addProjectRoutes(to: router)
         return router
     }
 
@@ -161,6 +162,8 @@ public enum Routes {
         (.get, "/api/admin/queue/stats"), (.post, "/api/admin/queue/retry"), (.post, "/api/admin/queue/cancel"),
         (.get, "/api/admin/queue/jobs/{id}"),
         (.get, "/api/workers/ingestion"), (.get, "/api/workers/vectorization"), (.get, "/api/workers/cleanup"),
+        (.post, "/api/projects"), (.get, "/api/projects"), (.get, "/api/projects/{id}"),
+        (.post, "/api/projects/{id}/ingest"), (.get, "/api/ingest-jobs/{id}"),
     ]
 
     /// The methods routed for a concrete path.

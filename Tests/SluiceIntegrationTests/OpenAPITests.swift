@@ -60,6 +60,20 @@ struct OpenAPITests {
             try await server.request(.get, "/api/workers/ingestion")
             try await server.request(.get, "/api/workers/vectorization", headers: cron)
             try await server.request(.get, "/api/workers/cleanup", headers: cron)
+            let project = try await server.request(.post, "/api/projects", cookie: admin, body: #"{"name": "p"}"#)
+            let projectID = project.json?["project"]?["id"]?.stringValue ?? "?"
+            try await server.request(.post, "/api/projects", cookie: admin, body: #"{"name": "p"}"#)
+            try await server.request(.get, "/api/projects", cookie: admin)
+            try await server.request(.get, "/api/projects/\(projectID)", cookie: admin)
+            try await server.request(.get, "/api/projects/nope", cookie: admin)
+            let upload = try await server.request(
+                .post, "/api/projects/\(projectID)/ingest", cookie: admin, body: #"{"records": [{"text": "a"}]}"#)
+            try await server.request(
+                .post, "/api/projects/\(projectID)/ingest", cookie: admin, headers: [.contentType: "text/plain"],
+                body: "x")
+            try await server.request(
+                .get, "/api/ingest-jobs/\(upload.json?["ingestJobId"]?.stringValue ?? "?")", cookie: admin)
+            try await server.request(.get, "/api/ingest-jobs/nope", cookie: admin)
             try await server.request(.get, "/api/admin/queue/stats", cookie: admin)  // now with results
             try await server.request(.post, "/api/auth/logout", cookie: admin)
 

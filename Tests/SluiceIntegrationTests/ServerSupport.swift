@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import SluiceAccounts
 import SluiceCore
+import SluicePipeline
 import SluiceServer
 import SluiceStores
 import SluiceWorkers
@@ -87,11 +88,13 @@ struct Harness: Sendable {
 /// Runs `body` against a Sluice server on a fresh `kind` store.
 func withServer(
     _ kind: StoreKind, configuration: ServerConfiguration = .testing(),
-    handlers: JobHandlerRegistry = JobHandlerRegistry(), setup: TestingSetup = .router,
+    handlers: JobHandlerRegistry = JobHandlerRegistry(), withIngestion: Bool = false, setup: TestingSetup = .router,
     _ body: @Sendable (Harness) async throws -> Void
 ) async throws {
     try await withServerStore(kind) { store in
         let clock = ManualWallClock()
+        var handlers = handlers
+        if withIngestion { handlers.register(.ingestData, IngestionHandler(store: store, clock: clock)) }
         let app = SluiceApp(
             configuration: configuration, store: store,
             accountOptions: AccountOptions(passwordHasher: PasswordHasher(cost: 4)), handlers: handlers,

@@ -1,0 +1,128 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import SluiceAccounts
+import SluiceCore
+import SluicePipeline
+
+/// Projects and ingestion: create and list projects, upload records (JSON or CSV), follow an ingest job.
+extension SluiceApp {
+    func addProjectRoutes(to router: Router<SluiceRequestContext>) {
+        router.post("/api/projects") { request, context -> Response in
+            _ = try context.requireRole(.manager)
+            let body = try await request.jsonObject(context: context)
+            guard let name = body["name"]?.stringValue?.trimmingCharacters(in: .whitespacesAndNewlines),
+                (1...200).contains(name.count)
+            else {
+                throw APIError(.badRequest, "body must be {\"name\": string of 1 to 200 characters}")
+            }
+            let project = Project(id: UUID().uuidString.lowercased(), name: name, createdAt: clock.now())
+            try await store.createProject(project)
+            context.logger.info("project created", metadata: ["sluice.project": "\(project.id)"])
+            let summary = ProjectSummary(project: project, recordCount: 0, embeddedCount: 0)
+            return JSONResponse.make(["project": Self.projectJSON(summary)], status: .created)
+        }
+        router.get("/api/projects") { _, context -> Response in
+            _ = try context.requireRole(.manager)
+            return JSONResponse.make(["projects": .array(try await store.projects().map(Self.projectJSON))])
+        }
+        router.get("/api/projects/{id}") { _, context -> Response in
+            _ = try context.requireRole(.manager)
+            let id = try context.parameters.require("id")
+            guard let summary = try await store.project(id: id) else {
+                throw APIError(.notFound, "project \(id) does not exist")
+            }
+            return JSONResponse.make(["project": Self.projectJSON(summary)])
+        }
+        router.post("/api/projects/{id}/ingest") { request, context -> Response in
+            _ = try context.requireRole(.manager)
+            return try await ingest(request, context)
+        }
+        router.get("/api/ingest-jobs/{id}") { _, context -> Response in
+            _ = try context.requireRole(.manager)
+            let id = try context.parameters.require("id")
+            guard let job = try await store.ingestJob(id: id) else {
+                throw APIError(.notFound, "ingest job \(id) does not exist")
+            }
+            return JSONResponse.make(["ingestJob": Self.ingestJobJSON(job)])
+        }
+    }
+
+    /// Creates the ingest job and its parts, enqueues one INGEST_DATA job per part, and answers 202 with the ids.
+    private func ingest(_ request: Request, _ context: SluiceRequestContext) async throws -> Response {
+        let projectID = try context.parameters.require("id")
+        guard try await store.project(id: projectID) != nil else {
+            throw APIError(.notFound, "project \(projectID) does not exist")
+        }
+        let text = try await request.text(upTo: configuration.maxIngestBytes)
+        let contentType = request.headers[.contentType]?.lowercased() ?? "application/json"
+        let upload: Uploads.Request
+        if contentType.hasPrefix("text/csv") {
+            let query = request.uri.queryParameters
+            let textFields = query["textFields"].map { $0.split(separator: ",").map(String.init) } ?? []
+            guard query["generateEmbeddings"].map({ ["true", "false"].contains($0) }) ?? true else {
+                throw APIError(.badRequest, "generateEmbeddings must be true or false")
+            }
+            upload = Uploads.Request(
+                records: try Uploads.csv(text), generateEmbeddings: query["generateEmbeddings"] == "true",
+                textFields: textFields)
+        } else if contentType.hasPrefix("application/json") {
+            upload = try Uploads.json(text)
+        } else {
+            throw APIError(.unsupportedMediaType, "send application/json or text/csv, not \(contentType)")
+        }
+        let ingestJob = IngestJob(
+            id: UUID().uuidString.lowercased(), projectID: projectID, total: upload.records.count,
+            createdAt: clock.now())
+        let parts = Uploads.parts(upload.records, size: configuration.ingestPartSize)
+        try await store.createIngestJob(ingestJob, chunks: parts.count)
+        let jobs = parts.enumerated().map { index, part in
+            var payload: [String: JSONValue] = [
+                "ingestJobId": .string(ingestJob.id), "projectId": .string(projectID), "records": .array(Array(part)),
+                "generateEmbeddings": .bool(upload.generateEmbeddings), "chunk": .int(Int64(index)),
+            ]
+            if !upload.textFields.isEmpty { payload["textFields"] = .array(upload.textFields.map(JSONValue.string)) }
+            return NewJob(jobType: .ingestData, payload: .object(payload))
+        }
+        let enqueued: [EnqueueResult]
+        do {
+            enqueued = try await queue.enqueue(contentsOf: jobs)
+        } catch {
+            try? await store.failIngestJob(id: ingestJob.id, error: "could not be queued: \(error)", now: clock.now())
+            throw error
+        }
+        context.logger.info(
+            "ingest queued",
+            metadata: [
+                "sluice.ingest.id": "\(ingestJob.id)", "sluice.records": "\(upload.records.count)",
+                "sluice.parts": "\(parts.count)",
+            ])
+        return JSONResponse.make(
+            [
+                "ingestJobId": .string(ingestJob.id), "jobId": .string(enqueued[0].id),
+                "jobIds": .array(enqueued.map { .string($0.id) }), "total": .int(Int64(upload.records.count)),
+            ], status: .accepted)
+    }
+
+    static func projectJSON(_ summary: ProjectSummary) -> JSONValue {
+        [
+            "id": .string(summary.project.id), "name": .string(summary.project.name),
+            "embeddingModel": summary.project.embeddingModel.map(JSONValue.string) ?? .null,
+            "embeddingDimensions": summary.project.embeddingDimensions.map { .int(Int64($0)) } ?? .null,
+            "recordCount": .int(Int64(summary.recordCount)), "embeddedCount": .int(Int64(summary.embeddedCount)),
+            "createdAt": JSONResponse.timestamp(summary.project.createdAt),
+        ]
+    }
+
+    static func ingestJobJSON(_ job: IngestJob) -> JSONValue {
+        [
+            "id": .string(job.id), "projectId": .string(job.projectID), "status": .string(job.status.rawValue),
+            "total": .int(Int64(job.total)), "processed": .int(Int64(job.processed)),
+            "saved": .int(Int64(job.saved)), "skipped": .int(Int64(job.skipped)),
+            "error": job.error.map(JSONValue.string) ?? .null,
+            "createdAt": JSONResponse.timestamp(job.createdAt), "startedAt": JSONResponse.timestamp(job.startedAt),
+            "completedAt": JSONResponse.timestamp(job.completedAt),
+        ]
+    }
+}
