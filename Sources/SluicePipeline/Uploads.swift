@@ -68,3 +68,48 @@ public enum Uploads {
         }
     }
 }
+
+extension Uploads {
+    /// Reads JSON Lines: one JSON value per non-empty line. A line that is not JSON is an error naming it.
+    public static func jsonLines(_ text: String) throws -> [JSONValue] {
+        var records: [JSONValue] = []
+        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !trimmed.isEmpty else { continue }
+            do {
+                records.append(try JSONValue(parsing: trimmed))
+            } catch {
+                throw PipelineError(code: .invalidInput, message: "line \(number + 1) is not JSON")
+            }
+        }
+        return records
+    }
+
+    /// Records an upload carries, and where they go: creates the ingest job with one part per `partSize`
+    /// records and enqueues one INGEST_DATA job per part (all in one round trip). Returns the ingest job's id and
+    /// the queue jobs' ids. When enqueueing fails, the ingest job is marked FAILED.
+    public static func submit(
+        _ upload: Request, projectID: String, partSize: Int, store: any PipelineStore, queue: DatabaseQueue,
+        now: Date
+    ) async throws -> (ingestJobID: String, jobIDs: [String]) {
+        let ingestJob = IngestJob(
+            id: UUID().uuidString.lowercased(), projectID: projectID, total: upload.records.count, createdAt: now)
+        let parts = Uploads.parts(upload.records, size: partSize)
+        try await store.createIngestJob(ingestJob, chunks: parts.count)
+        let jobs = parts.enumerated().map { index, part in
+            var payload: [String: JSONValue] = [
+                "ingestJobId": .string(ingestJob.id), "projectId": .string(projectID), "records": .array(Array(part)),
+                "generateEmbeddings": .bool(upload.generateEmbeddings), "chunk": .int(Int64(index)),
+            ]
+            if !upload.textFields.isEmpty { payload["textFields"] = .array(upload.textFields.map(JSONValue.string)) }
+            return NewJob(jobType: .ingestData, payload: .object(payload))
+        }
+        do {
+            let enqueued = try await queue.enqueue(contentsOf: jobs)
+            return (ingestJob.id, enqueued.map(\.id))
+        } catch {
+            try? await store.failIngestJob(id: ingestJob.id, error: "could not be queued: \(error)", now: now)
+            throw error
+        }
+    }
+}

@@ -72,36 +72,19 @@ extension SluiceApp {
         } else {
             throw APIError(.unsupportedMediaType, "send application/json or text/csv, not \(contentType)")
         }
-        let ingestJob = IngestJob(
-            id: UUID().uuidString.lowercased(), projectID: projectID, total: upload.records.count,
-            createdAt: clock.now())
-        let parts = Uploads.parts(upload.records, size: configuration.ingestPartSize)
-        try await store.createIngestJob(ingestJob, chunks: parts.count)
-        let jobs = parts.enumerated().map { index, part in
-            var payload: [String: JSONValue] = [
-                "ingestJobId": .string(ingestJob.id), "projectId": .string(projectID), "records": .array(Array(part)),
-                "generateEmbeddings": .bool(upload.generateEmbeddings), "chunk": .int(Int64(index)),
-            ]
-            if !upload.textFields.isEmpty { payload["textFields"] = .array(upload.textFields.map(JSONValue.string)) }
-            return NewJob(jobType: .ingestData, payload: .object(payload))
-        }
-        let enqueued: [EnqueueResult]
-        do {
-            enqueued = try await queue.enqueue(contentsOf: jobs)
-        } catch {
-            try? await store.failIngestJob(id: ingestJob.id, error: "could not be queued: \(error)", now: clock.now())
-            throw error
-        }
+        let (ingestJobID, jobIDs) = try await Uploads.submit(
+            upload, projectID: projectID, partSize: configuration.ingestPartSize, store: store, queue: queue,
+            now: clock.now())
         context.logger.info(
             "ingest queued",
             metadata: [
-                "sluice.ingest.id": "\(ingestJob.id)", "sluice.records": "\(upload.records.count)",
-                "sluice.parts": "\(parts.count)",
+                "sluice.ingest.id": "\(ingestJobID)", "sluice.records": "\(upload.records.count)",
+                "sluice.parts": "\(jobIDs.count)",
             ])
         return JSONResponse.make(
             [
-                "ingestJobId": .string(ingestJob.id), "jobId": .string(enqueued[0].id),
-                "jobIds": .array(enqueued.map { .string($0.id) }), "total": .int(Int64(upload.records.count)),
+                "ingestJobId": .string(ingestJobID), "jobId": .string(jobIDs[0]),
+                "jobIds": .array(jobIDs.map(JSONValue.string)), "total": .int(Int64(upload.records.count)),
             ], status: .accepted)
     }
 

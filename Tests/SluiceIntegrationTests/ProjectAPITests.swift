@@ -6,6 +6,8 @@ import SluiceAccounts
 import SluiceCore
 import SluicePipeline
 import SluiceServer
+import SluiceStores
+import SluiceWorkers
 import Testing
 
 @Suite("Projects and ingest API")
@@ -133,6 +135,94 @@ struct ProjectAPITests {
             #expect(try await server.request(.get, "/api/ingest-jobs/nope", cookie: manager).status == .notFound)
             // Nothing was queued by the refusals.
             #expect(try await server.app.queue.getQueueStats().total.total == 0)
+        }
+    }
+}
+
+@Suite("sluice projects and ingest")
+struct ProjectCLITests {
+    @Test(
+        "projects create/list, ingest CSV without waiting, ingest JSON Lines following progress",
+        arguments: StoreKind.sql)
+    func projectsAndIngest(kind: StoreKind) async throws {
+        try await withStore(kind) { jobStore, url in
+            let store = try #require(jobStore as? any SluiceStore)
+            let url = try #require(url)
+            func sluice(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
+                try await runProduct("sluice", arguments + ["--database-url", url])
+            }
+            let created = try await sluice(["projects", "create", "docs"])
+            #expect(created.status == 0, "\(created.stderr)")
+            let id = created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let again = try await sluice(["projects", "create", "docs"])
+            #expect(again.status != 0)
+            #expect(again.stderr.contains("already exists"))
+
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-ingest-\(UUID())")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let csv = folder.appendingPathComponent("a.csv").path
+            try "title,body\nOne,First\nTwo,\"Second, with comma\"\n".write(
+                toFile: csv, atomically: true, encoding: .utf8)
+            let queued = try await sluice(["ingest", "docs", csv, "--no-wait", "--text-fields", "title,body"])
+            #expect(queued.status == 0, "\(queued.stderr)")
+            #expect(queued.stderr.contains("2 records in 1 job(s)"))
+            let ingestID = queued.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(try await store.ingestJob(id: ingestID)?.status == .pending)
+
+            // Follow a JSON Lines upload while this test plays the worker.
+            let jsonl = folder.appendingPathComponent("b.jsonl").path
+            try "{\"text\": \"alpha\"}\n\n{\"text\": \"beta\"}\n{\"text\": \"\"}\n".write(
+                toFile: jsonl, atomically: true, encoding: .utf8)
+            let queue = DatabaseQueue(store: store, logger: quietLogger)
+            var handlers = JobHandlerRegistry()
+            handlers.register(.ingestData, IngestionHandler(store: store))
+            let runner = JobRunner(queue: queue, handlers: handlers, logger: quietLogger)
+            let followed = try await withThrowingTaskGroup(of: (Int32, String, String)?.self) { group in
+                group.addTask {
+                    let result = try await runProduct("sluice", ["ingest", id, jsonl, "--database-url", url])
+                    return (result.status, result.stdout, result.stderr)
+                }
+                group.addTask {
+                    let deadline = ContinuousClock.now + .seconds(60)
+                    var ran = 0
+                    while ran < 2 && ContinuousClock.now < deadline {
+                        if let job = try await queue.claimJob([.ingestData]) {
+                            _ = await runner.run(job)
+                            ran += 1
+                        } else {
+                            try await Task.sleep(for: .milliseconds(50))
+                        }
+                    }
+                    return nil
+                }
+                var output: (Int32, String, String)?
+                for try await result in group { if let result { output = result } }
+                return output
+            }
+            let (status, stdout, stderr) = try #require(followed)
+            #expect(status == 0, "\(stderr)")
+            #expect(stdout.contains("COMPLETED: saved 2, skipped 1 of 3"), "\(stdout)")
+            #expect(stderr.contains("completed 3/3 (saved 2, skipped 1)"), "\(stderr)")
+
+            let listed = try await sluice(["projects", "list"])
+            #expect(listed.stdout.contains("docs"))
+            #expect(listed.stdout.contains(id))
+
+            for (arguments, message) in [
+                (["ingest", "nope", csv], "no project"),
+                (["ingest", "docs", folder.path + "/missing.csv"], "cannot read"),
+                (["ingest", "docs", csv, "--format", "xml"], "--format"),
+            ] {
+                let refused = try await sluice(arguments)
+                #expect(refused.status != 0, "\(arguments)")
+                #expect(refused.stderr.contains(message), "\(refused.stderr)")
+            }
+            let bad = folder.appendingPathComponent("bad.jsonl").path
+            try "{\"text\": \"ok\"}\n{broken\n".write(toFile: bad, atomically: true, encoding: .utf8)
+            let badLine = try await sluice(["ingest", "docs", bad])
+            #expect(badLine.status != 0)
+            #expect(badLine.stderr.contains("line 2 is not JSON"))
         }
     }
 }

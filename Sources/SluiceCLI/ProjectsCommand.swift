@@ -1,0 +1,172 @@
+import ArgumentParser
+import Foundation
+import SluiceCore
+import SluicePipeline
+import SluiceStores
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+struct Projects: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create and list projects (collections of records to ingest, embed and search).",
+        subcommands: [Create.self, List.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a project; prints its id.")
+        @OptionGroup var settings: QueueSettings
+        @Argument(help: "The project's name (unique).") var name: String
+
+        func run() async throws {
+            let name = self.name.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard (1...200).contains(name.count) else { throw ValidationError("the name must be 1 to 200 characters") }
+            let project = Project(id: UUID().uuidString.lowercased(), name: name, createdAt: Date())
+            try await settings.withStore { store, _, _ in try await store.createProject(project) }
+            print(project.id)
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List projects with their counts.")
+        @OptionGroup var settings: QueueSettings
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let projects = try await settings.withStore { store, _, _ in try await store.projects() }
+            if json {
+                print(JSONValue.array(projects.map(Self.json)).jsonText)
+                return
+            }
+            let rows = projects.map {
+                [
+                    $0.project.name, $0.project.id, String($0.recordCount), String($0.embeddedCount),
+                    $0.project.embeddingModel ?? "-",
+                ]
+            }
+            print(Table.render([["NAME", "ID", "RECORDS", "EMBEDDED", "MODEL"]] + rows))
+        }
+
+        static func json(_ summary: ProjectSummary) -> JSONValue {
+            [
+                "id": .string(summary.project.id), "name": .string(summary.project.name),
+                "recordCount": .int(Int64(summary.recordCount)), "embeddedCount": .int(Int64(summary.embeddedCount)),
+            ]
+        }
+    }
+}
+
+struct Ingest: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Upload a CSV (header row) or JSON Lines file into a project, and follow it to the end.",
+        discussion: """
+            The records are queued as INGEST_DATA jobs; a running `sluice serve` or `sluice work` processes them. \
+            The command waits and shows progress (a bar on a terminal) unless --no-wait.
+            """)
+
+    @OptionGroup var settings: QueueSettings
+    @Argument(help: "The project's name or id.") var project: String
+    @Argument(help: "A .csv file, or JSON Lines (.jsonl, .ndjson); - reads standard input as JSON Lines.")
+    var file: String
+    @Flag(help: "Embed the records once stored (VECTORIZE).") var embed = false
+    @Option(help: "Fields whose text is embedded, comma-separated (default: text, else every string field).")
+    var textFields: String?
+    @Option(help: "csv or jsonl (default: from the file's extension).") var format: String?
+    @Flag(name: .customLong("no-wait"), help: "Queue the records and exit.") var noWait = false
+
+    func run() async throws {
+        let text: String
+        do {
+            text =
+                file == "-"
+                ? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+                : try String(contentsOfFile: file, encoding: .utf8)
+        } catch {
+            throw ValidationError("cannot read \(file): \(error.localizedDescription)")
+        }
+        let kind = format?.lowercased() ?? (file.lowercased().hasSuffix(".csv") ? "csv" : "jsonl")
+        let records: [JSONValue]
+        switch kind {
+        case "csv": records = try Uploads.csv(text)
+        case "jsonl", "ndjson": records = try Uploads.jsonLines(text)
+        default: throw ValidationError("--format must be csv or jsonl, not '\(kind)'")
+        }
+        let upload = Uploads.Request(
+            records: records, generateEmbeddings: embed,
+            textFields: textFields.map { $0.split(separator: ",").map(String.init) } ?? [])
+        let partSize = try ingestPartSize()
+        let (projectName, wait) = (project, !noWait)
+        let outcome = try await settings.withStore { store, queueOptions, logger in
+            let summaries = try await store.projects()
+            guard
+                let target = summaries.first(where: { $0.project.id == projectName })
+                    ?? summaries.first(where: { $0.project.name == projectName })
+            else {
+                throw PipelineError(code: .projectNotFound, message: "no project is named or numbered '\(projectName)'")
+            }
+            let queue = DatabaseQueue(store: store, options: queueOptions, logger: logger)
+            let (ingestJobID, jobIDs) = try await Uploads.submit(
+                upload, projectID: target.project.id, partSize: partSize, store: store, queue: queue, now: Date())
+            printError("queued ingest job \(ingestJobID): \(records.count) records in \(jobIDs.count) job(s)")
+            guard wait else { return (ingestJobID, nil as IngestJob?) }
+            return (ingestJobID, try await Self.follow(ingestJobID, store: store))
+        }
+        print(outcome.0)
+        guard let job = outcome.1 else { return }
+        print("\(job.status.rawValue): saved \(job.saved), skipped \(job.skipped) of \(job.total)")
+        if job.status == .failed { throw PipelineError(code: .invalidInput, message: job.error ?? "ingestion failed") }
+    }
+
+    private func ingestPartSize() throws -> Int {
+        guard let text = ProcessInfo.processInfo.environment["SLUICE_INGEST_JOB_RECORDS"], !text.isEmpty else {
+            return 2_000
+        }
+        guard let value = Int(text), value > 0 else {
+            throw QueueError.invalidConfiguration("SLUICE_INGEST_JOB_RECORDS must be a positive number, not '\(text)'")
+        }
+        return value
+    }
+
+    /// Polls the ingest job until it ends, drawing progress on standard error.
+    private static func follow(_ id: String, store: any SluiceStore) async throws -> IngestJob {
+        let terminal = isatty(STDERR_FILENO) == 1
+        let started = ContinuousClock.now
+        var hinted = false
+        var last = ""
+        while true {
+            guard let job = try await store.ingestJob(id: id) else {
+                throw PipelineError(code: .ingestJobNotFound, message: "ingest job \(id) disappeared")
+            }
+            let line = progressLine(job, bar: terminal)
+            if line != last {
+                if terminal { printErrorInline("\r" + line) } else { printError(line) }
+                last = line
+            }
+            if job.status == .completed || job.status == .failed {
+                if terminal { printError("") }
+                return job
+            }
+            if !hinted && job.processed == 0 && ContinuousClock.now - started > .seconds(10) {
+                hinted = true
+                let hint =
+                    "no worker has started on it yet: is `sluice serve` or `sluice work` running on this database?"
+                if terminal { printError("\n" + hint) } else { printError(hint) }
+            }
+            try await Task.sleep(for: .milliseconds(300))
+        }
+    }
+
+    static func progressLine(_ job: IngestJob, bar: Bool) -> String {
+        let fraction = job.total == 0 ? 1 : Double(job.processed) / Double(job.total)
+        let counts = "\(job.processed)/\(job.total) (saved \(job.saved), skipped \(job.skipped))"
+        guard bar else { return "\(job.status.rawValue.lowercased()) \(counts)" }
+        let width = 30
+        let filled = Int((fraction * Double(width)).rounded(.down))
+        return "[" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled) + "] "
+            + String(format: "%3d%% ", Int(fraction * 100)) + counts
+    }
+}
+
+func printErrorInline(_ message: String) {
+    FileHandle.standardError.write(Data(message.utf8))
+}
