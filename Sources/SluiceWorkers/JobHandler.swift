@@ -93,3 +93,17 @@ public struct NoJobMetrics: JobMetrics {
     public init() {}
     public func attemptFinished(type: JobType, outcome: JobRunner.Outcome, duration: Duration) {}
 }
+
+/// Thrown by a handler that cannot make progress yet for a reason that is not the job's fault (a provider's rate
+/// limit, a busy resource): the job goes back to PENDING for `delay` and the attempt is not counted.
+public struct RetryLater: Error, Sendable, Hashable, CustomStringConvertible {
+    public var delay: Duration
+    public var reason: String
+
+    public init(after delay: Duration, reason: String) {
+        self.delay = delay
+        self.reason = reason
+    }
+
+    public var description: String { "retry after \(delay): \(reason)" }
+}

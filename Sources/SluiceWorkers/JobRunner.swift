@@ -34,8 +34,8 @@ public struct JobRunner: Sendable {
         case failed(DatabaseQueue.FailOutcome)
         /// Stopped unfinished (shutdown) and handed back to PENDING.
         case released
-        /// Not started: another worker runs a job with the same concurrency key; handed back to PENDING for later,
-        /// the attempt not counted.
+        /// Handed back to PENDING for later, the attempt not counted: another worker runs a job with the same
+        /// concurrency key, or the handler threw ``RetryLater``.
         case deferred
         /// The job was cancelled, rescued or finished elsewhere while it ran; nothing was recorded.
         case leaseLost
@@ -67,6 +67,7 @@ public struct JobRunner: Sendable {
     private enum HandlerResult: Sendable {
         case finished(JSONValue?)
         case threw(String)
+        case later(RetryLater)
         case timedOut(Duration)
         case cancelled
     }
@@ -118,6 +119,8 @@ public struct JobRunner: Sendable {
                     return .finished(try await handler.run(context))
                 } catch is CancellationError {
                     return .cancelled
+                } catch let later as RetryLater {
+                    return .later(later)
                 } catch {
                     return Task.isCancelled ? .cancelled : .threw(String(describing: error))
                 }
@@ -156,6 +159,10 @@ public struct JobRunner: Sendable {
                 case .cancelled:
                     try await queue.releaseJob(lease)
                     return .released
+                case .later(let later):
+                    try await queue.releaseJob(lease, delay: later.delay)
+                    logger.notice("job deferred", metadata: ["sluice.reason": "\(later.reason)"])
+                    return .deferred
                 }
             } catch let error as QueueError where error.code == .leaseLost {
                 return .leaseLost

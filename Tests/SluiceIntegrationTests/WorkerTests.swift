@@ -240,6 +240,32 @@ struct WorkerTests {
         }
     }
 
+    @Test(
+        "a handler's RetryLater hands the job back for the delay without spending an attempt",
+        arguments: StoreKind.allCases)
+    func retryLater(kind: StoreKind) async throws {
+        try await withQueue(kind) { queue, clock in
+            var handlers = JobHandlerRegistry()
+            handlers.register(.vectorize) { context in
+                if context.job.scheduledFor == context.job.createdAt {
+                    throw RetryLater(after: .seconds(30), reason: "provider asked to slow down")
+                }
+                return "done"
+            }
+            let runner = JobRunner(queue: queue, handlers: handlers, logger: quietLogger)
+            let id = try await queue.enqueue(NewJob(jobType: .vectorize, payload: [:], maxAttempts: 1)).id
+            #expect(await runner.run(try #require(try await queue.claimJob([.vectorize]))) == .deferred)
+            let job = try await queue.getJob(id)
+            #expect(job.status == .pending)
+            #expect(job.attempts == 0)
+            #expect(job.errors.isEmpty)
+            #expect(job.scheduledFor == clock.now() + 30)
+            clock.advance(by: .seconds(30))
+            #expect(await runner.run(try #require(try await queue.claimJob([.vectorize]))) == .completed)
+            #expect(try await queue.getJob(id).result == "done", "one attempt allowed, and it was still there")
+        }
+    }
+
     @Test("a concurrency-key lock left by a crashed worker expires", arguments: StoreKind.sql)
     func expiredKeyLock(kind: StoreKind) async throws {
         try await withServerStore(kind) { store in
