@@ -80,7 +80,14 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, Serv
                 var applied: [String] = []
                 for migration in PostgresMigrations.all where status.pending.contains(migration.name) {
                     for statement in migration.statements {
-                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                        do {
+                            try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                        } catch let error as PSQLError where PostgresMigrations.isMissingPgvector(error) {
+                            throw QueueError.schemaOutOfDate(
+                                "pgvector is not installed on this PostgreSQL (\(error.serverInfo?[.message] ?? "extension \"vector\" is not available")). "
+                                    + "Install the pgvector package for your PostgreSQL, then run "
+                                    + "`CREATE EXTENSION IF NOT EXISTS vector;` as a superuser, and start Sluice again")
+                        }
                     }
                     try await connection.query(
                         "INSERT INTO sluice_migrations (name) VALUES (\(migration.name))", logger: logger)

@@ -1,3 +1,4 @@
+import PostgresNIO
 import SluiceCore
 
 /// The PostgreSQL schema, in order. Append-only: never edit a migration that has shipped.
@@ -164,5 +165,38 @@ enum PostgresMigrations {
                 // Vectorization walks a project's records that have no embedding yet.
                 "CREATE INDEX records_unembedded_idx ON records (project_id, created_at) WHERE embedded_at IS NULL",
             ]),
+        // The reference's migration, under its own name: enables pgvector and gives `records` a `vector` embedding
+        // column, converting a `double precision[]` one (from the system Sluice replaces) without losing data.
+        Migration(
+            "20260206000000_enable_pgvector_and_fix_embedding_type",
+            [
+                "CREATE EXTENSION IF NOT EXISTS vector",
+                """
+                DO $$
+                BEGIN
+                    IF EXISTS (
+                        SELECT 1 FROM information_schema.columns
+                        WHERE table_schema = current_schema() AND table_name = 'records'
+                          AND column_name = 'embedding' AND udt_name = '_float8'
+                    ) THEN
+                        ALTER TABLE records ALTER COLUMN embedding TYPE vector USING embedding::vector;
+                    ELSIF NOT EXISTS (
+                        SELECT 1 FROM information_schema.columns
+                        WHERE table_schema = current_schema() AND table_name = 'records' AND column_name = 'embedding'
+                    ) THEN
+                        ALTER TABLE records ADD COLUMN embedding vector;
+                    END IF;
+                END
+                $$
+                """,
+            ]),
     ]
+
+    /// The server has no pgvector to create the extension from.
+    static func isMissingPgvector(_ error: PSQLError) -> Bool {
+        let message = error.serverInfo?[.message] ?? ""
+        return message.contains("\"vector\"")
+            && (message.contains("not available") || message.contains("could not open extension control file")
+                || message.contains("does not exist"))
+    }
 }

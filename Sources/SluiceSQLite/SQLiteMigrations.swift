@@ -152,5 +152,9 @@ enum SQLiteMigrations {
                 """,
                 "CREATE INDEX records_unembedded_idx ON records (project_id, created_at) WHERE embedded_at IS NULL",
             ]),
+        // Same name as PostgreSQL's: SQLite keeps embeddings as little-endian float32 blobs.
+        Migration(
+            "20260206000000_enable_pgvector_and_fix_embedding_type",
+            ["ALTER TABLE records ADD COLUMN embedding BLOB"]),
     ]
 }
