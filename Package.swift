@@ -76,7 +76,7 @@ let package = Package(
         .target(
             name: "SluicePipeline",
             dependencies: [
-                "SluiceCore", "SluiceWorkers",
+                "SluiceCore", "SluiceWorkers", "SluiceEmbeddings",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SwiftCSV", package: "SwiftCSV"),
                 .product(name: "Logging", package: "swift-log"),

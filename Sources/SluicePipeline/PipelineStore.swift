@@ -87,6 +87,23 @@ public struct IngestChunk: Sendable, Hashable {
     }
 }
 
+/// A record found by search, with its cosine distance to the query (0 the same direction, 2 the opposite).
+public struct SearchHit: Sendable, Hashable {
+    public var id: String
+    public var externalID: String?
+    public var text: String
+    public var data: JSONValue
+    public var distance: Double
+
+    public init(id: String, externalID: String?, text: String, data: JSONValue, distance: Double) {
+        self.id = id
+        self.externalID = externalID
+        self.text = text
+        self.data = data
+        self.distance = distance
+    }
+}
+
 /// A validated record ready to store.
 public struct NewRecord: Sendable, Hashable {
     public var externalID: String?
@@ -133,13 +150,27 @@ public protocol PipelineStore: Sendable {
     func finishIngestChunk(ingestJobID: String, chunk: Int, now: Date) async throws -> (IngestChunk, jobComplete: Bool)
     /// Ends the job as FAILED with `error`.
     func failIngestJob(id: String, error: String, now: Date) async throws
+
+    /// Up to `limit` of the project's records without an embedding, oldest first.
+    func unembeddedRecords(projectID: String, limit: Int) async throws -> [(id: String, text: String)]
+    /// Writes vectors in one transaction and records the model and dimension on the project when it has none.
+    /// Throws ``PipelineError/Code/modelMismatch`` when the project's vectors came from another model or dimension.
+    func saveEmbeddings(
+        _ vectors: [(id: String, vector: [Float])], projectID: String, model: String, dimensions: Int, now: Date
+    ) async throws
+    /// The `limit` records of the project nearest to `vector` by cosine distance, among those embedded with
+    /// `model`, nearest first.
+    func nearest(projectID: String, to vector: [Float], model: String, limit: Int) async throws -> [SearchHit]
+    /// Makes sure nearest-neighbour search over `dimensions`-long vectors uses an index (HNSW on PostgreSQL;
+    /// SQLite searches exactly and has nothing to do).
+    func prepareVectorIndex(dimensions: Int) async throws
 }
 
 /// An error of the pipeline, with a code and a message a person can act on.
 public struct PipelineError: Error, Sendable, Hashable, CustomStringConvertible {
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Base: String, Sendable, Hashable {
-            case nameTaken, projectNotFound, ingestJobNotFound, invalidInput
+            case nameTaken, projectNotFound, ingestJobNotFound, invalidInput, modelMismatch
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -149,6 +180,8 @@ public struct PipelineError: Error, Sendable, Hashable, CustomStringConvertible 
         public static let ingestJobNotFound = Code(.ingestJobNotFound)
         /// An upload or a payload that cannot be read at all (single bad records are skipped instead).
         public static let invalidInput = Code(.invalidInput)
+        /// The project's vectors came from another model or dimension than the one configured: re-embed it.
+        public static let modelMismatch = Code(.modelMismatch)
 
         public var description: String { base.rawValue }
     }
@@ -162,4 +195,13 @@ public struct PipelineError: Error, Sendable, Hashable, CustomStringConvertible 
     }
 
     public var description: String { message }
+
+    public static func modelMismatch(project: Project, model: String, dimensions: Int) -> PipelineError {
+        PipelineError(
+            code: .modelMismatch,
+            message:
+                "project \(project.name) was embedded with \(project.embeddingModel ?? "?") "
+                + "(\(project.embeddingDimensions ?? 0) dimensions) but \(model) (\(dimensions) dimensions) is configured; "
+                + "re-embed the project before mixing models")
+    }
 }

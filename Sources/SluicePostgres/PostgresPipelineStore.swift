@@ -196,3 +196,103 @@ extension PostgresJobStore: PipelineStore {
             completedAt: try cells[10].decode(Date?.self))
     }
 }
+
+extension PostgresJobStore {
+    public func unembeddedRecords(projectID: String, limit: Int) async throws -> [(id: String, text: String)] {
+        try await mapErrors {
+            try await client.query(
+                """
+                SELECT id, text FROM records WHERE project_id = \(projectID) AND embedded_at IS NULL
+                ORDER BY created_at, id LIMIT \(limit)
+                """, logger: logger
+            ).collect().map { row in
+                let (id, text) = try row.decode((String, String).self)
+                return (id, text)
+            }
+        }
+    }
+
+    public func saveEmbeddings(
+        _ vectors: [(id: String, vector: [Float])], projectID: String, model: String, dimensions: Int, now: Date
+    ) async throws {
+        let ids = vectors.map(\.id)
+        // pgvector reads its text form: '[0.1,0.2,…]'.
+        let texts = vectors.map { "[" + $0.vector.map { String($0) }.joined(separator: ",") + "]" }
+        try await mapErrors {
+            try await client.withTransaction(logger: logger) { connection in
+                let rows = try await connection.query(
+                    """
+                    UPDATE projects
+                    SET embedding_model = coalesce(embedding_model, \(model)),
+                        embedding_dimensions = coalesce(embedding_dimensions, \(dimensions))
+                    WHERE id = \(projectID)
+                    RETURNING id, name, embedding_model, embedding_dimensions, created_at
+                    """, logger: logger
+                ).collect()
+                guard let row = rows.first else {
+                    throw PipelineError(code: .projectNotFound, message: "project \(projectID) does not exist")
+                }
+                let (id, name, storedModel, storedDimensions, created) = try row.decode(
+                    (String, String, String?, Int?, Date).self)
+                guard storedModel == model, storedDimensions == dimensions else {
+                    throw PipelineError.modelMismatch(
+                        project: Project(
+                            id: id, name: name, embeddingModel: storedModel, embeddingDimensions: storedDimensions,
+                            createdAt: created), model: model, dimensions: dimensions)
+                }
+                try await connection.query(
+                    """
+                    UPDATE records SET embedding = new.embedding::vector, embedding_model = \(model), embedded_at = \(now)
+                    FROM unnest(\(ids)::text[], \(texts)::text[]) AS new (id, embedding)
+                    WHERE records.id = new.id AND records.project_id = \(projectID)
+                    """, logger: logger)
+            }
+        }
+    }
+}
+
+extension PostgresJobStore {
+    /// Uses the HNSW index for the vector length when there is one (`prepareVectorIndex`): the query repeats the
+    /// index's expression and predicate.
+    public func nearest(projectID: String, to vector: [Float], model: String, limit: Int) async throws -> [SearchHit] {
+        let dimensions = vector.count
+        let query = "[" + vector.map { String($0) }.joined(separator: ",") + "]"
+        return try await mapErrors {
+            try await client.withTransaction(logger: logger) { connection in
+                // A wider candidate list than the default 40, so that a filter by project still finds k records.
+                try await connection.query("SET LOCAL hnsw.ef_search = 200", logger: logger)
+                try await connection.query("SET LOCAL hnsw.iterative_scan = relaxed_order", logger: logger)
+                return try await connection.query(
+                    """
+                    SELECT id, external_id, text, data::text,
+                           (embedding::vector(\(unescaped: String(dimensions))) <=> \(query)::vector(\(unescaped: String(dimensions))))::float8
+                    FROM records
+                    WHERE project_id = \(projectID) AND embedding_model = \(model)
+                      AND vector_dims(embedding) = \(unescaped: String(dimensions))
+                    ORDER BY embedding::vector(\(unescaped: String(dimensions))) <=> \(query)::vector(\(unescaped: String(dimensions)))
+                    LIMIT \(limit)
+                    """, logger: logger
+                ).collect().map { row in
+                    let (id, external, text, data, distance) = try row.decode(
+                        (String, String?, String, String, Double).self)
+                    return SearchHit(
+                        id: id, externalID: external, text: text, data: try JSONValue(parsing: data), distance: distance
+                    )
+                }
+            }
+        }
+    }
+
+    public func prepareVectorIndex(dimensions: Int) async throws {
+        // The dimension is an identifier-like literal of our own (a positive Int), not a value from outside.
+        let n = String(max(1, dimensions))
+        _ = try await mapErrors {
+            try await client.query(
+                """
+                CREATE INDEX IF NOT EXISTS records_embedding_hnsw_\(unescaped: n) ON records
+                USING hnsw ((embedding::vector(\(unescaped: n))) vector_cosine_ops)
+                WHERE vector_dims(embedding) = \(unescaped: n)
+                """, logger: logger)
+        }
+    }
+}

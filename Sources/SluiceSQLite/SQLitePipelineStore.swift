@@ -171,3 +171,112 @@ extension SQLiteJobStore: PipelineStore {
             startedAt: (row[9] as Int64?).map(date), completedAt: (row[10] as Int64?).map(date))
     }
 }
+
+extension SQLiteJobStore {
+    public func unembeddedRecords(projectID: String, limit: Int) async throws -> [(id: String, text: String)] {
+        try await read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT id, text FROM records WHERE project_id = ? AND embedded_at IS NULL
+                    ORDER BY created_at, id LIMIT ?
+                    """, arguments: [projectID, limit]
+            ).map { (id: $0[0], text: $0[1]) }
+        }
+    }
+
+    public func saveEmbeddings(
+        _ vectors: [(id: String, vector: [Float])], projectID: String, model: String, dimensions: Int, now: Date
+    ) async throws {
+        let blobs = vectors.map { ($0.id, Self.blob($0.vector)) }
+        let nowMicros = Self.micros(now)
+        try await write { db in
+            try db.execute(
+                sql: """
+                    UPDATE projects SET embedding_model = coalesce(embedding_model, ?),
+                        embedding_dimensions = coalesce(embedding_dimensions, ?)
+                    WHERE id = ?
+                    """, arguments: [model, dimensions, projectID])
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql:
+                        "SELECT id, name, embedding_model, embedding_dimensions, created_at FROM projects WHERE id = ?",
+                    arguments: [projectID])
+            else { throw PipelineError(code: .projectNotFound, message: "project \(projectID) does not exist") }
+            let project = Project(
+                id: row[0], name: row[1], embeddingModel: row[2], embeddingDimensions: row[3],
+                createdAt: Self.date(row[4]))
+            guard project.embeddingModel == model, project.embeddingDimensions == dimensions else {
+                throw PipelineError.modelMismatch(project: project, model: model, dimensions: dimensions)
+            }
+            let update = try db.cachedStatement(
+                sql: """
+                    UPDATE records SET embedding = ?, embedding_model = ?, embedded_at = ?
+                    WHERE id = ? AND project_id = ?
+                    """)
+            for (id, blob) in blobs {
+                try update.execute(arguments: [blob, model, nowMicros, id, projectID])
+            }
+        }
+    }
+
+    /// Little-endian float32s.
+    static func blob(_ vector: [Float]) -> Data {
+        var data = Data(capacity: vector.count * 4)
+        for value in vector {
+            withUnsafeBytes(of: value.bitPattern.littleEndian) { data.append(contentsOf: $0) }
+        }
+        return data
+    }
+
+    static func vector(_ blob: Data) -> [Float] {
+        stride(from: 0, to: blob.count - blob.count % 4, by: 4).map { offset in
+            let bits = blob[blob.startIndex + offset..<blob.startIndex + offset + 4].enumerated().reduce(UInt32(0)) {
+                $0 | UInt32($1.element) << (8 * UInt32($1.offset))
+            }
+            return Float(bitPattern: bits)
+        }
+    }
+}
+
+extension SQLiteJobStore {
+    /// Exact search: every embedded record of the project is compared with the query.
+    public func nearest(projectID: String, to vector: [Float], model: String, limit: Int) async throws -> [SearchHit] {
+        let queryNorm = vector.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
+        return try await read { db in
+            let rows = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT id, external_id, text, data, embedding FROM records
+                    WHERE project_id = ? AND embedding_model = ? AND embedding IS NOT NULL
+                    """, arguments: [projectID, model])
+            var scored: [(distance: Double, id: String, row: Row)] = []
+            while let row = try rows.next() {
+                let stored = Self.vector(row[4])
+                guard stored.count == vector.count else { continue }
+                var dot = 0.0
+                var norm = 0.0
+                for (a, b) in zip(stored, vector) {
+                    dot += Double(a) * Double(b)
+                    norm += Double(a) * Double(a)
+                }
+                let denominator = norm.squareRoot() * queryNorm
+                let distance = denominator > 0 ? 1 - dot / denominator : 1
+                scored.append((distance, row[0], row.copy()))
+                if scored.count > limit * 4 + 64 {
+                    scored.sort { ($0.distance, $0.id) < ($1.distance, $1.id) }
+                    scored.removeLast(scored.count - limit)
+                }
+            }
+            scored.sort { ($0.distance, $0.id) < ($1.distance, $1.id) }
+            return try scored.prefix(limit).map { hit in
+                SearchHit(
+                    id: hit.id, externalID: hit.row[1], text: hit.row[2], data: try JSONValue(parsing: hit.row[3]),
+                    distance: hit.distance)
+            }
+        }
+    }
+
+    public func prepareVectorIndex(dimensions: Int) async throws {}
+}

@@ -1,0 +1,126 @@
+import Foundation
+import Logging
+import SluiceCore
+import SluiceEmbeddings
+import SluiceWorkers
+
+/// Settings of vectorization.
+public struct VectorizationOptions: Sendable {
+    /// Records one VECTORIZE job embeds; a continuation job takes the rest. Default 250, the reference's
+    /// (`SLUICE_VECTORIZE_RECORDS_PER_JOB`).
+    public var recordsPerJob: Int
+    /// Texts per provider request. Default 25, the reference's (`SLUICE_EMBED_BATCH_SIZE`).
+    public var batchSize: Int
+    /// Estimated tokens per request (4 characters a token); a batch is cut short rather than exceed it.
+    /// Default 64,000.
+    public var tokensPerRequest: Int
+    /// Longest text sent, in characters; longer texts are cut to it and counted. Default 32,000 (about 8,000
+    /// tokens, the input limit of OpenAI's embedding models).
+    public var maxInputCharacters: Int
+    /// How long to wait after a rate limit that named no time. Default 30 s.
+    public var rateLimitDelay: Duration
+
+    public init(
+        recordsPerJob: Int = 250, batchSize: Int = 25, tokensPerRequest: Int = 64_000,
+        maxInputCharacters: Int = 32_000, rateLimitDelay: Duration = .seconds(30)
+    ) {
+        self.recordsPerJob = max(1, recordsPerJob)
+        self.batchSize = max(1, batchSize)
+        self.tokensPerRequest = max(1, tokensPerRequest)
+        self.maxInputCharacters = max(1, maxInputCharacters)
+        self.rateLimitDelay = rateLimitDelay
+    }
+}
+
+/// The VECTORIZE handler: embeds up to `recordsPerJob` of a project's records that have no embedding yet, in
+/// provider requests of `batchSize`, writes the vectors after each request, reports progress, and enqueues its
+/// continuation while records remain. Register it with `serializeBy: "projectId"` so that a project's jobs run one
+/// at a time. A provider's rate limit hands the job back for later without spending an attempt; a project embedded
+/// with another model or dimension fails the job and says so.
+public struct VectorizationHandler: JobHandler {
+    public let store: any PipelineStore
+    public let provider: any EmbeddingProvider
+    public let options: VectorizationOptions
+    private let clock: any WallClock
+
+    public init(
+        store: any PipelineStore, provider: any EmbeddingProvider,
+        options: VectorizationOptions = VectorizationOptions(),
+        clock: any WallClock = SystemWallClock()
+    ) {
+        self.store = store
+        self.provider = provider
+        self.options = options
+        self.clock = clock
+    }
+
+    public func run(_ context: JobContext) async throws -> JSONValue? {
+        guard let projectID = context.payload["projectId"]?.stringValue else {
+            throw PipelineError(code: .invalidInput, message: "VECTORIZE payload needs a projectId")
+        }
+        guard let summary = try await store.project(id: projectID) else {
+            throw PipelineError(code: .projectNotFound, message: "project \(projectID) does not exist")
+        }
+        let project = summary.project
+        if let model = project.embeddingModel,
+            model != provider.model || project.embeddingDimensions != provider.dimensions
+        {
+            throw PipelineError.modelMismatch(project: project, model: provider.model, dimensions: provider.dimensions)
+        }
+        let candidates = try await store.unembeddedRecords(projectID: projectID, limit: options.recordsPerJob + 1)
+        let records = Array(candidates.prefix(options.recordsPerJob))
+        var embedded = 0
+        var truncated = 0
+        for batch in batches(records) {
+            try Task.checkCancellation()
+            let texts = batch.map { record in
+                guard record.text.count > options.maxInputCharacters else { return record.text }
+                truncated += 1
+                return String(record.text.prefix(options.maxInputCharacters))
+            }
+            let vectors: [[Float]]
+            do {
+                vectors = try await provider.embed(texts)
+            } catch let error as EmbeddingError where error.code == .rateLimited {
+                // Back-pressure, not failure: what is saved stays saved; the rest waits.
+                throw RetryLater(after: error.retryAfter ?? options.rateLimitDelay, reason: error.message)
+            }
+            try await store.saveEmbeddings(
+                zip(batch, vectors).map { (id: $0.id, vector: $1) }, projectID: projectID, model: provider.model,
+                dimensions: provider.dimensions, now: clock.now())
+            embedded += batch.count
+            try await context.reportProgress(
+                current: embedded, total: records.count, message: "embedded \(embedded) of \(records.count) records")
+        }
+        var result: [String: JSONValue] = [
+            "projectId": .string(projectID), "embeddedCount": .int(Int64(embedded)),
+            "truncatedCount": .int(Int64(truncated)), "model": .string(provider.model),
+        ]
+        if candidates.count > records.count {
+            let next = try await context.queue.enqueue(
+                NewJob(jobType: .vectorize, payload: ["projectId": .string(projectID)]))
+            result["continuationJobId"] = .string(next.id)
+        }
+        return .object(result)
+    }
+
+    /// Requests of at most `batchSize` texts and about `tokensPerRequest` tokens (4 characters a token).
+    private func batches(_ records: [(id: String, text: String)]) -> [[(id: String, text: String)]] {
+        var batches: [[(id: String, text: String)]] = []
+        var current: [(id: String, text: String)] = []
+        var tokens = 0
+        for record in records {
+            let estimate = min(record.text.count, options.maxInputCharacters) / 4 + 1
+            if !current.isEmpty && (current.count == options.batchSize || tokens + estimate > options.tokensPerRequest)
+            {
+                batches.append(current)
+                current = []
+                tokens = 0
+            }
+            current.append(record)
+            tokens += estimate
+        }
+        if !current.isEmpty { batches.append(current) }
+        return batches
+    }
+}

@@ -1,0 +1,225 @@
+import Foundation
+import PostgresNIO
+import SluiceCore
+import SluiceEmbeddings
+import SluicePipeline
+import SluicePostgres
+import SluiceStores
+import SluiceWorkers
+import Synchronization
+import Testing
+
+/// A provider that counts its calls, can fail one of them, and otherwise embeds like the local embedder.
+final class ScriptedProvider: EmbeddingProvider {
+    let model: String
+    let dimensions: Int
+    let calls = Mutex<[Int]>([])
+    private let failOnCall: Int?
+    private let failure: EmbeddingError?
+
+    init(model: String = "scripted", dimensions: Int = 8, failOnCall: Int? = nil, failure: EmbeddingError? = nil) {
+        self.model = model
+        self.dimensions = dimensions
+        self.failOnCall = failOnCall
+        self.failure = failure
+    }
+
+    func embed(_ texts: [String]) async throws -> [[Float]] {
+        let call = calls.withLock { calls in
+            calls.append(texts.count)
+            return calls.count
+        }
+        if call == failOnCall, let failure { throw failure }
+        return try await LocalEmbedder(dimensions: dimensions).embed(texts)
+    }
+}
+
+@Suite("Vectorization")
+struct VectorizationTests {
+    /// A project with `count` stored records.
+    private func project(_ store: any SluiceStore, records count: Int, text: (Int) -> String = { "record \($0)" })
+        async throws -> String
+    {
+        let id = UUID().uuidString.lowercased()
+        try await store.createProject(Project(id: id, name: "p-\(id.prefix(8))", createdAt: Date()))
+        let ingest = UUID().uuidString.lowercased()
+        try await store.createIngestJob(
+            IngestJob(id: ingest, projectID: id, total: count, createdAt: Date()), chunks: 1)
+        let reader = RecordReader(maxTextBytes: 1 << 20)
+        let records = (0..<count).compactMap { try? reader.read(["text": .string(text($0))]).get() }
+        _ = try await store.storeBatch(
+            records, invalid: 0, handled: count, ingestJobID: ingest, projectID: id, chunk: 0, processedAfter: count,
+            now: Date())
+        return id
+    }
+
+    private func runner(_ queue: DatabaseQueue, _ store: any SluiceStore, _ provider: any EmbeddingProvider)
+        -> JobRunner
+    {
+        var handlers = JobHandlerRegistry()
+        handlers.register(.vectorize, serializeBy: "projectId", VectorizationHandler(store: store, provider: provider))
+        return JobRunner(queue: queue, handlers: handlers, logger: quietLogger)
+    }
+
+    @Test("250 records per job in requests of 25, then a continuation for the rest", arguments: StoreKind.sql)
+    func continuation(kind: StoreKind) async throws {
+        try await withServerStore(kind) { store in
+            let queue = DatabaseQueue(store: store, logger: quietLogger)
+            let provider = ScriptedProvider()
+            let runner = runner(queue, store, provider)
+            let project = try await project(store, records: 300)
+            let first = try await queue.enqueue(NewJob(jobType: .vectorize, payload: ["projectId": .string(project)]))
+                .id
+            #expect(await runner.run(try #require(try await queue.claimJob([.vectorize]))) == .completed)
+            let result = try #require(try await queue.getJob(first).result)
+            #expect(result["embeddedCount"] == 250)
+            #expect(provider.calls.withLock { $0 } == Array(repeating: 25, count: 10))
+            let continuation = try #require(result["continuationJobId"]?.stringValue)
+            #expect(try await queue.getJob(first).progress?.current == 250)
+
+            #expect(await runner.run(try #require(try await queue.claimJob([.vectorize]))) == .completed)
+            let second = try #require(try await queue.getJob(continuation).result)
+            #expect(second["embeddedCount"] == 50)
+            #expect(second["continuationJobId"] == nil)
+            let summary = try #require(try await store.project(id: project))
+            #expect(summary.embeddedCount == 300)
+            #expect(summary.project.embeddingModel == "scripted")
+            #expect(summary.project.embeddingDimensions == 8)
+            #expect(try await store.unembeddedRecords(projectID: project, limit: 10).isEmpty)
+        }
+    }
+
+    @Test(
+        "a rate limit keeps what was saved and hands the job back without spending an attempt", arguments: StoreKind.sql
+    )
+    func rateLimit(kind: StoreKind) async throws {
+        try await withServerStore(kind) { store in
+            let clock = ManualWallClock()
+            let queue = DatabaseQueue(store: store, clock: clock, logger: quietLogger)
+            let provider = ScriptedProvider(
+                failOnCall: 2,
+                failure: EmbeddingError(code: .rateLimited, message: "429", retryAfter: .seconds(7), status: 429))
+            let runner = runner(queue, store, provider)
+            let project = try await project(store, records: 60)
+            let id = try await queue.enqueue(
+                NewJob(jobType: .vectorize, payload: ["projectId": .string(project)], maxAttempts: 1)
+            ).id
+            #expect(await runner.run(try #require(try await queue.claimJob([.vectorize]))) == .deferred)
+            let job = try await queue.getJob(id)
+            #expect(job.status == .pending)
+            #expect(job.attempts == 0)
+            #expect(job.scheduledFor == clock.now() + 7)
+            #expect(try await store.project(id: project)?.embeddedCount == 25)
+            clock.advance(by: .seconds(7))
+            #expect(await runner.run(try #require(try await queue.claimJob([.vectorize]))) == .completed)
+            #expect(try await queue.getJob(id).result?["embeddedCount"] == 35)
+            #expect(try await store.project(id: project)?.embeddedCount == 60)
+        }
+    }
+
+    @Test("another model or dimension is refused, never mixed into a project", arguments: StoreKind.sql)
+    func modelMismatch(kind: StoreKind) async throws {
+        try await withServerStore(kind) { store in
+            let queue = DatabaseQueue(store: store, logger: quietLogger)
+            let project = try await project(store, records: 3)
+            _ = try await queue.enqueue(NewJob(jobType: .vectorize, payload: ["projectId": .string(project)]))
+            #expect(
+                await runner(queue, store, ScriptedProvider()).run(try #require(try await queue.claimJob([.vectorize])))
+                    == .completed)
+
+            // The same project under another model and dimension.
+            let other = ScriptedProvider(model: "other", dimensions: 16)
+            let id = try await queue.enqueue(
+                NewJob(jobType: .vectorize, payload: ["projectId": .string(project)], maxAttempts: 1)
+            ).id
+            #expect(
+                await runner(queue, store, other).run(try #require(try await queue.claimJob([.vectorize])))
+                    == .failed(.failed))
+            let message = try await queue.getJob(id).errors.first?.message ?? ""
+            #expect(
+                message.contains("was embedded with scripted (8 dimensions) but other (16 dimensions)"), "\(message)")
+            #expect(other.calls.withLock { $0 }.isEmpty, "refused before calling the provider")
+            // The store refuses too, should a handler get past the check.
+            await #expect(throws: PipelineError.self) {
+                try await store.saveEmbeddings(
+                    [(id: "x", vector: [1])], projectID: project, model: "other", dimensions: 1, now: Date())
+            }
+        }
+    }
+
+    @Test("over-long texts are cut to the input limit and counted")
+    func truncation() async throws {
+        try await withServerStore(.sqlite) { store in
+            let queue = DatabaseQueue(store: store, logger: quietLogger)
+            let project = try await project(store, records: 3) {
+                $0 == 1 ? String(repeating: "word ", count: 10_000) : "short \($0)"
+            }
+            var handlers = JobHandlerRegistry()
+            handlers.register(
+                .vectorize,
+                VectorizationHandler(
+                    store: store, provider: LocalEmbedder(dimensions: 8),
+                    options: VectorizationOptions(maxInputCharacters: 1_000)))
+            let runner = JobRunner(queue: queue, handlers: handlers, logger: quietLogger)
+            let id = try await queue.enqueue(NewJob(jobType: .vectorize, payload: ["projectId": .string(project)])).id
+            #expect(await runner.run(try #require(try await queue.claimJob([.vectorize]))) == .completed)
+            #expect(try await queue.getJob(id).result?["truncatedCount"] == 1)
+            #expect(try await queue.getJob(id).result?["model"] == "sluice-local-hash-v1")
+        }
+    }
+}
+
+@Suite("Search")
+struct SearchTests {
+    @Test("nearest records by cosine distance, within the project and model", arguments: StoreKind.sql)
+    func nearest(kind: StoreKind) async throws {
+        try await withServerStore(kind) { store in
+            let embedder = LocalEmbedder(dimensions: 64)
+            let project = UUID().uuidString.lowercased()
+            try await store.createProject(Project(id: project, name: "search", createdAt: Date()))
+            try await store.createIngestJob(
+                IngestJob(id: "i", projectID: project, total: 4, createdAt: Date()), chunks: 1)
+            let texts = [
+                "quarterly revenue grew in europe", "the cat sat on the mat", "revenue forecast for the next quarter",
+                "a recipe for apple pie",
+            ]
+            let reader = RecordReader()
+            let records = try texts.map { try reader.read(["text": .string($0)]).get() }
+            _ = try await store.storeBatch(
+                records, invalid: 0, handled: 4, ingestJobID: "i", projectID: project, chunk: 0, processedAfter: 4,
+                now: Date())
+            let stored = try await store.unembeddedRecords(projectID: project, limit: 10)
+            let vectors = try await embedder.embed(stored.map(\.text))
+            try await store.saveEmbeddings(
+                zip(stored, vectors).map { (id: $0.id, vector: $1) }, projectID: project, model: embedder.model,
+                dimensions: 64, now: Date())
+            try await store.prepareVectorIndex(dimensions: 64)
+
+            let query = try await embedder.embed(["quarterly revenue"])[0]
+            let hits = try await store.nearest(projectID: project, to: query, model: embedder.model, limit: 3)
+            #expect(hits.count == 3)
+            #expect(hits.first?.text == "quarterly revenue grew in europe")
+            #expect(hits.map(\.distance) == hits.map(\.distance).sorted())
+            #expect(hits.first.map { $0.distance >= 0 && $0.distance < 0.6 } == true, "\(hits.map(\.distance))")
+            #expect(hits.first?.data == ["text": "quarterly revenue grew in europe"])
+            #expect(try await store.nearest(projectID: project, to: query, model: "other", limit: 3).isEmpty)
+            #expect(try await store.nearest(projectID: "nope", to: query, model: embedder.model, limit: 3).isEmpty)
+
+            if let postgres = store as? PostgresJobStore {
+                // The search query matches the HNSW index's expression and predicate, so PostgreSQL can use it.
+                let plan = try await postgres.client.withTransaction(logger: quietLogger) { connection in
+                    try await connection.query("SET LOCAL enable_seqscan = off", logger: quietLogger)
+                    let literal = "[" + query.map { String($0) }.joined(separator: ",") + "]"
+                    return try await connection.query(
+                        """
+                        EXPLAIN SELECT id FROM records
+                        WHERE project_id = \(project) AND vector_dims(embedding) = 64
+                        ORDER BY embedding::vector(64) <=> \(literal)::vector(64) LIMIT 3
+                        """, logger: quietLogger
+                    ).collect().map { try $0.decode(String.self) }.joined(separator: "\n")
+                }
+                #expect(plan.contains("records_embedding_hnsw_64"), "\(plan)")
+            }
+        }
+    }
+}
