@@ -129,7 +129,7 @@ let package = Package(
         .target(
             name: "SluiceServer",
             dependencies: [
-                "SluiceCore", "SluiceAccounts", "SluiceWorkers", "SluiceStores", "SluicePipeline",
+                "SluiceCore", "SluiceAccounts", "SluiceWorkers", "SluiceStores", "SluicePipeline", "SluiceEmbeddings",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -146,6 +146,7 @@ let package = Package(
             name: "SluiceCLI",
             dependencies: [
                 "SluiceCore", "SluiceStores", "SluiceAccounts", "SluiceWorkers", "SluiceServer", "SluicePipeline",
+                "SluiceEmbeddings",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SluiceCore
+import SluiceEmbeddings
 import SluicePipeline
 import SluiceStores
 
@@ -11,7 +12,7 @@ import SluiceStores
 struct Projects: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create and list projects (collections of records to ingest, embed and search).",
-        subcommands: [Create.self, List.self])
+        subcommands: [Create.self, List.self, Reembed.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a project; prints its id.")
@@ -56,6 +57,83 @@ struct Projects: AsyncParsableCommand {
     }
 }
 
+extension Projects {
+    struct Reembed: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Forget a project's vectors and queue its records to be embedded again (after a model change).")
+        @OptionGroup var settings: QueueSettings
+        @Argument(help: "The project's name or id.") var project: String
+
+        func run() async throws {
+            let name = project
+            let (cleared, job) = try await settings.withStore { store, queueOptions, logger in
+                let target = try await ProjectLookup.find(name, in: store)
+                let cleared = try await store.clearEmbeddings(projectID: target.project.id)
+                let job = try await DatabaseQueue(store: store, options: queueOptions, logger: logger).enqueue(
+                    NewJob(jobType: .vectorize, payload: ["projectId": .string(target.project.id)]))
+                return (cleared, job.id)
+            }
+            print("cleared \(cleared) vector(s); queued VECTORIZE job \(job)")
+        }
+    }
+}
+
+/// Finds a project by id, else by name.
+enum ProjectLookup {
+    static func find(_ nameOrID: String, in store: any SluiceStore) async throws -> ProjectSummary {
+        let summaries = try await store.projects()
+        guard
+            let found = summaries.first(where: { $0.project.id == nameOrID })
+                ?? summaries.first(where: { $0.project.name == nameOrID })
+        else { throw PipelineError(code: .projectNotFound, message: "no project is named or numbered '\(nameOrID)'") }
+        return found
+    }
+}
+
+struct Search: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Find a project's records nearest to a text (cosine distance of embeddings).")
+    @OptionGroup var settings: QueueSettings
+    @Argument(help: "The project's name or id.") var project: String
+    @Argument(help: "The text to search for.") var text: String
+    @Option(name: .short, help: "How many records (1 to 100; default 10).") var k = 10
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        guard (1...100).contains(k) else { throw ValidationError("-k must be from 1 to 100") }
+        let embedder = try BuiltInHandlers.embedder(ProcessInfo.processInfo.environment)
+        let (name, text, k) = (project, text, k)
+        let hits = try await settings.withStore { store, _, _ in
+            let target = try await ProjectLookup.find(name, in: store)
+            guard let model = target.project.embeddingModel else {
+                throw PipelineError(
+                    code: .invalidInput,
+                    message: "project \(target.project.name) has no embeddings yet (ingest with --embed)")
+            }
+            guard model == embedder.model, target.project.embeddingDimensions == embedder.dimensions else {
+                throw PipelineError.modelMismatch(
+                    project: target.project, model: embedder.model, dimensions: embedder.dimensions)
+            }
+            let vector = try await embedder.embed([text])[0]
+            return try await store.nearest(projectID: target.project.id, to: vector, model: model, limit: k)
+        }
+        if json {
+            print(
+                JSONValue.array(
+                    hits.map {
+                        [
+                            "id": .string($0.id), "text": .string($0.text), "distance": .double($0.distance),
+                            "record": $0.data,
+                        ]
+                    }
+                ).jsonText)
+            return
+        }
+        let rows = hits.map { [String(format: "%.4f", $0.distance), String($0.text.prefix(80))] }
+        print(Table.render([["DISTANCE", "TEXT"]] + rows))
+    }
+}
+
 struct Ingest: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Upload a CSV (header row) or JSON Lines file into a project, and follow it to the end.",
@@ -97,13 +175,7 @@ struct Ingest: AsyncParsableCommand {
         let partSize = try ingestPartSize()
         let (projectName, wait) = (project, !noWait)
         let outcome = try await settings.withStore { store, queueOptions, logger in
-            let summaries = try await store.projects()
-            guard
-                let target = summaries.first(where: { $0.project.id == projectName })
-                    ?? summaries.first(where: { $0.project.name == projectName })
-            else {
-                throw PipelineError(code: .projectNotFound, message: "no project is named or numbered '\(projectName)'")
-            }
+            let target = try await ProjectLookup.find(projectName, in: store)
             let queue = DatabaseQueue(store: store, options: queueOptions, logger: logger)
             let (ingestJobID, jobIDs) = try await Uploads.submit(
                 upload, projectID: target.project.id, partSize: partSize, store: store, queue: queue, now: Date())

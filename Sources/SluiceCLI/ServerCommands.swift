@@ -4,34 +4,49 @@ import Logging
 import ServiceLifecycle
 import SluiceAccounts
 import SluiceCore
+import SluiceEmbeddings
 import SluicePipeline
 import SluiceServer
 import SluiceStores
 import SluiceWorkers
 import UnixSignals
 
-/// The job handlers this build runs: INGEST_DATA (the pipeline's processAndStore). VECTORIZE comes with the
-/// embedding half of the pipeline.
+/// The job handlers this build runs: INGEST_DATA (processAndStore) and VECTORIZE (embeddings, one job per project
+/// at a time), with their settings from the environment.
 enum BuiltInHandlers {
     static func registry(store: any SluiceStore, environment: [String: String]) throws -> JobHandlerRegistry {
-        var options = IngestionOptions()
-        for (name, apply) in [
-            ("SLUICE_INGEST_BATCH_SIZE", { (value: Int) in options.batchSize = value }),
-            ("SLUICE_MAX_RECORD_TEXT_BYTES", { (value: Int) in options.maxTextBytes = value }),
-        ] as [(String, (Int) -> Void)] {
-            guard let text = environment[name], !text.isEmpty else { continue }
+        func positive(_ name: String) throws -> Int? {
+            guard let text = environment[name], !text.isEmpty else { return nil }
             guard let value = Int(text), value > 0 else {
                 throw QueueError.invalidConfiguration("\(name) must be a positive whole number, not '\(text)'")
             }
-            apply(value)
+            return value
         }
+        var ingestion = IngestionOptions()
+        if let value = try positive("SLUICE_INGEST_BATCH_SIZE") { ingestion.batchSize = value }
+        if let value = try positive("SLUICE_MAX_RECORD_TEXT_BYTES") { ingestion.maxTextBytes = value }
+        var vectorization = VectorizationOptions()
+        if let value = try positive("SLUICE_VECTORIZE_RECORDS_PER_JOB") { vectorization.recordsPerJob = value }
+        if let value = try positive("SLUICE_EMBED_BATCH_SIZE") { vectorization.batchSize = value }
         var registry = JobHandlerRegistry()
-        registry.register(.ingestData, IngestionHandler(store: store, options: options))
+        registry.register(.ingestData, IngestionHandler(store: store, options: ingestion))
+        registry.register(
+            .vectorize, serializeBy: "projectId",
+            VectorizationHandler(store: store, provider: try embedder(environment), options: vectorization))
         return registry
     }
 
+    /// The embedding provider `EMBEDDING_*` names (the offline local embedder by default).
+    static func embedder(_ environment: [String: String]) throws -> any EmbeddingProvider {
+        do {
+            return try EmbeddingSettings(environment: environment).makeProvider()
+        } catch let error as EmbeddingError {
+            throw QueueError.invalidConfiguration(error.message)
+        }
+    }
+
     /// The types this build has handlers for, without opening a store (for `--types` defaults).
-    static let types: [JobType] = [.ingestData]
+    static let types: [JobType] = [.ingestData, .vectorize]
 }
 
 /// Worker flags shared by `serve` and `work`.
@@ -99,9 +114,11 @@ struct Serve: AsyncParsableCommand {
 
         try await settings.withStore { store, queueOptions, logger in
             let registry = try BuiltInHandlers.registry(store: store, environment: environment)
+            let embedder = try BuiltInHandlers.embedder(environment)
+            try await store.prepareVectorIndex(dimensions: embedder.dimensions)
             let app = SluiceApp(
                 configuration: serverConfiguration, store: store, queueOptions: queueOptions,
-                accountOptions: accountOptions, handlers: registry, logger: logger)
+                accountOptions: accountOptions, handlers: registry, embedder: embedder, logger: logger)
             switch try await app.accounts.bootstrapAdmin(
                 email: environment["SLUICE_ADMIN_EMAIL"], password: environment["SLUICE_ADMIN_PASSWORD"])
             {

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 
 /// Turns texts into vectors: the offline ``LocalEmbedder`` by default, or any OpenAI-compatible `/embeddings`
@@ -119,5 +120,15 @@ public struct EmbeddingSettings: Sendable, Hashable {
             dimensions: try positive("EMBEDDING_DIMENSIONS") ?? 1536,
             sendDimensions: ["true", "1", "yes"].contains(value("EMBEDDING_SEND_DIMENSIONS")?.lowercased() ?? ""),
             timeout: .seconds(try positive("EMBEDDING_TIMEOUT_SECONDS") ?? 30))
+    }
+}
+
+extension EmbeddingSettings {
+    /// The provider these settings name: the local embedder, or an OpenAI-compatible client on `http`.
+    public func makeProvider(http: @autoclosure () -> HTTPClient = .shared) -> any EmbeddingProvider {
+        switch provider {
+        case .local: LocalEmbedder(dimensions: dimensions)
+        case .openai: OpenAIEmbeddingClient(settings: self, http: http())
+        }
     }
 }

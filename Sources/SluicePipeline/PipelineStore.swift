@@ -161,6 +161,9 @@ public protocol PipelineStore: Sendable {
     /// The `limit` records of the project nearest to `vector` by cosine distance, among those embedded with
     /// `model`, nearest first.
     func nearest(projectID: String, to vector: [Float], model: String, limit: Int) async throws -> [SearchHit]
+    /// Forgets the project's vectors and model, so that VECTORIZE embeds every record again (after a model change).
+    /// Returns how many records lost their vector.
+    func clearEmbeddings(projectID: String) async throws -> Int
     /// Makes sure nearest-neighbour search over `dimensions`-long vectors uses an index (HNSW on PostgreSQL;
     /// SQLite searches exactly and has nothing to do).
     func prepareVectorIndex(dimensions: Int) async throws

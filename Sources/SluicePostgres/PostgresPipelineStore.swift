@@ -296,3 +296,22 @@ extension PostgresJobStore {
         }
     }
 }
+
+extension PostgresJobStore {
+    public func clearEmbeddings(projectID: String) async throws -> Int {
+        try await mapErrors {
+            try await client.withTransaction(logger: logger) { connection in
+                try await connection.query(
+                    "UPDATE projects SET embedding_model = NULL, embedding_dimensions = NULL WHERE id = \(projectID)",
+                    logger: logger)
+                return try await connection.query(
+                    """
+                    UPDATE records SET embedding = NULL, embedding_model = NULL, embedded_at = NULL
+                    WHERE project_id = \(projectID) AND embedded_at IS NOT NULL
+                    RETURNING id
+                    """, logger: logger
+                ).collect().count
+            }
+        }
+    }
+}

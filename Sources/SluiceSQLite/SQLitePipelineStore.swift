@@ -280,3 +280,19 @@ extension SQLiteJobStore {
 
     public func prepareVectorIndex(dimensions: Int) async throws {}
 }
+
+extension SQLiteJobStore {
+    public func clearEmbeddings(projectID: String) async throws -> Int {
+        try await write { db in
+            try db.execute(
+                sql: "UPDATE projects SET embedding_model = NULL, embedding_dimensions = NULL WHERE id = ?",
+                arguments: [projectID])
+            try db.execute(
+                sql: """
+                    UPDATE records SET embedding = NULL, embedding_model = NULL, embedded_at = NULL
+                    WHERE project_id = ? AND embedded_at IS NOT NULL
+                    """, arguments: [projectID])
+            return db.changesCount
+        }
+    }
+}

@@ -340,6 +340,51 @@ enum OpenAPIDocument {
                 }
               }
             },
+            "/api/projects/{id}/search": {
+              "get": {
+                "summary": "The k records nearest to a text, by cosine distance of their embeddings (any signed-in role)",
+                "security": [{"session": []}],
+                "parameters": [
+                  {"name": "id", "in": "path", "required": true, "schema": {"type": "string"}},
+                  {"name": "q", "in": "query", "required": true, "schema": {"type": "string", "minLength": 1, "maxLength": 8192}},
+                  {"name": "k", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10}}
+                ],
+                "responses": {
+                  "200": {"description": "Nearest first", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["projectId", "model", "results"], "additionalProperties": false,
+                    "properties": {
+                      "projectId": {"type": "string"}, "model": {"type": "string"},
+                      "results": {"type": "array", "items": {
+                        "type": "object", "required": ["id", "externalId", "text", "record", "distance"], "additionalProperties": false,
+                        "properties": {
+                          "id": {"type": "string"}, "externalId": {"type": ["string", "null"]}, "text": {"type": "string"},
+                          "record": {}, "distance": {"type": "number"}
+                        }}}
+                    }}}}},
+                  "400": {"$ref": "#/components/responses/BadRequest"},
+                  "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "404": {"$ref": "#/components/responses/NotFound"},
+                  "409": {"description": "No embeddings yet, or they come from another model than the configured one", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                  "429": {"description": "The embedding provider's rate limit", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                  "502": {"description": "The embedding provider failed", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+                }
+              }
+            },
+            "/api/projects/{id}/reembed": {
+              "post": {
+                "summary": "Forget the project's vectors and embed every record again with the configured model (MANAGER, ADMIN)",
+                "security": [{"session": []}],
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": {
+                  "202": {"description": "Queued", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["projectId", "clearedCount", "jobId"], "additionalProperties": false,
+                    "properties": {"projectId": {"type": "string"}, "clearedCount": {"type": "integer"}, "jobId": {"type": "string"}}}}}},
+                  "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "403": {"$ref": "#/components/responses/Forbidden"},
+                  "404": {"$ref": "#/components/responses/NotFound"}
+                }
+              }
+            },
             "/api/ingest-jobs/{id}": {
               "get": {
                 "summary": "An ingest job's status and counts (MANAGER, ADMIN)",

@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import SluiceAccounts
 import SluiceCore
+import SluiceEmbeddings
 import SluicePipeline
 
 /// Projects and ingestion: create and list projects, upload records (JSON or CSV), follow an ingest job.
@@ -38,6 +39,24 @@ extension SluiceApp {
         router.post("/api/projects/{id}/ingest") { request, context -> Response in
             _ = try context.requireRole(.manager)
             return try await ingest(request, context)
+        }
+        router.get("/api/projects/{id}/search") { request, context -> Response in
+            _ = try context.requireRole(.viewer)
+            return try await search(request, context)
+        }
+        router.post("/api/projects/{id}/reembed") { _, context -> Response in
+            _ = try context.requireRole(.manager)
+            let id = try context.parameters.require("id")
+            guard try await store.project(id: id) != nil else {
+                throw APIError(.notFound, "project \(id) does not exist")
+            }
+            let cleared = try await store.clearEmbeddings(projectID: id)
+            let job = try await queue.enqueue(NewJob(jobType: .vectorize, payload: ["projectId": .string(id)]))
+            context.logger.info(
+                "re-embedding project", metadata: ["sluice.project": "\(id)", "sluice.cleared": "\(cleared)"])
+            return JSONResponse.make(
+                ["projectId": .string(id), "clearedCount": .int(Int64(cleared)), "jobId": .string(job.id)],
+                status: .accepted)
         }
         router.get("/api/ingest-jobs/{id}") { _, context -> Response in
             _ = try context.requireRole(.manager)
@@ -86,6 +105,59 @@ extension SluiceApp {
                 "ingestJobId": .string(ingestJobID), "jobId": .string(jobIDs[0]),
                 "jobIds": .array(jobIDs.map(JSONValue.string)), "total": .int(Int64(upload.records.count)),
             ], status: .accepted)
+    }
+
+    /// Embeds the query with the configured provider and returns the nearest records. Refuses to compare a query
+    /// from one model with vectors from another.
+    private func search(_ request: Request, _ context: SluiceRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        let query = request.uri.queryParameters
+        guard let text = query["q"].map(String.init), !text.trimmingCharacters(in: .whitespaces).isEmpty,
+            text.utf8.count <= 8_192
+        else {
+            throw APIError(.badRequest, "q must be 1 to 8192 bytes of text")
+        }
+        var k = 10
+        if let given = query["k"] {
+            guard let value = Int(given), (1...100).contains(value) else {
+                throw APIError(.badRequest, "k must be a whole number from 1 to 100")
+            }
+            k = value
+        }
+        guard let summary = try await store.project(id: id) else {
+            throw APIError(.notFound, "project \(id) does not exist")
+        }
+        guard let model = summary.project.embeddingModel else {
+            throw APIError(
+                .conflict, "project \(summary.project.name) has no embeddings yet: ingest with generateEmbeddings")
+        }
+        guard model == embedder.model, summary.project.embeddingDimensions == embedder.dimensions else {
+            throw APIError(
+                .conflict,
+                PipelineError.modelMismatch(
+                    project: summary.project, model: embedder.model, dimensions: embedder.dimensions
+                ).message)
+        }
+        let vector: [Float]
+        do {
+            vector = try await embedder.embed([text])[0]
+        } catch let error as EmbeddingError {
+            context.logger.error("query embedding failed", metadata: ["sluice.error": "\(error.message)"])
+            throw APIError(
+                error.code == .rateLimited ? .tooManyRequests : .badGateway,
+                "the embedding provider failed: \(error.message)")
+        }
+        let hits = try await store.nearest(projectID: id, to: vector, model: model, limit: k)
+        return JSONResponse.make([
+            "projectId": .string(id), "model": .string(model),
+            "results": .array(
+                hits.map { hit in
+                    [
+                        "id": .string(hit.id), "externalId": hit.externalID.map(JSONValue.string) ?? .null,
+                        "text": .string(hit.text), "record": hit.data, "distance": .double(hit.distance),
+                    ]
+                }),
+        ])
     }
 
     static func projectJSON(_ summary: ProjectSummary) -> JSONValue {

@@ -5,6 +5,7 @@ import Logging
 import ServiceLifecycle
 import SluiceAccounts
 import SluiceCore
+import SluiceEmbeddings
 import SluiceStores
 import SluiceWorkers
 
@@ -17,6 +18,8 @@ public struct SluiceApp: Sendable {
     public let accounts: Accounts
     public let runner: JobRunner
     public let metrics: ServerMetrics
+    /// Embeds search queries; the same provider the VECTORIZE handler uses.
+    public let embedder: any EmbeddingProvider
     let routine: WorkerRoutine
     let throttle: LoginThrottle
     let clock: any WallClock
@@ -25,9 +28,10 @@ public struct SluiceApp: Sendable {
     public init(
         configuration: ServerConfiguration, store: any SluiceStore, queueOptions: QueueOptions = QueueOptions(),
         accountOptions: AccountOptions = AccountOptions(), handlers: JobHandlerRegistry,
-        metrics: ServerMetrics = ServerMetrics(), clock: any WallClock = SystemWallClock(),
-        logger: Logger = Logger(label: "sluice.server")
+        metrics: ServerMetrics = ServerMetrics(), embedder: any EmbeddingProvider = LocalEmbedder(),
+        clock: any WallClock = SystemWallClock(), logger: Logger = Logger(label: "sluice.server")
     ) {
+        self.embedder = embedder
         self.configuration = configuration
         self.store = store
         self.queue = DatabaseQueue(store: store, options: queueOptions, clock: clock, logger: logger)
@@ -163,7 +167,8 @@ public enum Routes {
         (.get, "/api/admin/queue/jobs/{id}"),
         (.get, "/api/workers/ingestion"), (.get, "/api/workers/vectorization"), (.get, "/api/workers/cleanup"),
         (.post, "/api/projects"), (.get, "/api/projects"), (.get, "/api/projects/{id}"),
-        (.post, "/api/projects/{id}/ingest"), (.get, "/api/ingest-jobs/{id}"),
+        (.post, "/api/projects/{id}/ingest"), (.get, "/api/ingest-jobs/{id}"), (.get, "/api/projects/{id}/search"),
+        (.post, "/api/projects/{id}/reembed"),
     ]
 
     /// The methods routed for a concrete path.

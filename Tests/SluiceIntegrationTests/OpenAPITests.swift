@@ -74,6 +74,10 @@ struct OpenAPITests {
             try await server.request(
                 .get, "/api/ingest-jobs/\(upload.json?["ingestJobId"]?.stringValue ?? "?")", cookie: admin)
             try await server.request(.get, "/api/ingest-jobs/nope", cookie: admin)
+            try await server.request(.get, "/api/projects/\(projectID)/search?q=a", cookie: admin)
+            try await server.request(.get, "/api/projects/\(projectID)/search", cookie: admin)
+            try await server.request(.get, "/api/projects/nope/search?q=a", cookie: admin)
+            try await server.request(.post, "/api/projects/\(projectID)/reembed", cookie: admin)
             try await server.request(.get, "/api/admin/queue/stats", cookie: admin)  // now with results
             try await server.request(.post, "/api/auth/logout", cookie: admin)
 

@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import SluiceAccounts
 import SluiceCore
+import SluiceEmbeddings
 import SluicePipeline
 import SluiceServer
 import SluiceStores
@@ -101,6 +102,88 @@ struct ProjectAPITests {
             #expect(
                 try await server.request(.get, "/api/projects/\(id)", cookie: manager).json?["project"]?["recordCount"]
                     == 5)
+        }
+    }
+
+    @Test("ingest with embeddings, then search: nearest first, any signed-in role; refusals", arguments: StoreKind.sql)
+    func search(kind: StoreKind) async throws {
+        try await withServer(kind, withIngestion: true) { server in
+            let manager = try await server.login(.manager)
+            let viewer = try await server.login(.viewer)
+            let id = try #require(
+                try await server.request(.post, "/api/projects", cookie: manager, body: #"{"name": "s"}"#)
+                    .json?["project"]?["id"]?.stringValue)
+            let early = try await server.request(.get, "/api/projects/\(id)/search?q=revenue", cookie: viewer)
+            #expect(early.status == .conflict)
+            #expect(early.error?.contains("no embeddings yet") == true)
+
+            let body = #"""
+                {"records": [{"id": "r1", "text": "quarterly revenue grew in europe"},
+                             {"id": "r2", "text": "the cat sat on the mat"},
+                             {"id": "r3", "text": "a recipe for apple pie"}],
+                 "generateEmbeddings": true}
+                """#
+            #expect(
+                try await server.request(.post, "/api/projects/\(id)/ingest", cookie: manager, body: body).status
+                    == .accepted)
+            #expect(try await server.request(.get, "/api/workers/ingestion").json?["processed"] == 1)
+            #expect(try await server.request(.get, "/api/workers/vectorization").json?["processed"] == 1)
+            let project = try await server.request(.get, "/api/projects/\(id)", cookie: manager).json?["project"]
+            #expect(project?["embeddedCount"] == 3)
+            #expect(project?["embeddingModel"] == "sluice-local-hash-v1")
+            #expect(project?["embeddingDimensions"] == 64)
+
+            let found = try await server.request(
+                .get, "/api/projects/\(id)/search?q=quarterly%20revenue&k=2", cookie: viewer)
+            #expect(found.status == .ok, "\(found.text)")
+            guard case .array(let results)? = found.json?["results"] else {
+                Issue.record("no results: \(found.text)")
+                return
+            }
+            #expect(results.count == 2)
+            #expect(results.first?["externalId"] == "r1")
+            #expect(results.first?["record"]?["text"] == "quarterly revenue grew in europe")
+            #expect(try await server.request(.get, "/api/projects/\(id)/search?q=x").status == .unauthorized)
+            for bad in ["", "?q=", "?q=x&k=0", "?q=x&k=101", "?q=x&k=many"] {
+                let refused = try await server.request(.get, "/api/projects/\(id)/search\(bad)", cookie: viewer)
+                #expect(refused.status == .badRequest, "\(bad)")
+            }
+            #expect(try await server.request(.get, "/api/projects/nope/search?q=x", cookie: viewer).status == .notFound)
+
+            // Re-embedding forgets the vectors and queues the work again.
+            #expect(try await server.request(.post, "/api/projects/\(id)/reembed", cookie: viewer).status == .forbidden)
+            let reembed = try await server.request(.post, "/api/projects/\(id)/reembed", cookie: manager)
+            #expect(reembed.status == .accepted)
+            #expect(reembed.json?["clearedCount"] == 3)
+            #expect(
+                try await server.request(.get, "/api/projects/\(id)", cookie: manager).json?["project"]?[
+                    "embeddedCount"] == 0)
+            #expect(try await server.request(.get, "/api/workers/vectorization").json?["processed"] == 1)
+            #expect(
+                try await server.request(.get, "/api/projects/\(id)", cookie: manager).json?["project"]?[
+                    "embeddedCount"] == 3)
+        }
+    }
+
+    @Test("search refuses to compare across models")
+    func searchAcrossModels() async throws {
+        try await withServer(.sqlite, withIngestion: true, embedder: LocalEmbedder(dimensions: 32)) { server in
+            let manager = try await server.login(.manager)
+            let id = UUID().uuidString.lowercased()
+            try await server.app.store.createProject(Project(id: id, name: "m", createdAt: Date()))
+            try await server.app.store.createIngestJob(
+                IngestJob(id: "i", projectID: id, total: 1, createdAt: Date()), chunks: 1)
+            let record = try RecordReader().read(["text": "hello"]).get()
+            _ = try await server.app.store.storeBatch(
+                [record], invalid: 0, handled: 1, ingestJobID: "i", projectID: id, chunk: 0, processedAfter: 1,
+                now: Date())
+            let stored = try await server.app.store.unembeddedRecords(projectID: id, limit: 1)
+            try await server.app.store.saveEmbeddings(
+                [(id: stored[0].id, vector: [Float](repeating: 0.1, count: 16))], projectID: id, model: "older-model",
+                dimensions: 16, now: Date())
+            let refused = try await server.request(.get, "/api/projects/\(id)/search?q=hello", cookie: manager)
+            #expect(refused.status == .conflict)
+            #expect(refused.error?.contains("was embedded with older-model (16 dimensions)") == true, "\(refused.text)")
         }
     }
 
@@ -204,6 +287,22 @@ struct ProjectCLITests {
             #expect(status == 0, "\(stderr)")
             #expect(stdout.contains("COMPLETED: saved 2, skipped 1 of 3"), "\(stdout)")
             #expect(stderr.contains("completed 3/3 (saved 2, skipped 1)"), "\(stderr)")
+
+            // Embed with the same provider the command line uses by default, then search from the command line.
+            let noEmbeddings = try await sluice(["search", "docs", "alpha"])
+            #expect(noEmbeddings.status != 0)
+            #expect(noEmbeddings.stderr.contains("no embeddings yet"))
+            var vectorize = JobHandlerRegistry()
+            vectorize.register(.vectorize, VectorizationHandler(store: store, provider: LocalEmbedder()))
+            _ = try await queue.enqueue(NewJob(jobType: .vectorize, payload: ["projectId": .string(id)]))
+            let embedding = JobRunner(queue: queue, handlers: vectorize, logger: quietLogger)
+            #expect(await embedding.run(try #require(try await queue.claimJob([.vectorize]))) == .completed)
+            let found = try await sluice(["search", "docs", "alpha", "-k", "1"])
+            #expect(found.status == 0, "\(found.stderr)")
+            #expect(found.stdout.contains("alpha"))
+            #expect(!found.stdout.contains("beta"))
+            let reembedded = try await sluice(["projects", "reembed", "docs"])
+            #expect(reembedded.stdout.contains("cleared 4 vector(s); queued VECTORIZE job"), "\(reembedded.stdout)")
 
             let listed = try await sluice(["projects", "list"])
             #expect(listed.stdout.contains("docs"))

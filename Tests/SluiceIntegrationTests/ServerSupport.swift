@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import SluiceAccounts
 import SluiceCore
+import SluiceEmbeddings
 import SluicePipeline
 import SluiceServer
 import SluiceStores
@@ -89,16 +90,22 @@ struct Harness: Sendable {
 func withServer(
     _ kind: StoreKind, configuration: ServerConfiguration = .testing(),
     handlers: JobHandlerRegistry = JobHandlerRegistry(), withIngestion: Bool = false, setup: TestingSetup = .router,
+    embedder: any EmbeddingProvider = LocalEmbedder(dimensions: 64),
     _ body: @Sendable (Harness) async throws -> Void
 ) async throws {
     try await withServerStore(kind) { store in
         let clock = ManualWallClock()
         var handlers = handlers
-        if withIngestion { handlers.register(.ingestData, IngestionHandler(store: store, clock: clock)) }
+        if withIngestion {
+            handlers.register(.ingestData, IngestionHandler(store: store, clock: clock))
+            handlers.register(
+                .vectorize, serializeBy: "projectId",
+                VectorizationHandler(store: store, provider: embedder, clock: clock))
+        }
         let app = SluiceApp(
             configuration: configuration, store: store,
             accountOptions: AccountOptions(passwordHasher: PasswordHasher(cost: 4)), handlers: handlers,
-            clock: clock, logger: quietLogger)
+            embedder: embedder, clock: clock, logger: quietLogger)
         for role in Role.allCases {
             try await app.accounts.createUser(email: Harness.email(role), password: Harness.password, role: role)
         }
