@@ -69,8 +69,9 @@ extension Projects {
             let (cleared, job) = try await settings.withStore { store, queueOptions, logger in
                 let target = try await ProjectLookup.find(name, in: store)
                 let cleared = try await store.clearEmbeddings(projectID: target.project.id)
-                let job = try await DatabaseQueue(store: store, options: queueOptions, logger: logger).enqueue(
-                    NewJob(jobType: .vectorize, payload: ["projectId": .string(target.project.id)]))
+                let job = try await VectorizationHandler.enqueue(
+                    projectID: target.project.id,
+                    on: DatabaseQueue(store: store, options: queueOptions, logger: logger))
                 return (cleared, job.id)
             }
             print("cleared \(cleared) vector(s); queued VECTORIZE job \(job)")

@@ -128,8 +128,7 @@ public struct IngestionHandler: JobHandler {
         ]
         if duplicatesThisRun > 0 { result["duplicateCount"] = .int(Int64(duplicatesThisRun)) }
         if generateEmbeddings && jobComplete {
-            let vectorize = try await context.queue.enqueue(
-                NewJob(jobType: .vectorize, payload: ["projectId": .string(projectID)]))
+            let vectorize = try await VectorizationHandler.enqueue(projectID: projectID, on: context.queue)
             result["vectorizeJobId"] = .string(vectorize.id)
         }
         return .object(result)

@@ -33,8 +33,8 @@ public struct VectorizationOptions: Sendable {
 }
 
 /// The VECTORIZE handler: embeds up to `recordsPerJob` of a project's records that have no embedding yet, in
-/// provider requests of `batchSize`, writes the vectors after each request, reports progress, and enqueues its
-/// continuation while records remain. Register it with `serializeBy: "projectId"` so that a project's jobs run one
+/// provider requests of `batchSize`, writes the vectors after each request, reports progress, and, once completed,
+/// enqueues its continuation while records remain. Register it with `serializeBy: "projectId"` so that a project's jobs run one
 /// at a time. A provider's rate limit hands the job back for later without spending an attempt; a project embedded
 /// with another model or dimension fails the job and says so.
 public struct VectorizationHandler: JobHandler {
@@ -96,12 +96,27 @@ public struct VectorizationHandler: JobHandler {
             "projectId": .string(projectID), "embeddedCount": .int(Int64(embedded)),
             "truncatedCount": .int(Int64(truncated)), "model": .string(provider.model),
         ]
-        if candidates.count > records.count {
-            let next = try await context.queue.enqueue(
-                NewJob(jobType: .vectorize, payload: ["projectId": .string(projectID)]))
-            result["continuationJobId"] = .string(next.id)
+        result["moreRemaining"] = .bool(candidates.count > records.count)
+        // Once this job is COMPLETED (and so no longer holds the project's unique key): if records are still
+        // without an embedding — the rest of a large project, or records ingested while this job ran — queue the
+        // next VECTORIZE job, or join the one already waiting.
+        let store = self.store
+        let queue = context.queue
+        context.afterCompletion {
+            if try await !store.unembeddedRecords(projectID: projectID, limit: 1).isEmpty {
+                try await Self.enqueue(projectID: projectID, on: queue)
+            }
         }
         return .object(result)
+    }
+
+    /// Queues VECTORIZE for a project unless one is already waiting: at most one waits per project (its unique key
+    /// is `vectorize:<project id>`), and the one running queues its successor when it completes.
+    @discardableResult
+    public static func enqueue(projectID: String, on queue: DatabaseQueue) async throws -> EnqueueResult {
+        try await queue.enqueue(
+            NewJob(jobType: .vectorize, payload: ["projectId": .string(projectID)], uniqueKey: "vectorize:\(projectID)")
+        )
     }
 
     /// Requests of at most `batchSize` texts and about `tokensPerRequest` tokens (4 characters a token).

@@ -51,7 +51,7 @@ extension SluiceApp {
                 throw APIError(.notFound, "project \(id) does not exist")
             }
             let cleared = try await store.clearEmbeddings(projectID: id)
-            let job = try await queue.enqueue(NewJob(jobType: .vectorize, payload: ["projectId": .string(id)]))
+            let job = try await VectorizationHandler.enqueue(projectID: id, on: queue)
             context.logger.info(
                 "re-embedding project", metadata: ["sluice.project": "\(id)", "sluice.cleared": "\(cleared)"])
             return JSONResponse.make(

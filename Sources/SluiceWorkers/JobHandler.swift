@@ -1,5 +1,6 @@
 import Logging
 import SluiceCore
+import Synchronization
 
 /// What a handler gets besides the job: the queue (to enqueue follow-up jobs) and progress reporting.
 public struct JobContext: Sendable {
@@ -11,10 +12,19 @@ public struct JobContext: Sendable {
     public var job: Job { claimed.job }
     public var payload: JSONValue { claimed.job.payload ?? .null }
 
+    /// Work registered with ``afterCompletion(_:)``.
+    let followUps = FollowUps()
+
     public init(claimed: ClaimedJob, queue: DatabaseQueue, logger: Logger) {
         self.claimed = claimed
         self.queue = queue
         self.logger = logger
+    }
+
+    /// Runs `action` once the job is recorded COMPLETED (not if it fails or is handed back). The place to enqueue a
+    /// follow-up that shares the job's unique key, which the job holds until it completes.
+    public func afterCompletion(_ action: @escaping @Sendable () async throws -> Void) {
+        followUps.actions.withLock { $0.append(action) }
     }
 
     /// Shows progress in the monitor and renews the job's lease, so long jobs should report at least once per
@@ -106,4 +116,9 @@ public struct RetryLater: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { "retry after \(delay): \(reason)" }
+}
+
+/// Actions a handler registered to run after its job completes.
+final class FollowUps: Sendable {
+    let actions = Mutex<[@Sendable () async throws -> Void]>([])
 }

@@ -107,11 +107,10 @@ public struct JobRunner: Sendable {
 
     private func attempt(_ context: JobContext, timeLimit: Duration?) async -> Outcome {
         let lease = context.claimed.lease
-        guard !Task.isCancelled else { return await record(.cancelled, lease, context.logger) }
+        guard !Task.isCancelled else { return await record(.cancelled, lease, context) }
         guard let handler = handlers.handler(for: context.job.jobType) else {
             return await record(
-                .threw("no handler is registered for job type \(context.job.jobType) in this process"), lease,
-                context.logger)
+                .threw("no handler is registered for job type \(context.job.jobType) in this process"), lease, context)
         }
         let result = await withTaskGroup(of: HandlerResult?.self) { group in
             group.addTask {
@@ -139,17 +138,25 @@ public struct JobRunner: Sendable {
             group.cancelAll()
             return first ?? .cancelled
         }
-        return await record(result, lease, context.logger)
+        return await record(result, lease, context)
     }
 
     /// Writes the outcome in a task of its own, so that a cancelled worker (shutdown) can still hand its job back.
-    private func record(_ result: HandlerResult, _ lease: JobLease, _ logger: Logger) async -> Outcome {
+    private func record(_ result: HandlerResult, _ lease: JobLease, _ context: JobContext) async -> Outcome {
         let queue = self.queue
+        let logger = context.logger
         let task = Task<Outcome, Never> {
             do {
                 switch result {
                 case .finished(let value):
                     try await queue.completeJob(lease, result: value)
+                    for action in context.followUps.actions.withLock({ $0 }) {
+                        do {
+                            try await action()
+                        } catch {
+                            logger.error("follow-up after completion failed", metadata: ["sluice.error": "\(error)"])
+                        }
+                    }
                     return .completed
                 case .threw(let message):
                     return .failed(try await queue.failJob(lease, error: message))

@@ -74,18 +74,56 @@ struct VectorizationTests {
             let result = try #require(try await queue.getJob(first).result)
             #expect(result["embeddedCount"] == 250)
             #expect(provider.calls.withLock { $0 } == Array(repeating: 25, count: 10))
-            let continuation = try #require(result["continuationJobId"]?.stringValue)
+            #expect(result["moreRemaining"] == true)
             #expect(try await queue.getJob(first).progress?.current == 250)
+            // Completing queued the continuation (the project's unique key was free again).
+            let waiting = try await queue.listJobs(JobFilter(status: .pending, jobType: .vectorize))
+            #expect(waiting.count == 1)
+            #expect(waiting.first?.uniqueKey == "vectorize:\(project)")
+            // At most one waits: asking again joins it.
+            let again = try await VectorizationHandler.enqueue(projectID: project, on: queue)
+            #expect(!again.inserted)
+            #expect(again.id == waiting.first?.id)
 
             #expect(await runner.run(try #require(try await queue.claimJob([.vectorize]))) == .completed)
-            let second = try #require(try await queue.getJob(continuation).result)
+            let second = try #require(try await queue.getJob(again.id).result)
             #expect(second["embeddedCount"] == 50)
-            #expect(second["continuationJobId"] == nil)
+            #expect(second["moreRemaining"] == false)
+            #expect(try await queue.listJobs(JobFilter(status: .pending, jobType: .vectorize)).isEmpty)
             let summary = try #require(try await store.project(id: project))
             #expect(summary.embeddedCount == 300)
             #expect(summary.project.embeddingModel == "scripted")
             #expect(summary.project.embeddingDimensions == 8)
             #expect(try await store.unembeddedRecords(projectID: project, limit: 10).isEmpty)
+        }
+    }
+
+    @Test(
+        "records ingested while a project's VECTORIZE job runs are embedded by its successor",
+        arguments: StoreKind.sql)
+    func ingestDuringVectorization(kind: StoreKind) async throws {
+        try await withServerStore(kind) { store in
+            let queue = DatabaseQueue(store: store, logger: quietLogger)
+            let project = try await project(store, records: 5)
+            // While the running job embeds, an ingestion stores more records and asks for VECTORIZE: the request
+            // joins the running job (it holds the unique key).
+            let provider = HookedProvider {
+                let more = try (0..<3).map { try RecordReader().read(["text": .string("late \($0)")]).get() }
+                try await store.createIngestJob(
+                    IngestJob(id: "late", projectID: project, total: 3, createdAt: Date()), chunks: 1)
+                _ = try await store.storeBatch(
+                    more, invalid: 0, handled: 3, ingestJobID: "late", projectID: project, chunk: 0, processedAfter: 3,
+                    now: Date())
+                let joined = try await VectorizationHandler.enqueue(projectID: project, on: queue)
+                #expect(!joined.inserted)
+            }
+            let runner = runner(queue, store, provider)
+            try await VectorizationHandler.enqueue(projectID: project, on: queue)
+            #expect(await runner.run(try #require(try await queue.claimJob([.vectorize]))) == .completed)
+            #expect(try await store.project(id: project)?.embeddedCount == 5)
+            // Nothing is lost: the completed job queued a successor for the late records.
+            #expect(await runner.run(try #require(try await queue.claimJob([.vectorize]))) == .completed)
+            #expect(try await store.project(id: project)?.embeddedCount == 8)
         }
     }
 
@@ -221,5 +259,25 @@ struct SearchTests {
                 #expect(plan.contains("records_embedding_hnsw_64"), "\(plan)")
             }
         }
+    }
+}
+
+/// A provider that runs `hook` once, on its first call, then embeds locally.
+final class HookedProvider: EmbeddingProvider {
+    let model = "hooked"
+    let dimensions = 8
+    private let hook: Mutex<(@Sendable () async throws -> Void)?>
+
+    init(_ hook: @escaping @Sendable () async throws -> Void) {
+        self.hook = Mutex(hook)
+    }
+
+    func embed(_ texts: [String]) async throws -> [[Float]] {
+        let pending = hook.withLock { current -> (@Sendable () async throws -> Void)? in
+            defer { current = nil }
+            return current
+        }
+        if let pending { try await pending() }
+        return try await LocalEmbedder(dimensions: dimensions).embed(texts)
     }
 }
