@@ -6,8 +6,10 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
+import SluiceAccounts
 import SluiceCore
 import SluiceEmbeddings
+import SluiceServer
 import Synchronization
 import Testing
 
@@ -289,6 +291,76 @@ struct EmbeddingTests {
                 try EmbeddingSettings(environment: [name: value])
             } throws: { error in
                 (error as? EmbeddingError)?.message.contains(name) == true
+            }
+        }
+    }
+}
+
+@Suite("Pipeline end to end with an OpenAI-compatible server")
+struct EndToEndEmbeddingTests {
+    @Test(
+        "ingest, vectorize through the HTTP provider, search; a long rate limit defers the job",
+        arguments: StoreKind.sql)
+    func endToEnd(kind: StoreKind) async throws {
+        let server = FakeEmbeddingServer(
+            dimensions: 8,
+            script: [
+                .status(500, body: #"{"error": {"message": "warming up", "code": 503}}"#),  // retried at once by the client
+                .vectors(dimensions: 8),
+                .status(429, body: #"{"error": "slow down"}"#, headers: [("Retry-After", "45")]),  // beyond the budget
+            ])
+        try await server.run { base in
+            let http = HTTPClient(eventLoopGroupProvider: .singleton)
+            let client = OpenAIEmbeddingClient(
+                settings: EmbeddingSettings(
+                    provider: .openai, baseURL: base, apiKey: "sk-e2e", model: "fake-model", dimensions: 8),
+                http: http, retry: EmbeddingTests.fastRetry, logger: quietLogger)
+            do {
+                try await withServer(kind, withIngestion: true, embedder: client) { app in
+                    let manager = try await app.login(.manager)
+                    let id = try #require(
+                        try await app.request(.post, "/api/projects", cookie: manager, body: #"{"name": "e2e"}"#)
+                            .json?["project"]?["id"]?.stringValue)
+                    let records = (0..<30).map { #"{"text": "document number \#($0)"}"# }.joined(separator: ",")
+                    let queued = try await app.request(
+                        .post, "/api/projects/\(id)/ingest", cookie: manager,
+                        body: #"{"records": [\#(records)], "generateEmbeddings": true}"#)
+                    #expect(queued.status == .accepted)
+                    #expect(try await app.request(.get, "/api/workers/ingestion").json?["processed"] == 1)
+
+                    // First request: 500 then vectors for 25 records; second request: a 45 s rate limit, past the
+                    // client's 2 s budget, so the job goes back to the queue with its attempt unspent.
+                    let run = try await app.request(.get, "/api/workers/vectorization")
+                    #expect(run.json?["processed"] == 0, "\(run.text)")
+                    let project = try await app.request(.get, "/api/projects/\(id)", cookie: manager).json?["project"]
+                    #expect(project?["embeddedCount"] == 25)
+                    #expect(project?["embeddingModel"] == "fake-model")
+                    let waiting = try #require(
+                        try await app.app.queue.listJobs(JobFilter(status: .pending, jobType: .vectorize)).first)
+                    #expect(waiting.attempts == 0)
+                    #expect(waiting.scheduledFor == app.clock.now() + 45)
+
+                    app.clock.advance(by: .seconds(45))
+                    #expect(try await app.request(.get, "/api/workers/vectorization").json?["processed"] == 1)
+                    #expect(
+                        try await app.request(.get, "/api/projects/\(id)", cookie: manager).json?["project"]?[
+                            "embeddedCount"] == 30)
+                    let found = try await app.request(
+                        .get, "/api/projects/\(id)/search?q=document&k=3", cookie: manager)
+                    #expect(found.status == .ok, "\(found.text)")
+                    #expect(found.json?["model"] == "fake-model")
+                    let sent = server.received.withLock { $0 }
+                    #expect(sent.allSatisfy { $0.authorization == "Bearer sk-e2e" })
+                    #expect(
+                        sent.compactMap { request -> Int? in
+                            guard case .array(let inputs)? = request.body["input"] else { return nil }
+                            return inputs.count
+                        }.allSatisfy { $0 <= 25 }, "requests of at most 25 texts")
+                }
+                try await http.shutdown()
+            } catch {
+                try await http.shutdown()
+                throw error
             }
         }
     }

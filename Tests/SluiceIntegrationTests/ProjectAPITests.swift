@@ -187,6 +187,38 @@ struct ProjectAPITests {
         }
     }
 
+    @Test(
+        "5,001 records: three INGEST_DATA jobs of at most 2,000, each stored in batches of 100",
+        arguments: StoreKind.sql)
+    func largeUpload(kind: StoreKind) async throws {
+        try await withServer(kind, withIngestion: true) { server in
+            let manager = try await server.login(.manager)
+            let id = try #require(
+                try await server.request(.post, "/api/projects", cookie: manager, body: #"{"name": "big"}"#)
+                    .json?["project"]?["id"]?.stringValue)
+            let records = (0..<5_001).map { #"{"text": "record \#($0)"}"# }.joined(separator: ",")
+            let queued = try await server.request(
+                .post, "/api/projects/\(id)/ingest", cookie: manager, body: #"{"records": [\#(records)]}"#)
+            guard case .array(let jobIDs)? = queued.json?["jobIds"] else {
+                Issue.record("no jobIds: \(queued.text.prefix(200))")
+                return
+            }
+            #expect(jobIDs.count == 3)
+            #expect(try await server.request(.get, "/api/workers/ingestion").json?["processed"] == 3)
+            let sizes = try await jobIDs.asyncMap {
+                try await server.app.queue.getJob($0.stringValue ?? "").result?["savedCount"]
+            }
+            #expect(sizes == [2_000, 2_000, 1_001])
+            let job = try #require(
+                try await server.request(
+                    .get, "/api/ingest-jobs/\(queued.json?["ingestJobId"]?.stringValue ?? "")", cookie: manager
+                )
+                .json?["ingestJob"])
+            #expect(job["saved"] == 5_001)
+            #expect(job["status"] == "COMPLETED")
+        }
+    }
+
     @Test("ingest refusals: unknown project, bad body, unsupported type, too large, wrong role")
     func ingestRefusals() async throws {
         var configuration = ServerConfiguration.testing()
@@ -323,5 +355,14 @@ struct ProjectCLITests {
             #expect(badLine.status != 0)
             #expect(badLine.stderr.contains("line 2 is not JSON"))
         }
+    }
+}
+
+extension Array {
+    /// `map` with an async transform, in order.
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var results: [T] = []
+        for element in self { results.append(try await transform(element)) }
+        return results
     }
 }
