@@ -302,12 +302,13 @@ struct EndToEndEmbeddingTests {
         "ingest, vectorize through the HTTP provider, search; a long rate limit defers the job",
         arguments: StoreKind.sql)
     func endToEnd(kind: StoreKind) async throws {
+        // A 500 the client retries at once, vectors, then a rate limit longer than the client's budget.
         let server = FakeEmbeddingServer(
             dimensions: 8,
             script: [
-                .status(500, body: #"{"error": {"message": "warming up", "code": 503}}"#),  // retried at once by the client
+                .status(500, body: #"{"error": {"message": "warming up", "code": 503}}"#),
                 .vectors(dimensions: 8),
-                .status(429, body: #"{"error": "slow down"}"#, headers: [("Retry-After", "45")]),  // beyond the budget
+                .status(429, body: #"{"error": "slow down"}"#, headers: [("Retry-After", "45")]),
             ])
         try await server.run { base in
             let http = HTTPClient(eventLoopGroupProvider: .singleton)
