@@ -41,16 +41,19 @@ public struct VectorizationHandler: JobHandler {
     public let store: any PipelineStore
     public let provider: any EmbeddingProvider
     public let options: VectorizationOptions
+    /// Spaces each project's requests after rate limits; share one between handlers of a process.
+    public let pacer: RequestPacer
     private let clock: any WallClock
 
     public init(
         store: any PipelineStore, provider: any EmbeddingProvider,
-        options: VectorizationOptions = VectorizationOptions(),
+        options: VectorizationOptions = VectorizationOptions(), pacer: RequestPacer = RequestPacer(),
         clock: any WallClock = SystemWallClock()
     ) {
         self.store = store
         self.provider = provider
         self.options = options
+        self.pacer = pacer
         self.clock = clock
     }
 
@@ -80,9 +83,13 @@ public struct VectorizationHandler: JobHandler {
             }
             let vectors: [[Float]]
             do {
+                try await pacer.wait(for: projectID)
                 vectors = try await provider.embed(texts)
+                pacer.succeeded(projectID)
             } catch let error as EmbeddingError where error.code == .rateLimited {
-                // Back-pressure, not failure: what is saved stays saved; the rest waits.
+                // Back-pressure, not failure: what is saved stays saved; the rest waits, and this project's
+                // requests are spaced out from now on.
+                pacer.rateLimited(projectID)
                 throw RetryLater(after: error.retryAfter ?? options.rateLimitDelay, reason: error.message)
             }
             try await store.saveEmbeddings(

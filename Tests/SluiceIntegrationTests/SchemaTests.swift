@@ -115,6 +115,34 @@ struct SchemaTests {
         }
     }
 
+    @Test("a PostgreSQL without pgvector stops migration with the reference's fix in the message")
+    func missingPgvector() async throws {
+        let (url, name) = try await TestDatabases.createPostgres()
+        defer { Task { await TestDatabases.dropPostgres(name) } }
+        // PostgreSQL 18 looks for extensions along extension_control_path: pointing it nowhere hides pgvector from
+        // this database only.
+        try await withJobStore(try StoreSettings(url: url), logger: quietLogger) { store in
+            let client = try #require(store as? PostgresJobStore).client
+            try await client.query(
+                PostgresQuery(unsafeSQL: "ALTER DATABASE \(name) SET extension_control_path = '/nonexistent'"))
+        }
+        let refusal = try await withJobStore(try StoreSettings(url: url), logger: quietLogger) { store in
+            do {
+                _ = try await store.migrate()
+                return "migrated"
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(refusal.contains("pgvector is not installed"), "\(refusal)")
+        #expect(refusal.contains("CREATE EXTENSION IF NOT EXISTS vector;"))
+        // Nothing of the failed migration stayed behind (it ran in one transaction).
+        let status = try await withJobStore(try StoreSettings(url: url), logger: quietLogger) { store in
+            try await store.schemaStatus()
+        }
+        #expect(status.applied.isEmpty)
+    }
+
     @Test("concurrent migrations from several clients apply each migration once")
     func concurrentMigrations() async throws {
         let (url, name) = try await TestDatabases.createPostgres()

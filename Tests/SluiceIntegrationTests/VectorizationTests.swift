@@ -281,3 +281,56 @@ final class HookedProvider: EmbeddingProvider {
         return try await LocalEmbedder(dimensions: dimensions).embed(texts)
     }
 }
+
+@Suite("Request pacing")
+struct RequestPacerTests {
+    @Test("rate limits double a project's gap from 250 ms to at most 10 s; successes shrink it away")
+    func pacing() async throws {
+        let pacer = RequestPacer()
+        #expect(pacer.gap(for: "p") == .zero)
+        pacer.rateLimited("p")
+        #expect(pacer.gap(for: "p") == .milliseconds(250))
+        pacer.rateLimited("p")
+        #expect(pacer.gap(for: "p") == .milliseconds(500))
+        #expect(pacer.gap(for: "q") == .zero, "per project")
+        for _ in 0..<10 { pacer.rateLimited("p") }
+        #expect(pacer.gap(for: "p") == .seconds(10))
+        pacer.succeeded("p")
+        #expect(pacer.gap(for: "p") == .seconds(8))
+        for _ in 0..<40 { pacer.succeeded("p") }
+        #expect(pacer.gap(for: "p") == .zero)
+
+        // The gap is kept between requests.
+        pacer.rateLimited("r")
+        try await pacer.wait(for: "r")
+        let started = ContinuousClock.now
+        try await pacer.wait(for: "r")
+        #expect(ContinuousClock.now - started >= .milliseconds(240))
+    }
+
+    @Test("a rate-limited project's requests are spaced out by its handler")
+    func handlerSlowsDown() async throws {
+        try await withServerStore(.sqlite) { store in
+            let queue = DatabaseQueue(store: store, logger: quietLogger)
+            let pacer = RequestPacer()
+            let provider = ScriptedProvider(
+                failOnCall: 1,
+                failure: EmbeddingError(code: .rateLimited, message: "429", retryAfter: .zero, status: 429))
+            var handlers = JobHandlerRegistry()
+            handlers.register(.vectorize, VectorizationHandler(store: store, provider: provider, pacer: pacer))
+            let runner = JobRunner(queue: queue, handlers: handlers, logger: quietLogger)
+            let project = UUID().uuidString.lowercased()
+            try await store.createProject(Project(id: project, name: "paced", createdAt: Date()))
+            try await store.createIngestJob(
+                IngestJob(id: "i", projectID: project, total: 1, createdAt: Date()), chunks: 1)
+            _ = try await store.storeBatch(
+                [try RecordReader().read(["text": "one"]).get()], invalid: 0, handled: 1, ingestJobID: "i",
+                projectID: project, chunk: 0, processedAfter: 1, now: Date())
+            try await VectorizationHandler.enqueue(projectID: project, on: queue)
+            #expect(await runner.run(try #require(try await queue.claimJob([.vectorize]))) == .deferred)
+            #expect(pacer.gap(for: project) == .milliseconds(250))
+            #expect(await runner.run(try #require(try await queue.claimJob([.vectorize]))) == .completed)
+            #expect(pacer.gap(for: project) == .milliseconds(200), "one success shrinks the gap")
+        }
+    }
+}
