@@ -9,7 +9,9 @@ import ServiceLifecycle
 import SluiceAccounts
 import SluiceCore
 import SluiceEmbeddings
+import SluicePipeline
 import SluiceServer
+import SluiceWorkers
 import Synchronization
 import Testing
 
@@ -357,6 +359,65 @@ struct EndToEndEmbeddingTests {
                             guard case .array(let inputs)? = request.body["input"] else { return nil }
                             return inputs.count
                         }.allSatisfy { $0 <= 25 }, "requests of at most 25 texts")
+                }
+                try await http.shutdown()
+            } catch {
+                try await http.shutdown()
+                throw error
+            }
+        }
+    }
+
+    @Test("through the handler: wrong dimensions and timeouts fail the attempt with a clear error, nothing saved")
+    func badProviderAnswers() async throws {
+        let server = FakeEmbeddingServer(
+            dimensions: 8,
+            script: [.vectors(dimensions: 5), .slow(.seconds(3)), .slow(.seconds(3)), .slow(.seconds(3))])
+        try await server.run { base in
+            let http = HTTPClient(eventLoopGroupProvider: .singleton)
+            func client(timeout: Duration) -> OpenAIEmbeddingClient {
+                OpenAIEmbeddingClient(
+                    settings: EmbeddingSettings(
+                        provider: .openai, baseURL: base, apiKey: "sk-e2e", model: "fake-model", dimensions: 8,
+                        timeout: timeout),
+                    http: http, retry: EmbeddingTests.fastRetry, logger: quietLogger)
+            }
+            // A patient client meets the wrong dimension; an impatient one meets the slow answers.
+            let patient = client(timeout: .seconds(30))
+            let impatient = client(timeout: .milliseconds(500))
+            do {
+                try await withServerStore(.sqlite) { store in
+                    let clock = ManualWallClock()
+                    let queue = DatabaseQueue(store: store, clock: clock, logger: quietLogger)
+                    func runner(_ provider: OpenAIEmbeddingClient) -> JobRunner {
+                        var handlers = JobHandlerRegistry()
+                        handlers.register(.vectorize, VectorizationHandler(store: store, provider: provider))
+                        return JobRunner(queue: queue, handlers: handlers, logger: quietLogger)
+                    }
+                    let project = UUID().uuidString.lowercased()
+                    try await store.createProject(Project(id: project, name: "bad", createdAt: Date()))
+                    try await store.createIngestJob(
+                        IngestJob(id: "i", projectID: project, total: 1, createdAt: Date()), chunks: 1)
+                    _ = try await store.storeBatch(
+                        [try RecordReader().read(["text": "one"]).get()], invalid: 0, handled: 1, ingestJobID: "i",
+                        projectID: project, chunk: 0, processedAfter: 1, now: Date())
+                    let id = try await VectorizationHandler.enqueue(projectID: project, on: queue).id
+
+                    #expect(
+                        await runner(patient).run(try #require(try await queue.claimJob([.vectorize])))
+                            == .failed(.retryScheduled(at: clock.now() + 10)))
+                    let first = try await queue.getJob(id).errors.last?.message ?? ""
+                    #expect(first.contains("5 dimensions; EMBEDDING_DIMENSIONS is 8"), "\(first)")
+                    #expect(!first.contains("sk-e2e"))
+
+                    // The next attempt meets a provider slower than the 200 ms timeout, three times over.
+                    clock.advance(by: .seconds(10))
+                    #expect(
+                        await runner(impatient).run(try #require(try await queue.claimJob([.vectorize])))
+                            == .failed(.retryScheduled(at: clock.now() + 20)))
+                    let second = try await queue.getJob(id).errors.last?.message ?? ""
+                    #expect(second.contains("timed out"), "\(second)")
+                    #expect(try await store.project(id: project)?.embeddedCount == 0)
                 }
                 try await http.shutdown()
             } catch {

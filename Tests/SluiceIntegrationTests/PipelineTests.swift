@@ -61,7 +61,7 @@ struct PipelineTests {
     func batchBoundaries(kind: StoreKind) async throws {
         try await withServerStore(kind) { store in
             let ingest = Ingest(store: store)
-            for count in [0, 1, 100, 101, 250] {
+            for count in [0, 1, 100, 101, 250, 251] {
                 let project = try await ingest.project()
                 let (ingestID, jobID) = try await ingest.enqueue(Self.records(count), project: project)
                 #expect(try await ingest.runNext() == .completed)
