@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import SluiceCore
 
@@ -109,16 +110,17 @@ public struct NewRecord: Sendable, Hashable {
     public var externalID: String?
     /// What gets embedded.
     public var text: String
-    /// The record as it came in.
-    public var data: JSONValue
-    /// SHA-256 of the record's canonical JSON: equal records are stored once per project.
+    /// The record as it came in, as canonical JSON text (keys sorted): what the stores keep.
+    public var json: String
+    /// SHA-256 of ``json``: equal records are stored once per project.
     public var contentHash: String
 
-    public init(externalID: String?, text: String, data: JSONValue, contentHash: String) {
+    /// Writes the record's canonical JSON once and hashes that same text.
+    public init(externalID: String?, text: String, data: JSONValue) {
         self.externalID = externalID
         self.text = text
-        self.data = data
-        self.contentHash = contentHash
+        self.json = data.jsonText
+        self.contentHash = SHA256.hash(data: Data(json.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 }
 

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import SluiceCore
 
@@ -29,14 +28,9 @@ public struct RecordReader: Sendable {
         guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { return .failure(.noText) }
         guard text.utf8.count <= maxTextBytes else { return .failure(.textTooLong(text.utf8.count)) }
         // PostgreSQL's text and jsonb cannot hold NUL characters.
-        guard !value.jsonText.contains("\\u0000") else { return .failure(.nulCharacter) }
+        guard !value.containsNUL else { return .failure(.nulCharacter) }
         let externalID = fields["id"].flatMap { $0.stringValue ?? $0.intValue.map(String.init) }
-        return .success(NewRecord(externalID: externalID, text: text, data: value, contentHash: Self.hash(value)))
-    }
-
-    /// SHA-256 of the canonical JSON (keys sorted), in hex.
-    public static func hash(_ value: JSONValue) -> String {
-        SHA256.hash(data: Data(value.jsonText.utf8)).map { String(format: "%02x", $0) }.joined()
+        return .success(NewRecord(externalID: externalID, text: text, data: value))
     }
 
     /// Why a record was not stored.

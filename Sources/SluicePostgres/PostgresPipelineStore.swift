@@ -89,7 +89,7 @@ extension PostgresJobStore: PipelineStore {
         let ids = records.map { _ in JobID.make(at: now) }
         let externalIDs = records.map { $0.externalID ?? "" }  // "" stands for NULL
         let texts = records.map(\.text)
-        let data = records.map(\.data.jsonText)
+        let data = records.map(\.json)
         let hashes = records.map(\.contentHash)
         return try await mapErrors {
             try await client.withTransaction(logger: logger) { connection in

@@ -98,7 +98,7 @@ extension SQLiteJobStore: PipelineStore {
             var inserted = 0
             for record in records {
                 try insert.execute(arguments: [
-                    JobID.make(at: now), projectID, record.externalID, record.text, record.data.jsonText,
+                    JobID.make(at: now), projectID, record.externalID, record.text, record.json,
                     record.contentHash, nowMicros,
                 ])
                 inserted += db.changesCount
