@@ -200,6 +200,11 @@ public struct DatabaseQueue: Sendable {
         try await store.jobs(matching: filter)
     }
 
+    /// The PENDING job created longest ago, or nil: how far behind the workers are.
+    public func oldestPendingJob() async throws -> Job? {
+        try await store.jobs(matching: JobFilter(status: .pending, limit: 1, oldestFirst: true)).first
+    }
+
     /// Sends a FAILED job back to PENDING now, with its attempts reset and its error history kept.
     public func retryJob(_ id: String) async throws {
         try await store.retry(id: id, now: clock.now())

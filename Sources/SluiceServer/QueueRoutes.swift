@@ -59,7 +59,7 @@ extension SluiceApp {
         }
         async let stats = queue.getQueueStats()
         async let recent = queue.listJobs(filter)
-        async let oldest = queue.listJobs(JobFilter(status: .pending, limit: 1, oldestFirst: true))
+        async let oldest = queue.oldestPendingJob()
         let now = clock.now()
         let counts = try await stats.total
         return [
@@ -68,7 +68,7 @@ extension SluiceApp {
                 "completed": .int(Int64(counts.completed)), "failed": .int(Int64(counts.failed)),
             ],
             "recentJobs": .array(try await recent.map(Self.jobJSON)),
-            "oldestPendingJob": try await oldest.first.map { job in
+            "oldestPendingJob": try await oldest.map { job in
                 [
                     "id": .string(job.id), "createdAt": JSONResponse.timestamp(job.createdAt),
                     "ageMinutes": .int(Int64(max(0, now.timeIntervalSince(job.createdAt)) / 60)),

@@ -69,7 +69,7 @@ public final class ServerMetrics: JobMetrics, Sendable {
                 ).set(Double(counts[status]))
             }
         }
-        let oldest = try await queue.listJobs(JobFilter(status: .pending, limit: 1, oldestFirst: true)).first
+        let oldest = try await queue.oldestPendingJob()
         registry.makeGauge(descriptor: Self.oldestPending).set(
             oldest.map { max(0, now.timeIntervalSince($0.createdAt)) } ?? 0)
         return registry.emitToString()
