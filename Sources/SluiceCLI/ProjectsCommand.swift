@@ -3,6 +3,7 @@ import Foundation
 import SluiceCore
 import SluiceEmbeddings
 import SluicePipeline
+import SluiceServer
 import SluiceStores
 
 #if canImport(Glibc)
@@ -173,7 +174,8 @@ struct Ingest: AsyncParsableCommand {
         let upload = Uploads.Request(
             records: records, generateEmbeddings: embed,
             textFields: textFields.map { $0.split(separator: ",").map(String.init) } ?? [])
-        let partSize = try ingestPartSize()
+        // The same part size the server uses (SLUICE_INGEST_JOB_RECORDS).
+        let partSize = try ServerConfiguration(environment: ProcessInfo.processInfo.environment).ingestPartSize
         let (projectName, wait) = (project, !noWait)
         let outcome = try await settings.withStore { store, queueOptions, logger in
             let target = try await ProjectLookup.find(projectName, in: store)
@@ -188,16 +190,6 @@ struct Ingest: AsyncParsableCommand {
         guard let job = outcome.1 else { return }
         print("\(job.status.rawValue): saved \(job.saved), skipped \(job.skipped) of \(job.total)")
         if job.status == .failed { throw PipelineError(code: .invalidInput, message: job.error ?? "ingestion failed") }
-    }
-
-    private func ingestPartSize() throws -> Int {
-        guard let text = ProcessInfo.processInfo.environment["SLUICE_INGEST_JOB_RECORDS"], !text.isEmpty else {
-            return 2_000
-        }
-        guard let value = Int(text), value > 0 else {
-            throw QueueError.invalidConfiguration("SLUICE_INGEST_JOB_RECORDS must be a positive number, not '\(text)'")
-        }
-        return value
     }
 
     /// Polls the ingest job until it ends, drawing progress on standard error.
