@@ -130,7 +130,10 @@ public protocol PipelineStore: Sendable {
     func createProject(_ project: Project) async throws
     /// Every project with its counts, by name.
     func projects() async throws -> [ProjectSummary]
-    func project(id: String) async throws -> ProjectSummary?
+    /// The project with its counts (which read every record of it: for people, not for every job).
+    func projectSummary(id: String) async throws -> ProjectSummary?
+    /// The project alone: one row.
+    func project(id: String) async throws -> Project?
 
     /// Creates the ingest job and its `chunks` parts, each processed by one INGEST_DATA job.
     func createIngestJob(_ job: IngestJob, chunks: Int) async throws

@@ -61,10 +61,9 @@ public struct VectorizationHandler: JobHandler {
         guard let projectID = context.payload["projectId"]?.stringValue else {
             throw PipelineError(code: .invalidInput, message: "VECTORIZE payload needs a projectId")
         }
-        guard let summary = try await store.project(id: projectID) else {
+        guard let project = try await store.project(id: projectID) else {
             throw PipelineError(code: .projectNotFound, message: "project \(projectID) does not exist")
         }
-        let project = summary.project
         if let model = project.embeddingModel,
             model != provider.model || project.embeddingDimensions != provider.dimensions
         {

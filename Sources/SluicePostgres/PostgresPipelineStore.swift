@@ -29,8 +29,17 @@ extension PostgresJobStore: PipelineStore {
         try await fetchProjects("SELECT \(unescaped: Self.projectColumns) FROM projects p ORDER BY p.name")
     }
 
-    public func project(id: String) async throws -> ProjectSummary? {
+    public func projectSummary(id: String) async throws -> ProjectSummary? {
         try await fetchProjects("SELECT \(unescaped: Self.projectColumns) FROM projects p WHERE p.id = \(id)").first
+    }
+
+    public func project(id: String) async throws -> Project? {
+        try await mapErrors {
+            try await client.query(
+                "SELECT id, name, embedding_model, embedding_dimensions, created_at FROM projects WHERE id = \(id)",
+                logger: logger
+            ).collect().first.map(Self.decodeProject)
+        }
     }
 
     public func createIngestJob(_ job: IngestJob, chunks: Int) async throws {
@@ -174,15 +183,20 @@ extension PostgresJobStore: PipelineStore {
         try await mapErrors {
             try await client.query(query, logger: logger).collect().map { row in
                 let cells = row.makeRandomAccess()
-                let project = Project(
-                    id: try cells[0].decode(String.self), name: try cells[1].decode(String.self),
-                    embeddingModel: try cells[2].decode(String?.self),
-                    embeddingDimensions: try cells[3].decode(Int?.self), createdAt: try cells[4].decode(Date.self))
                 return ProjectSummary(
-                    project: project, recordCount: try cells[5].decode(Int.self),
+                    project: try Self.decodeProject(row), recordCount: try cells[5].decode(Int.self),
                     embeddedCount: try cells[6].decode(Int.self))
             }
         }
+    }
+
+    /// The first five columns: id, name, embedding_model, embedding_dimensions, created_at.
+    private static func decodeProject(_ row: PostgresRow) throws -> Project {
+        let cells = row.makeRandomAccess()
+        return Project(
+            id: try cells[0].decode(String.self), name: try cells[1].decode(String.self),
+            embeddingModel: try cells[2].decode(String?.self), embeddingDimensions: try cells[3].decode(Int?.self),
+            createdAt: try cells[4].decode(Date.self))
     }
 
     private static func decodeIngestJob(_ row: PostgresRow) throws -> IngestJob {

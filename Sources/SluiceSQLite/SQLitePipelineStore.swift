@@ -29,7 +29,17 @@ extension SQLiteJobStore: PipelineStore {
         }
     }
 
-    public func project(id: String) async throws -> ProjectSummary? {
+    public func project(id: String) async throws -> Project? {
+        try await read { db in
+            try Row.fetchOne(
+                db,
+                sql: "SELECT id, name, embedding_model, embedding_dimensions, created_at FROM projects WHERE id = ?",
+                arguments: [id]
+            ).map(Self.decodeProjectRow)
+        }
+    }
+
+    public func projectSummary(id: String) async throws -> ProjectSummary? {
         try await read { db in
             try Row.fetchOne(db, sql: "SELECT \(Self.projectColumns) FROM projects p WHERE p.id = ?", arguments: [id])
                 .map(Self.decodeProject)
@@ -158,10 +168,13 @@ extension SQLiteJobStore: PipelineStore {
     }
 
     private static func decodeProject(_ row: Row) throws -> ProjectSummary {
-        let project = Project(
-            id: row[0], name: row[1], embeddingModel: row[2], embeddingDimensions: row[3],
-            createdAt: date(row[4]))
-        return ProjectSummary(project: project, recordCount: row[5], embeddedCount: row[6])
+        ProjectSummary(project: decodeProjectRow(row), recordCount: row[5], embeddedCount: row[6])
+    }
+
+    /// The first five columns: id, name, embedding_model, embedding_dimensions, created_at.
+    private static func decodeProjectRow(_ row: Row) -> Project {
+        Project(
+            id: row[0], name: row[1], embeddingModel: row[2], embeddingDimensions: row[3], createdAt: date(row[4]))
     }
 
     private static func decodeIngestJob(_ row: Row) throws -> IngestJob {
@@ -204,9 +217,7 @@ extension SQLiteJobStore {
                         "SELECT id, name, embedding_model, embedding_dimensions, created_at FROM projects WHERE id = ?",
                     arguments: [projectID])
             else { throw PipelineError(code: .projectNotFound, message: "project \(projectID) does not exist") }
-            let project = Project(
-                id: row[0], name: row[1], embeddingModel: row[2], embeddingDimensions: row[3],
-                createdAt: Self.date(row[4]))
+            let project = Self.decodeProjectRow(row)
             guard project.embeddingModel == model, project.embeddingDimensions == dimensions else {
                 throw PipelineError.modelMismatch(project: project, model: model, dimensions: dimensions)
             }

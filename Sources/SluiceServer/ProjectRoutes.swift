@@ -31,7 +31,7 @@ extension SluiceApp {
         router.get("/api/projects/{id}") { _, context -> Response in
             _ = try context.requireRole(.manager)
             let id = try context.parameters.require("id")
-            guard let summary = try await store.project(id: id) else {
+            guard let summary = try await store.projectSummary(id: id) else {
                 throw APIError(.notFound, "project \(id) does not exist")
             }
             return JSONResponse.make(["project": Self.projectJSON(summary)])
@@ -124,19 +124,17 @@ extension SluiceApp {
             }
             k = value
         }
-        guard let summary = try await store.project(id: id) else {
+        guard let project = try await store.project(id: id) else {
             throw APIError(.notFound, "project \(id) does not exist")
         }
-        guard let model = summary.project.embeddingModel else {
-            throw APIError(
-                .conflict, "project \(summary.project.name) has no embeddings yet: ingest with generateEmbeddings")
+        guard let model = project.embeddingModel else {
+            throw APIError(.conflict, "project \(project.name) has no embeddings yet: ingest with generateEmbeddings")
         }
-        guard model == embedder.model, summary.project.embeddingDimensions == embedder.dimensions else {
+        guard model == embedder.model, project.embeddingDimensions == embedder.dimensions else {
             throw APIError(
                 .conflict,
-                PipelineError.modelMismatch(
-                    project: summary.project, model: embedder.model, dimensions: embedder.dimensions
-                ).message)
+                PipelineError.modelMismatch(project: project, model: embedder.model, dimensions: embedder.dimensions)
+                    .message)
         }
         let vector: [Float]
         do {

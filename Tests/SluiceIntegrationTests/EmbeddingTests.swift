@@ -417,7 +417,7 @@ struct EndToEndEmbeddingTests {
                             == .failed(.retryScheduled(at: clock.now() + 20)))
                     let second = try await queue.getJob(id).errors.last?.message ?? ""
                     #expect(second.contains("timed out"), "\(second)")
-                    #expect(try await store.project(id: project)?.embeddedCount == 0)
+                    #expect(try await store.projectSummary(id: project)?.embeddedCount == 0)
                 }
                 try await http.shutdown()
             } catch {

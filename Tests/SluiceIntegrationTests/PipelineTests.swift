@@ -80,7 +80,7 @@ struct PipelineTests {
                 #expect(stored.saved == count)
                 #expect(stored.processed == count)
                 #expect(stored.startedAt != nil && stored.completedAt != nil)
-                #expect(try await store.project(id: project)?.recordCount == count)
+                #expect(try await store.projectSummary(id: project)?.recordCount == count)
             }
         }
     }
@@ -123,7 +123,7 @@ struct PipelineTests {
             let (_, again) = try await ingest.enqueue(upload, project: project)
             #expect(try await ingest.runNext() == .completed)
             #expect(try await ingest.queue.getJob(again).result?["savedCount"] == 0)
-            #expect(try await store.project(id: project)?.recordCount == 3)
+            #expect(try await store.projectSummary(id: project)?.recordCount == 3)
 
             // Another project stores the same records again: duplicates are per project.
             let other = try await ingest.project()
@@ -158,7 +158,7 @@ struct PipelineTests {
             let job = try await ingest.queue.getJob(jobID)
             #expect(job.result?["savedCount"] == 250)
             #expect(job.result?["duplicateCount"] == nil, "nothing was stored twice or even tried twice")
-            #expect(try await store.project(id: project)?.recordCount == 250)
+            #expect(try await store.projectSummary(id: project)?.recordCount == 250)
         }
     }
 
@@ -190,8 +190,8 @@ struct PipelineTests {
             await #expect(throws: PipelineError.self) { try await ingest.project("alpha") }
             _ = try await ingest.project("beta")
             #expect(try await store.projects().map(\.project.name) == ["alpha", "beta"])
-            #expect(try await store.project(id: id)?.recordCount == 0)
-            #expect(try await store.project(id: "nope") == nil)
+            #expect(try await store.projectSummary(id: id)?.recordCount == 0)
+            #expect(try await store.projectSummary(id: "nope") == nil)
             await #expect(throws: PipelineError.self) {
                 try await store.createIngestJob(
                     IngestJob(id: "x", projectID: "nope", total: 0, createdAt: ingest.clock.now()), chunks: 1)

@@ -90,7 +90,7 @@ struct VectorizationTests {
             #expect(second["embeddedCount"] == 50)
             #expect(second["moreRemaining"] == false)
             #expect(try await queue.listJobs(JobFilter(status: .pending, jobType: .vectorize)).isEmpty)
-            let summary = try #require(try await store.project(id: project))
+            let summary = try #require(try await store.projectSummary(id: project))
             #expect(summary.embeddedCount == 300)
             #expect(summary.project.embeddingModel == "scripted")
             #expect(summary.project.embeddingDimensions == 8)
@@ -120,10 +120,10 @@ struct VectorizationTests {
             let runner = runner(queue, store, provider)
             try await VectorizationHandler.enqueue(projectID: project, on: queue)
             #expect(await runner.run(try #require(try await queue.claimJob([.vectorize]))) == .completed)
-            #expect(try await store.project(id: project)?.embeddedCount == 5)
+            #expect(try await store.projectSummary(id: project)?.embeddedCount == 5)
             // Nothing is lost: the completed job queued a successor for the late records.
             #expect(await runner.run(try #require(try await queue.claimJob([.vectorize]))) == .completed)
-            #expect(try await store.project(id: project)?.embeddedCount == 8)
+            #expect(try await store.projectSummary(id: project)?.embeddedCount == 8)
         }
     }
 
@@ -147,11 +147,11 @@ struct VectorizationTests {
             #expect(job.status == .pending)
             #expect(job.attempts == 0)
             #expect(job.scheduledFor == clock.now() + 7)
-            #expect(try await store.project(id: project)?.embeddedCount == 25)
+            #expect(try await store.projectSummary(id: project)?.embeddedCount == 25)
             clock.advance(by: .seconds(7))
             #expect(await runner.run(try #require(try await queue.claimJob([.vectorize]))) == .completed)
             #expect(try await queue.getJob(id).result?["embeddedCount"] == 35)
-            #expect(try await store.project(id: project)?.embeddedCount == 60)
+            #expect(try await store.projectSummary(id: project)?.embeddedCount == 60)
         }
     }
 
