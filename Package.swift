@@ -38,6 +38,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swiftcsv/SwiftCSV.git", from: "0.10.0"),
+        // The queue monitor's server-rendered HTML: logic-less templates that HTML-escape every value by default.
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
         // The embedding providers' HTTP client (and the tests' client for `sluice serve`).
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
@@ -125,10 +127,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The HTTP server (Hummingbird 2): accounts, the admin queue API, the worker endpoints, health, metrics.
+        // The HTTP server (Hummingbird 2): accounts, the admin queue API, the worker endpoints, health, metrics,
+        // and the queue monitor (Mustache templates, CSS and JavaScript in Resources/).
         .target(
             name: "SluiceServer",
             dependencies: [
+                .product(name: "Mustache", package: "swift-mustache"),
                 "SluiceCore", "SluiceAccounts", "SluiceWorkers", "SluiceStores", "SluicePipeline", "SluiceEmbeddings",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -139,6 +143,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            resources: [.copy("Resources")],
             swiftSettings: swiftSettings
         ),
         // The `sluice` command.

@@ -31,6 +31,32 @@ public struct QueueOptions: Sendable {
     }
 }
 
+/// An action on many jobs at once, from the queue monitor.
+public enum BulkAction: String, Sendable, CaseIterable {
+    /// FAILED jobs back to PENDING.
+    case retry
+    /// PENDING and PROCESSING jobs to FAILED.
+    case cancel
+
+    /// The states the action applies to, narrowed to `status` when one is given.
+    public func statuses(within status: JobStatus?) -> [JobStatus] {
+        let all: [JobStatus] = self == .retry ? [.failed] : [.pending, .processing]
+        return status.map { status in all.filter { $0 == status } } ?? all
+    }
+}
+
+/// What a bulk action did.
+public struct BulkActionResult: Sendable, Hashable {
+    /// Jobs changed, oldest first.
+    public var changed: [String] = []
+    /// Jobs that matched but changed state before the action reached them.
+    public var skipped = 0
+    /// Jobs still matching afterwards (past the cap, or arrived meanwhile).
+    public var remaining = 0
+
+    public init() {}
+}
+
 /// Metadata keys Sluice logs with.
 public enum LogKey {
     public static let jobID = "sluice.job.id"
@@ -214,13 +240,75 @@ public struct DatabaseQueue: Sendable {
     /// Fails a PENDING or PROCESSING job at once; its worker's next call about it is refused.
     public func cancelJob(_ id: String, reason: String = "cancelled by an administrator") async throws {
         let now = clock.now()
-        let result: JSONValue = [
+        try await store.cancel(id: id, result: Self.cancellation(reason: reason, at: now), now: now)
+        logger.info("job cancelled", metadata: [LogKey.jobID: "\(id)"])
+    }
+
+    /// The result a cancelled job keeps.
+    private static func cancellation(reason: String, at now: Date) -> JSONValue {
+        [
             "error": .string("Job cancelled: \(reason)"),
             "cancelled": true,
             "cancelledAt": .string(now.formatted(.iso8601)),
         ]
-        try await store.cancel(id: id, result: result, now: now)
-        logger.info("job cancelled", metadata: [LogKey.jobID: "\(id)"])
+    }
+
+    /// How many jobs `action` would change among those of `status` and `jobType` (nil: any): FAILED jobs for a
+    /// retry, PENDING and PROCESSING ones for a cancel. Read from the queue statistics.
+    public func countJobs(for action: BulkAction, status: JobStatus? = nil, jobType: JobType? = nil) async throws
+        -> Int
+    {
+        let stats = try await store.stats()
+        let counts = jobType.map { stats.byType[$0] ?? StatusCounts() } ?? stats.total
+        return action.statuses(within: status).reduce(0) { $0 + counts[$1] }
+    }
+
+    /// Retries or cancels, oldest first, up to `limit` of the jobs ``countJobs(for:status:jobType:)`` counts.
+    /// A job that changed meanwhile (finished, retried, cancelled elsewhere) is skipped, not an error.
+    public func perform(
+        _ action: BulkAction, status: JobStatus? = nil, jobType: JobType? = nil, limit: Int,
+        reason: String = "cancelled by an administrator"
+    ) async throws -> BulkActionResult {
+        var result = BulkActionResult()
+        for status in action.statuses(within: status) where result.changed.count < limit {
+            let jobs = try await store.jobs(
+                matching: JobFilter(
+                    status: status, jobType: jobType, limit: limit - result.changed.count, oldestFirst: true))
+            for job in jobs {
+                let now = clock.now()
+                do {
+                    switch action {
+                    case .retry: try await store.retry(id: job.id, now: now)
+                    case .cancel:
+                        try await store.cancel(id: job.id, result: Self.cancellation(reason: reason, at: now), now: now)
+                    }
+                    result.changed.append(job.id)
+                } catch let error as QueueError where error.code == .invalidTransition || error.code == .jobNotFound {
+                    result.skipped += 1
+                }
+            }
+        }
+        result.remaining = try await countJobs(for: action, status: status, jobType: jobType)
+        logger.info(
+            "bulk \(action.rawValue)",
+            metadata: [
+                "sluice.bulk.changed": "\(result.changed.count)", "sluice.bulk.skipped": "\(result.skipped)",
+                LogKey.jobType: "\(jobType?.rawValue ?? "any")",
+            ])
+        return result
+    }
+
+    /// Completed and failed jobs per minute over the last `minutes` minutes, the current one included: one entry
+    /// per minute, oldest first, zeros included.
+    public func throughput(lastMinutes minutes: Int) async throws -> [ThroughputMinute] {
+        let currentMinute = (clock.now().timeIntervalSince1970 / 60).rounded(.down)
+        let first = Date(timeIntervalSince1970: (currentMinute - Double(max(minutes, 1) - 1)) * 60)
+        let found = Dictionary(
+            try await store.finishedPerMinute(since: first).map { ($0.minute, $0) }, uniquingKeysWith: { a, _ in a })
+        return (0..<max(minutes, 1)).map { index in
+            let minute = first.addingTimeInterval(Double(index) * 60)
+            return found[minute] ?? ThroughputMinute(minute: minute)
+        }
     }
 
     /// Deletes COMPLETED and FAILED jobs that finished more than `olderThanDays` days ago, in bounded batches.

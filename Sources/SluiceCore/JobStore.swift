@@ -44,6 +44,10 @@ public protocol JobStore: Sendable {
 
     func stats() async throws -> QueueStats
 
+    /// How many jobs finished in each minute since `since`: COMPLETED and FAILED counted by `completed_at`,
+    /// oldest minute first, minutes with none left out.
+    func finishedPerMinute(since: Date) async throws -> [ThroughputMinute]
+
     /// FAILED back to PENDING at `now` with attempts reset; throws ``QueueError`` when the job is missing or not
     /// FAILED.
     func retry(id: String, now: Date) async throws
@@ -154,6 +158,36 @@ public struct QueueStats: Sendable, Hashable {
     public var processing: Int { total.processing }
     public var completed: Int { total.completed }
     public var failed: Int { total.failed }
+}
+
+/// Jobs that finished in one minute.
+public struct ThroughputMinute: Sendable, Hashable {
+    /// The minute's start (UTC, whole minute).
+    public var minute: Date
+    public var completed: Int
+    public var failed: Int
+
+    public init(minute: Date, completed: Int = 0, failed: Int = 0) {
+        self.minute = minute
+        self.completed = completed
+        self.failed = failed
+    }
+
+    /// Builds minutes from `(minute number since 1970, status, count)` rows such as a `GROUP BY` returns.
+    public static func fromRows(_ rows: [(minute: Int64, status: JobStatus, count: Int)]) -> [ThroughputMinute] {
+        var byMinute: [Int64: ThroughputMinute] = [:]
+        for row in rows {
+            var entry =
+                byMinute[row.minute] ?? ThroughputMinute(minute: Date(timeIntervalSince1970: Double(row.minute) * 60))
+            switch row.status {
+            case .completed: entry.completed += row.count
+            case .failed: entry.failed += row.count
+            case .pending, .processing: break
+            }
+            byMinute[row.minute] = entry
+        }
+        return byMinute.keys.sorted().compactMap { byMinute[$0] }
+    }
 }
 
 /// What a rescue pass did with jobs whose worker was lost.

@@ -159,6 +159,16 @@ public final class MemoryJobStore: JobStore, ScheduleStore, KeyLockStore {
         }
     }
 
+    public func finishedPerMinute(since: Date) async throws -> [ThroughputMinute] {
+        jobsByID.withLock { table in
+            ThroughputMinute.fromRows(
+                table.values.compactMap { job in
+                    guard job.status.isFinished, let at = job.completedAt, at >= since else { return nil }
+                    return (Int64((at.timeIntervalSince1970 / 60).rounded(.down)), job.status, 1)
+                })
+        }
+    }
+
     public func retry(id: String, now: Date) async throws {
         try jobsByID.withLock { table in
             guard var job = table[id] else { throw QueueError.jobNotFound(id) }

@@ -332,6 +332,23 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, Serv
         }
     }
 
+    public func finishedPerMinute(since: Date) async throws -> [ThroughputMinute] {
+        try await mapErrors {
+            var rows: [(minute: Int64, status: JobStatus, count: Int)] = []
+            for try await (minute, status, count) in try await client.query(
+                """
+                SELECT floor(extract(epoch FROM completed_at) / 60)::bigint, status, count(*)
+                FROM job_queue
+                WHERE status IN ('COMPLETED', 'FAILED') AND completed_at >= \(since)
+                GROUP BY 1, 2
+                """, logger: logger
+            ).decode((Int64, String, Int).self) {
+                if let status = JobStatus(rawValue: status) { rows.append((minute, status, count)) }
+            }
+            return ThroughputMinute.fromRows(rows)
+        }
+    }
+
     public func retry(id: String, now: Date) async throws {
         let changed = try await mapErrors {
             do {

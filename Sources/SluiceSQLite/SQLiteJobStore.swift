@@ -229,6 +229,23 @@ public final class SQLiteJobStore: JobStore, ScheduleStore, KeyLockStore {
         }
     }
 
+    public func finishedPerMinute(since: Date) async throws -> [ThroughputMinute] {
+        try await read { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT completed_at / 60000000, status, count(*)
+                    FROM job_queue
+                    WHERE status IN ('COMPLETED', 'FAILED') AND completed_at >= ?
+                    GROUP BY 1, 2
+                    """, arguments: [Self.micros(since)])
+            return ThroughputMinute.fromRows(
+                rows.compactMap { row in
+                    JobStatus(rawValue: row[1]).map { (minute: row[0], status: $0, count: row[2]) }
+                })
+        }
+    }
+
     public func retry(id: String, now: Date) async throws {
         try await write { db in
             guard

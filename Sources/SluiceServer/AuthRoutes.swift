@@ -29,6 +29,19 @@ extension SluiceApp {
         guard let email = body["email"]?.stringValue, let password = body["password"]?.stringValue else {
             throw APIError(.badRequest, "body must be {\"email\": string, \"password\": string}")
         }
+        let (user, session, cookie) = try await signIn(email: email, password: password, context)
+        var response = JSONResponse.make([
+            "user": Self.userJSON(user), "expiresAt": JSONResponse.timestamp(session.expiresAt),
+        ])
+        response.setCookie(cookie)
+        return response
+    }
+
+    /// Checks an email and password behind the failed-sign-in throttle, for the API and the sign-in page alike:
+    /// the user, their new session and its cookie, or an ``APIError`` (401 wrong credentials, 429 throttled).
+    func signIn(email: String, password: String, _ context: SluiceRequestContext) async throws -> (
+        User, Session, Cookie
+    ) {
         let accountKey = "email:\(email.trimmingCharacters(in: .whitespaces).lowercased())"
         let addressKey = "address:\(context.remoteAddress?.ipAddress ?? "unknown")"
         if let wait = throttle.retryAfter([accountKey, addressKey]) {
@@ -42,13 +55,10 @@ extension SluiceApp {
             throw APIError(.unauthorized, "invalid email or password")
         }
         throttle.recordSuccess(accountKey)
-        var response = JSONResponse.make([
-            "user": Self.userJSON(user), "expiresAt": JSONResponse.timestamp(session.expiresAt),
-        ])
         let maxAge = Int(session.expiresAt.timeIntervalSince(session.createdAt))
-        response.setCookie(
-            SessionCookie.make(token: token, maxAge: maxAge, secure: configuration.environment == .production))
-        return response
+        let cookie = SessionCookie.make(
+            token: token, maxAge: maxAge, secure: configuration.environment == .production)
+        return (user, session, cookie)
     }
 
     static func userJSON(_ user: User) -> JSONValue {

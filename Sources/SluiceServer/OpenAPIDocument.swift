@@ -262,6 +262,66 @@ enum OpenAPIDocument {
                 }
               }
             },
+            "/api/admin/queue/throughput": {
+              "get": {
+                "summary": "Completed and failed jobs per minute, oldest minute first, zeros included (MANAGER, ADMIN)",
+                "security": [{"session": []}],
+                "parameters": [{"name": "minutes", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1440, "default": 60}}],
+                "responses": {
+                  "200": {"description": "One entry per minute", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["minutes", "completed", "failed"], "additionalProperties": false,
+                    "properties": {
+                      "minutes": {"type": "array", "items": {
+                        "type": "object", "required": ["minute", "completed", "failed"], "additionalProperties": false,
+                        "properties": {"minute": {"type": "string", "format": "date-time"}, "completed": {"type": "integer"}, "failed": {"type": "integer"}}}},
+                      "completed": {"type": "integer"}, "failed": {"type": "integer"}
+                    }}}}},
+                  "400": {"$ref": "#/components/responses/BadRequest"},
+                  "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "403": {"$ref": "#/components/responses/Forbidden"}
+                }
+              }
+            },
+            "/api/admin/queue/bulk": {
+              "get": {
+                "summary": "How many jobs a bulk action would change: FAILED ones for retry, PENDING and PROCESSING ones for cancel (ADMIN)",
+                "security": [{"session": []}],
+                "parameters": [
+                  {"name": "action", "in": "query", "required": true, "schema": {"enum": ["retry", "cancel"]}},
+                  {"name": "status", "in": "query", "schema": {"enum": ["PENDING", "PROCESSING", "COMPLETED", "FAILED"]}},
+                  {"name": "jobType", "in": "query", "schema": {"type": "string"}}
+                ],
+                "responses": {
+                  "200": {"description": "The count, and the most one action changes", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["action", "matching", "limit"], "additionalProperties": false,
+                    "properties": {"action": {"enum": ["retry", "cancel"]}, "matching": {"type": "integer"}, "limit": {"type": "integer"}}}}}},
+                  "400": {"$ref": "#/components/responses/BadRequest"},
+                  "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "403": {"$ref": "#/components/responses/Forbidden"}
+                }
+              },
+              "post": {
+                "summary": "Retry or cancel, oldest first, up to SLUICE_BULK_ACTION_LIMIT of the jobs matching status and jobType (ADMIN)",
+                "security": [{"session": []}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                  "type": "object", "required": ["action"],
+                  "properties": {"action": {"enum": ["retry", "cancel"]}, "status": {"type": "string"}, "jobType": {"type": "string"}}}}}},
+                "responses": {
+                  "200": {"description": "What changed", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["action", "changed", "jobIds", "skipped", "remaining", "limit"], "additionalProperties": false,
+                    "properties": {
+                      "action": {"enum": ["retry", "cancel"]}, "changed": {"type": "integer"},
+                      "jobIds": {"type": "array", "items": {"type": "string"}},
+                      "skipped": {"type": "integer", "description": "matched, but changed state before the action reached them"},
+                      "remaining": {"type": "integer", "description": "still matching afterwards"},
+                      "limit": {"type": "integer"}
+                    }}}}},
+                  "400": {"$ref": "#/components/responses/BadRequest"},
+                  "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "403": {"$ref": "#/components/responses/Forbidden"}
+                }
+              }
+            },
             "/api/projects": {
               "post": {
                 "summary": "Create a project (MANAGER, ADMIN)",

@@ -27,6 +27,62 @@ extension SluiceApp {
             context.logger.info("job cancelled from the API", metadata: [LogKey.jobID: "\(id)"])
             return JSONResponse.make(["success": true, "jobId": .string(id)])
         }
+        router.get("/api/admin/queue/throughput") { request, context -> Response in
+            _ = try context.requireRole(.manager)
+            var minutes = 60
+            if let text = request.uri.queryParameters["minutes"] {
+                guard let value = Int(text), (1...Self.throughputMaximumMinutes).contains(value) else {
+                    throw APIError(
+                        .badRequest, "minutes must be a whole number from 1 to \(Self.throughputMaximumMinutes)")
+                }
+                minutes = value
+            }
+            let buckets = try await queue.throughput(lastMinutes: minutes)
+            return JSONResponse.make([
+                "minutes": .array(
+                    buckets.map {
+                        [
+                            "minute": JSONResponse.timestamp($0.minute), "completed": .int(Int64($0.completed)),
+                            "failed": .int(Int64($0.failed)),
+                        ]
+                    }),
+                "completed": .int(Int64(buckets.reduce(0) { $0 + $1.completed })),
+                "failed": .int(Int64(buckets.reduce(0) { $0 + $1.failed })),
+            ])
+        }
+        router.get("/api/admin/queue/bulk") { request, context -> Response in
+            _ = try context.requireRole(.admin)
+            let query = request.uri.queryParameters
+            let action = try Self.bulkAction(query["action"].map(String.init))
+            let filter = try Self.jobFilter(query)
+            let matching = try await queue.countJobs(for: action, status: filter.status, jobType: filter.jobType)
+            return JSONResponse.make([
+                "action": .string(action.rawValue), "matching": .int(Int64(matching)),
+                "limit": .int(Int64(configuration.bulkActionLimit)),
+            ])
+        }
+        router.post("/api/admin/queue/bulk") { request, context -> Response in
+            let user = try context.requireRole(.admin)
+            let body = try await request.jsonObject(context: context)
+            let action = try Self.bulkAction(body["action"]?.stringValue)
+            var query = FlatDictionary<Substring, Substring>()
+            for key in ["status", "jobType"] {
+                switch body[key] {
+                case nil, .null?: break
+                case .string(let text)?: query[Substring(key)] = Substring(text)
+                default: throw APIError(.badRequest, "\(key) must be a string")
+                }
+            }
+            let filter = try Self.jobFilter(query)
+            let result = try await queue.perform(
+                action, status: filter.status, jobType: filter.jobType, limit: configuration.bulkActionLimit,
+                reason: "cancelled by \(user.email)")
+            return JSONResponse.make([
+                "action": .string(action.rawValue), "changed": .int(Int64(result.changed.count)),
+                "jobIds": .array(result.changed.map(JSONValue.string)), "skipped": .int(Int64(result.skipped)),
+                "remaining": .int(Int64(result.remaining)), "limit": .int(Int64(configuration.bulkActionLimit)),
+            ])
+        }
         router.get("/api/admin/queue/jobs/{id}") { _, context -> Response in
             _ = try context.requireRole(.manager)
             let id = try context.parameters.require("id")
@@ -39,23 +95,12 @@ extension SluiceApp {
     static let recentJobsMaximum = 500
 
     private func statsJSON(_ query: FlatDictionary<Substring, Substring>) async throws -> JSONValue {
-        var filter = JobFilter(limit: Self.recentJobsDefault)
+        var filter = try Self.jobFilter(query)
         if let text = query["limit"] {
             guard let limit = Int(text), (1...Self.recentJobsMaximum).contains(limit) else {
                 throw APIError(.badRequest, "limit must be a whole number from 1 to \(Self.recentJobsMaximum)")
             }
             filter.limit = limit
-        }
-        if let text = query["status"] {
-            guard let status = JobStatus(parsing: String(text)) else {
-                throw APIError(.badRequest, "status must be one of PENDING, PROCESSING, COMPLETED, FAILED")
-            }
-            filter.status = status
-        }
-        if let text = query["jobType"] {
-            let type = JobType(rawValue: String(text))
-            do { try type.validate() } catch { throw APIError(.badRequest, "jobType '\(text)' is not a job type name") }
-            filter.jobType = type
         }
         async let stats = queue.getQueueStats()
         async let recent = queue.listJobs(filter)
@@ -75,6 +120,16 @@ extension SluiceApp {
                 ]
             } ?? .null,
         ]
+    }
+
+    /// The throughput endpoint looks back at most a day.
+    static let throughputMaximumMinutes = 1_440
+
+    private static func bulkAction(_ text: String?) throws -> BulkAction {
+        guard let text, let action = BulkAction(rawValue: text.lowercased()) else {
+            throw APIError(.badRequest, "action must be retry or cancel")
+        }
+        return action
     }
 
     private static func jobID(_ request: Request) throws -> String {

@@ -45,6 +45,9 @@ public struct ServerConfiguration: Sendable {
     /// Records per INGEST_DATA job: larger uploads are split so that no job outlives a worker's time budget.
     /// Default 2,000 (`SLUICE_INGEST_JOB_RECORDS`).
     public var ingestPartSize: Int
+    /// Most jobs one bulk retry or cancel from the queue monitor changes. Default 1,000
+    /// (`SLUICE_BULK_ACTION_LIMIT`).
+    public var bulkActionLimit: Int
 
     public init(
         host: String = "127.0.0.1", port: Int = 3000, environment: AppEnvironment = .development,
@@ -53,7 +56,7 @@ public struct ServerConfiguration: Sendable {
         runScheduler: Bool = true, ingestionSchedule: Schedule = .every(seconds: 60),
         vectorizationSchedule: Schedule = .every(seconds: 60), cleanupSchedule: Schedule = .dailyAt(hour: 2, minute: 0),
         retentionDays: Int = 7, rescueInterval: Duration = .seconds(30), loginFailuresBeforeDelay: Int = 5,
-        maxIngestBytes: Int = 64 << 20, ingestPartSize: Int = 2_000
+        maxIngestBytes: Int = 64 << 20, ingestPartSize: Int = 2_000, bulkActionLimit: Int = 1_000
     ) {
         self.host = host
         self.port = port
@@ -72,6 +75,7 @@ public struct ServerConfiguration: Sendable {
         self.loginFailuresBeforeDelay = loginFailuresBeforeDelay
         self.maxIngestBytes = maxIngestBytes
         self.ingestPartSize = max(1, ingestPartSize)
+        self.bulkActionLimit = max(1, bulkActionLimit)
     }
 }
 
@@ -79,7 +83,8 @@ extension ServerConfiguration {
     /// Reads the server's environment variables over the defaults: `APP_ENV`, `PORT`, `CRON_SECRET`,
     /// `SLUICE_WORKER_BUDGET_SECONDS`, `SLUICE_WORKER_CONCURRENCY`, `SLUICE_SHUTDOWN_GRACE_SECONDS`,
     /// `SLUICE_SCHEDULE_INGESTION`, `SLUICE_SCHEDULE_VECTORIZATION`, `SLUICE_SCHEDULE_CLEANUP` and
-    /// `SLUICE_RETENTION_DAYS`, `SLUICE_MAX_INGEST_BYTES` and `SLUICE_INGEST_JOB_RECORDS`. A malformed value is an
+    /// `SLUICE_RETENTION_DAYS`, `SLUICE_MAX_INGEST_BYTES`, `SLUICE_INGEST_JOB_RECORDS` and
+    /// `SLUICE_BULK_ACTION_LIMIT`. A malformed value is an
     /// error naming the variable, never silently ignored.
     public init(environment: [String: String]) throws {
         self.init()
@@ -112,6 +117,7 @@ extension ServerConfiguration {
         if let days = try positive("SLUICE_RETENTION_DAYS") { retentionDays = days }
         if let bytes = try positive("SLUICE_MAX_INGEST_BYTES") { maxIngestBytes = bytes }
         if let count = try positive("SLUICE_INGEST_JOB_RECORDS") { ingestPartSize = count }
+        if let count = try positive("SLUICE_BULK_ACTION_LIMIT") { bulkActionLimit = count }
         func schedule(_ name: String) throws -> Schedule? {
             guard let text = value(name) else { return nil }
             do {

@@ -78,6 +78,7 @@ public struct SluiceApp: Sendable {
         addQueueRoutes(to: router)
         addWorkerRoutes(to: router)
         addProjectRoutes(to: router)
+        addMonitorRoutes(to: router)
         return router
     }
 
@@ -164,16 +165,24 @@ public enum Routes {
         (.get, "/health"), (.get, "/metrics"), (.get, "/openapi.json"),
         (.post, "/api/auth/login"), (.post, "/api/auth/logout"), (.get, "/api/auth/me"),
         (.get, "/api/admin/queue/stats"), (.post, "/api/admin/queue/retry"), (.post, "/api/admin/queue/cancel"),
-        (.get, "/api/admin/queue/jobs/{id}"),
+        (.get, "/api/admin/queue/jobs/{id}"), (.get, "/api/admin/queue/throughput"),
+        (.get, "/api/admin/queue/bulk"), (.post, "/api/admin/queue/bulk"),
         (.get, "/api/workers/ingestion"), (.get, "/api/workers/vectorization"), (.get, "/api/workers/cleanup"),
         (.post, "/api/projects"), (.get, "/api/projects"), (.get, "/api/projects/{id}"),
         (.post, "/api/projects/{id}/ingest"), (.get, "/api/ingest-jobs/{id}"), (.get, "/api/projects/{id}/search"),
         (.post, "/api/projects/{id}/reembed"),
     ]
 
+    /// The queue monitor's HTML pages and static files: routed like the API, but not part of its description.
+    public static let pages: [(method: HTTPRequest.Method, path: String)] = [
+        (.get, "/login"), (.post, "/login"), (.post, "/logout"), (.get, "/admin/queue-monitor"),
+        (.get, "/admin/queue-monitor/live"), (.get, "/admin/queue-monitor/find"),
+        (.get, "/admin/queue-monitor/jobs/{id}"), (.get, "/assets/{name}"),
+    ]
+
     /// The methods routed for a concrete path.
     static func methods(forPath path: String) -> [HTTPRequest.Method] {
-        all.filter { matches($0.path, path) }.map(\.method)
+        (all + pages).filter { matches($0.path, path) }.map(\.method)
     }
 
     /// The route template (`/api/admin/queue/jobs/{id}`) a concrete path matches, if any.

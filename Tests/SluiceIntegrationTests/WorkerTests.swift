@@ -463,10 +463,12 @@ struct WorkerTests {
         #expect(defaults.cronSecret == nil)
         #expect(defaults.cleanupSchedule == .dailyAt(hour: 2, minute: 0))
         #expect(defaults.workerBudget == .seconds(60))
+        #expect(defaults.bulkActionLimit == 1_000)
         let set = try ServerConfiguration(environment: [
             "APP_ENV": "Production", "PORT": "8080", "CRON_SECRET": "x", "SLUICE_SCHEDULE_CLEANUP": "daily@03:15",
-            "SLUICE_WORKER_CONCURRENCY": "8", "SLUICE_SHUTDOWN_GRACE_SECONDS": "5",
+            "SLUICE_WORKER_CONCURRENCY": "8", "SLUICE_SHUTDOWN_GRACE_SECONDS": "5", "SLUICE_BULK_ACTION_LIMIT": "250",
         ])
+        #expect(set.bulkActionLimit == 250)
         #expect(set.environment == .production)
         #expect(set.port == 8080)
         #expect(set.cronSecret == "x")
@@ -475,7 +477,7 @@ struct WorkerTests {
         #expect(set.workers.shutdownGracePeriod == .seconds(5))
         for (name, value) in [
             ("APP_ENV", "staging"), ("PORT", "http"), ("PORT", "70000"), ("SLUICE_SCHEDULE_INGESTION", "often"),
-            ("SLUICE_WORKER_BUDGET_SECONDS", "0"),
+            ("SLUICE_WORKER_BUDGET_SECONDS", "0"), ("SLUICE_BULK_ACTION_LIMIT", "-1"),
         ] {
             #expect(throws: QueueError.self) { try ServerConfiguration(environment: [name: value]) }
             do {
