@@ -41,7 +41,8 @@ extension SluiceApp {
         router.get("/admin/queue-monitor") { request, context -> Response in
             try await page(request, context) { user in
                 let filter = try Self.jobFilter(request.uri.queryParameters)
-                var (values, stats) = try await liveValues(filter, user: user)
+                let live = try await liveValues(filter, user: user)
+                var values = live.values
                 values["title"] = "Queue monitor"
                 values["statusOptions"] = ([nil] + JobStatus.allCases).map { status in
                     [
@@ -49,7 +50,7 @@ extension SluiceApp {
                         "selected": status == filter.status,
                     ] as [String: Any]
                 }
-                let types = Set(JobType.builtIn).union(stats.byType.keys).union(filter.jobType.map { [$0] } ?? [])
+                let types = Set(JobType.builtIn).union(live.stats.byType.keys).union(filter.jobType.map { [$0] } ?? [])
                 values["typeOptions"] =
                     [["value": "", "label": "Any type", "selected": filter.jobType == nil]]
                     + types.sorted { $0.rawValue < $1.rawValue }.map { type in
