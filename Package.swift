@@ -146,12 +146,27 @@ let package = Package(
             resources: [.copy("Resources")],
             swiftSettings: swiftSettings
         ),
+        // `sluice bench`: the queue measured on a fresh database, and the plain-SQL ceiling on PostgreSQL.
+        .target(
+            name: "SluiceBenchmarks",
+            dependencies: [
+                "SluiceCore", "SluiceStores", "SluiceAccounts", "SluiceWorkers", "SluiceServer", "SluicePostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The `sluice` command.
         .executableTarget(
             name: "SluiceCLI",
             dependencies: [
                 "SluiceCore", "SluiceStores", "SluiceAccounts", "SluiceWorkers", "SluiceServer", "SluicePipeline",
-                "SluiceEmbeddings",
+                "SluiceEmbeddings", "SluiceBenchmarks",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,0 +1,244 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import NIOHTTP1
+import ServiceLifecycle
+import SluiceAccounts
+import SluiceCore
+import SluiceServer
+import SluiceStores
+import SluiceWorkers
+import Synchronization
+
+/// Settings of one benchmark run. Defaults are the full run the README quotes; CI runs a short one.
+public struct BenchmarkOptions: Sendable {
+    /// Jobs per throughput measurement. Default 10,000.
+    public var jobs: Int
+    /// The large table of the claim and stats measurements: this many PENDING jobs. Default 1,000,000.
+    public var pending: Int
+    /// Latency samples per measurement. Default 100.
+    public var samples: Int
+    /// Concurrency levels of the no-op throughput measurement. Default 1, 8 and 32.
+    public var concurrency: [Int]
+
+    public init(jobs: Int = 10_000, pending: Int = 1_000_000, samples: Int = 100, concurrency: [Int] = [1, 8, 32]) {
+        self.jobs = max(1, jobs)
+        self.pending = max(1_000, pending)
+        self.samples = max(2, samples)
+        self.concurrency = concurrency.isEmpty ? [1] : concurrency
+    }
+}
+
+/// One measured figure.
+public struct BenchmarkResult: Sendable, Codable, Hashable {
+    public var name: String
+    public var value: Double
+    public var unit: String
+
+    public init(_ name: String, _ value: Double, _ unit: String) {
+        self.name = name
+        self.value = value
+        self.unit = unit
+    }
+}
+
+/// Measures the queue on one fresh, migrated store: enqueue, no-op jobs worked by continuous workers, pickup
+/// latency, claim latency on a small and a large table, and the stats endpoint through a live server.
+public struct QueueBenchmark: Sendable {
+    let store: any SluiceStore
+    let options: BenchmarkOptions
+    let logger: Logger
+    let report: @Sendable (BenchmarkResult) -> Void
+
+    public init(
+        store: any SluiceStore, options: BenchmarkOptions, logger: Logger,
+        report: @escaping @Sendable (BenchmarkResult) -> Void
+    ) {
+        self.store = store
+        self.options = options
+        self.logger = logger
+        self.report = report
+    }
+
+    private var queue: DatabaseQueue { DatabaseQueue(store: store, logger: logger) }
+
+    public func run() async throws {
+        try await enqueueRates()
+        for concurrency in options.concurrency { try await noOpThroughput(concurrency: concurrency) }
+        try await pickupLatency()
+        try await claimLatency(pendingJobs: 1_000, label: "1,000")
+        try await claimLatency(pendingJobs: options.pending, label: options.pending.formatted())
+        try await statsLatency()
+    }
+
+    // MARK: Enqueue
+
+    func enqueueRates() async throws {
+        let single = min(options.jobs, 2_000)
+        var start = ContinuousClock.now
+        for index in 0..<single {
+            _ = try await queue.enqueue(NewJob(jobType: "BENCH_ENQUEUE", payload: ["n": .int(Int64(index))]))
+        }
+        report(
+            BenchmarkResult(
+                "enqueue, one at a time", Double(single) / (ContinuousClock.now - start).timeInterval, "jobs/s"))
+        start = ContinuousClock.now
+        try await insert(options.jobs, type: "BENCH_ENQUEUE")
+        report(
+            BenchmarkResult(
+                "enqueue, 1,000 per call", Double(options.jobs) / (ContinuousClock.now - start).timeInterval, "jobs/s"))
+    }
+
+    /// Bulk-inserts `count` PENDING jobs of `type`, 1,000 per call.
+    func insert(_ count: Int, type: JobType) async throws {
+        var done = 0
+        while done < count {
+            let batch = min(1_000, count - done)
+            _ = try await queue.enqueue(
+                contentsOf: (0..<batch).map { NewJob(jobType: type, payload: ["n": .int(Int64(done + $0))]) })
+            done += batch
+        }
+    }
+
+    // MARK: Working
+
+    /// Jobs whose handler does nothing, worked by one continuous worker of `concurrency` slots: claim and complete
+    /// as fast as the queue allows.
+    func noOpThroughput(concurrency: Int) async throws {
+        let type = JobType(rawValue: "BENCH_NOOP_\(concurrency)")
+        try await insert(options.jobs, type: type)
+        let handled = Atomic<Int>(0)
+        var handlers = JobHandlerRegistry()
+        handlers.register(type) { _ in
+            handled.add(1, ordering: .relaxed)
+            return nil
+        }
+        let start = ContinuousClock.now
+        try await withWorker(types: [type], concurrency: concurrency, handlers: handlers) {
+            while handled.load(ordering: .relaxed) < options.jobs { try await Task.sleep(for: .milliseconds(2)) }
+            while try await store.stats().byType[type]?.completed ?? 0 < options.jobs {
+                try await Task.sleep(for: .milliseconds(2))
+            }
+        }
+        let rate = Double(options.jobs) / (ContinuousClock.now - start).timeInterval
+        report(BenchmarkResult("no-op jobs worked, concurrency \(concurrency)", rate, "jobs/s"))
+    }
+
+    /// Time from enqueue to handler start with an idle continuous worker waiting (default options).
+    func pickupLatency() async throws {
+        let type: JobType = "BENCH_PICKUP"
+        let latencies = Mutex<[Double]>([])
+        var handlers = JobHandlerRegistry()
+        handlers.register(type) { context in
+            let now = Date().timeIntervalSince1970
+            if let sent = context.payload["sentAt"], case .double(let at) = sent {
+                latencies.withLock { $0.append((now - at) * 1_000) }
+            }
+            return nil
+        }
+        try await withWorker(types: [type], concurrency: 4, handlers: handlers) {
+            try await Task.sleep(for: .milliseconds(300))  // the worker is idle and waiting
+            for _ in 0..<options.samples {
+                _ = try await queue.enqueue(
+                    NewJob(jobType: type, payload: ["sentAt": .double(Date().timeIntervalSince1970)]))
+                try await Task.sleep(for: .milliseconds(Int.random(in: 20...120)))
+            }
+            while latencies.withLock({ $0.count }) < options.samples { try await Task.sleep(for: .milliseconds(5)) }
+        }
+        let sorted = latencies.withLock { $0 }.sorted()
+        report(BenchmarkResult("pickup latency p50", percentile(sorted, 0.50), "ms"))
+        report(BenchmarkResult("pickup latency p99", percentile(sorted, 0.99), "ms"))
+    }
+
+    /// One claim of one job with `pendingJobs` PENDING jobs of its type waiting.
+    func claimLatency(pendingJobs: Int, label: String) async throws {
+        let type: JobType = "BENCH_CLAIM"
+        let waiting = try await store.stats().byType[type]?.pending ?? 0
+        try await insert(max(0, pendingJobs - waiting), type: type)
+        var times: [Double] = []
+        for _ in 0..<options.samples {
+            let start = ContinuousClock.now
+            guard let claimed = try await queue.claimJob([type]) else { break }
+            times.append((ContinuousClock.now - start).timeInterval * 1_000)
+            try await queue.completeJob(claimed.lease)
+        }
+        try await insert(options.samples, type: type)  // back to `pendingJobs` waiting
+        times.sort()
+        report(BenchmarkResult("claim latency p50, \(label) pending", percentile(times, 0.50), "ms"))
+    }
+
+    /// `GET /api/admin/queue/stats` through a live server, with the table as the earlier measurements left it.
+    func statsLatency() async throws {
+        let app = SluiceApp(
+            configuration: ServerConfiguration(port: 0, runWorkers: false, runScheduler: false), store: store,
+            accountOptions: AccountOptions(passwordHasher: PasswordHasher(cost: 4)), handlers: JobHandlerRegistry(),
+            logger: logger)
+        let email = "bench-\(UUID().uuidString.prefix(8).lowercased())@example.com"
+        try await app.accounts.createUser(email: email, password: "bench password", role: .manager)
+        guard let (token, _, _) = try await app.accounts.signIn(email: email, password: "bench password") else {
+            throw QueueError.invalidConfiguration("the benchmark user could not sign in")
+        }
+        let port = AsyncStream<Int>.makeStream()
+        let application = Application(
+            router: app.makeRouter(),
+            configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in port.continuation.yield(channel.localAddress?.port ?? 0) },
+            logger: logger)
+        let total = try await store.stats().total.total
+        var times: [Double] = []
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            let services = ServiceGroup(services: [application], logger: logger)
+            group.addTask { try await services.run() }
+            var ports = port.stream.makeAsyncIterator()
+            let url = "http://127.0.0.1:\(await ports.next() ?? 0)/api/admin/queue/stats"
+            for _ in 0..<min(options.samples, 50) {
+                var request = HTTPClientRequest(url: url)
+                request.headers.add(name: "Cookie", value: "sluice_session=\(token)")
+                let start = ContinuousClock.now
+                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+                _ = try await response.body.collect(upTo: 16 << 20)
+                times.append((ContinuousClock.now - start).timeInterval * 1_000)
+                guard response.status == .ok else {
+                    throw QueueError.invalidConfiguration("the stats endpoint answered \(response.status)")
+                }
+            }
+            await services.triggerGracefulShutdown()
+            try await group.waitForAll()
+        }
+        times.sort()
+        report(BenchmarkResult("stats endpoint p50, \(total.formatted()) jobs", percentile(times, 0.50), "ms"))
+        report(BenchmarkResult("stats endpoint p99, \(total.formatted()) jobs", percentile(times, 0.99), "ms"))
+    }
+
+    // MARK: Helpers
+
+    /// Runs `body` while a continuous worker works `types`.
+    private func withWorker(
+        types: [JobType], concurrency: Int, handlers: JobHandlerRegistry, _ body: () async throws -> Void
+    ) async throws {
+        let runner = JobRunner(queue: queue, handlers: handlers, logger: logger)
+        let worker = ContinuousWorker(
+            runner: runner, options: ContinuousWorkerOptions(types: types, concurrency: concurrency), logger: logger)
+        let services = ServiceGroup(services: [worker], gracefulShutdownSignals: [], logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await services.run() }
+            do {
+                try await body()
+            } catch {
+                await services.triggerGracefulShutdown()
+                throw error
+            }
+            await services.triggerGracefulShutdown()
+            try await group.waitForAll()
+        }
+    }
+}
+
+/// The value below which `fraction` of the sorted `values` lie (nearest rank).
+func percentile(_ sorted: [Double], _ fraction: Double) -> Double {
+    guard !sorted.isEmpty else { return .nan }
+    let rank = Int((fraction * Double(sorted.count)).rounded(.up)) - 1
+    return sorted[min(max(rank, 0), sorted.count - 1)]
+}

@@ -1,0 +1,103 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SluiceBenchmarks
+import SluiceCore
+import SluiceStores
+import Synchronization
+
+/// `sluice bench`: measures the queue on a fresh database and prints a table (or JSON).
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure the queue on a fresh database and print the figures.",
+        discussion: """
+            Creates an empty SQLite file (--store sqlite) or an empty database on the PostgreSQL server that \
+            --database-url, TEST_DATABASE_URL or DATABASE_URL names (--store postgres), measures enqueue rates, \
+            no-op jobs worked per second, pickup latency, claim latency on a small and a large table and the stats \
+            endpoint, and removes the database. On PostgreSQL it also measures the same job lifecycle in plain SQL, \
+            so that each figure reads as a ratio of what the database allows. Build with -c release for real numbers.
+            """)
+
+    enum Store: String, ExpressibleByArgument, CaseIterable {
+        case sqlite, postgres
+    }
+
+    @Option(help: "sqlite or postgres.")
+    var store: Store = .sqlite
+
+    @Option(name: .customLong("database-url"), help: "The PostgreSQL server to create the database on.")
+    var databaseURL: String?
+
+    @Option(help: "Jobs per throughput measurement.")
+    var jobs = 10_000
+
+    @Option(help: "PENDING jobs in the large table of the claim and stats measurements.")
+    var pending = 1_000_000
+
+    @Option(help: "Latency samples per measurement.")
+    var samples = 100
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    func validate() throws {
+        guard jobs > 0, pending >= 1_000, samples >= 2 else {
+            throw ValidationError("--jobs must be at least 1, --pending at least 1000, --samples at least 2")
+        }
+    }
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let server =
+            store == .postgres
+            ? databaseURL ?? environment["TEST_DATABASE_URL"] ?? environment["DATABASE_URL"] : nil
+        if store == .postgres, server?.hasPrefix("postgres") != true {
+            throw ValidationError("--store postgres needs --database-url postgres://… (or TEST_DATABASE_URL)")
+        }
+        let logger: Logger = {
+            var logger = Logger(label: "sluice.bench")
+            logger.logLevel = .error
+            return logger
+        }()
+        let options = BenchmarkOptions(jobs: jobs, pending: pending, samples: samples)
+        let results = Mutex<[BenchmarkResult]>([])
+        let json = json
+        let storeName = store.rawValue
+        let report: @Sendable (BenchmarkResult) -> Void = { result in
+            results.withLock { $0.append(result) }
+            if !json { print(Self.line(storeName, result)) }
+        }
+        if !json {
+            print("sluice bench: \(storeName), \(jobs.formatted()) jobs per run, \(pending.formatted()) pending")
+            print(Self.header)
+        }
+        try await FreshDatabase.with(postgresServer: server, logger: logger) { url in
+            try await withJobStore(try StoreSettings(url: url), logger: logger) { store in
+                _ = try await store.migrate()
+                try await QueueBenchmark(store: store, options: options, logger: logger, report: report).run()
+            }
+            if server != nil {
+                try await PostgresCeiling(url: url, options: options, logger: logger, report: report).run()
+            }
+        }
+        if json {
+            let document = JSONValue.array(
+                results.withLock { $0 }.map { result in
+                    [
+                        "store": .string(storeName), "name": .string(result.name), "value": .double(result.value),
+                        "unit": .string(result.unit),
+                    ]
+                })
+            print(document.jsonText)
+        }
+    }
+
+    static let header = "store     measurement                                          value  unit"
+
+    static func line(_ store: String, _ result: BenchmarkResult) -> String {
+        let value = result.value >= 100 ? String(format: "%.0f", result.value) : String(format: "%.2f", result.value)
+        return store.padding(toLength: 10, withPad: " ", startingAt: 0)
+            + result.name.padding(toLength: 46, withPad: " ", startingAt: 0)
+            + String(repeating: " ", count: max(1, 13 - value.count)) + value + "  " + result.unit
+    }
+}

@@ -1,0 +1,47 @@
+import Foundation
+import SluiceCore
+import Testing
+
+/// `sluice bench` in its short mode, so that the benchmark the README quotes keeps running.
+@Suite("Benchmark command")
+struct BenchCommandTests {
+    static let expected = [
+        "enqueue, one at a time", "enqueue, 1,000 per call", "no-op jobs worked, concurrency 1",
+        "no-op jobs worked, concurrency 8", "no-op jobs worked, concurrency 32", "pickup latency p50",
+        "pickup latency p99", "claim latency p50, 1,000 pending", "claim latency p50, 2,000 pending",
+    ]
+
+    @Test("a short run on a fresh database prints every measurement, each a positive number", arguments: StoreKind.sql)
+    func shortRun(kind: StoreKind) async throws {
+        var arguments = [
+            "bench", "--store", kind.rawValue, "--jobs", "200", "--pending", "2000", "--samples", "5", "--json",
+        ]
+        if kind == .postgres { arguments += ["--database-url", try TestDatabases.postgresAdminURL()] }
+        let run = try await runProduct("sluice", arguments)
+        try #require(run.status == 0, "sluice bench failed: \(run.stderr)")
+        guard case .array(let rows) = try JSONValue(parsing: run.stdout) else {
+            Issue.record("not a JSON array: \(run.stdout)")
+            return
+        }
+        var names = Self.expected + ["stats endpoint p50", "stats endpoint p99"]
+        if kind == .postgres {
+            names += ["raw SQL: insert, one at a time", "raw SQL: claim + complete, 8 connections"]
+        }
+        for name in names {
+            let row = rows.first { $0["name"]?.stringValue?.hasPrefix(name) == true }
+            #expect(row != nil, "missing \(name)")
+            if case .double(let value)? = row?["value"] { #expect(value > 0, "\(name) = \(value)") }
+            #expect(row?["store"]?.stringValue == kind.rawValue)
+        }
+        #expect(rows.count == names.count)
+    }
+
+    @Test("bad arguments: one line, non-zero exit")
+    func refusals() async throws {
+        let noServer = try await runProduct(
+            "sluice", ["bench", "--store", "postgres"], environment: ["TEST_DATABASE_URL": "", "DATABASE_URL": ""])
+        #expect(noServer.status != 0 && noServer.stderr.contains("--database-url"))
+        let tiny = try await runProduct("sluice", ["bench", "--pending", "10"])
+        #expect(tiny.status != 0 && tiny.stderr.contains("--pending"))
+    }
+}
