@@ -8,8 +8,11 @@ import SluiceCore
 ///
 /// Claims use `FOR UPDATE SKIP LOCKED`, so concurrent claimers never wait on each other and never get the same job.
 /// The store is a `Service`: its connection pool works only while ``run()`` runs.
-public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, Service {
+public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobNotifyingStore, Service {
     public let client: PostgresClient
+    /// The channel every insert notifies with the job's type, and every process with workers listens on.
+    static let readyChannel = "sluice_jobs"
+    private let signal = JobSignal()
     public let location: String
     private let configuration: PostgresStoreConfiguration
     let logger: Logger
@@ -58,9 +61,49 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, Serv
         }
     }
 
-    /// Runs the connection pool until cancelled or shut down.
+    /// Runs the connection pool, and the listener for new jobs once a worker subscribes, until cancelled.
     public func run() async throws {
-        await client.run()
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.client.run() }
+            group.addTask { await self.listenForReadyJobs() }
+        }
+    }
+
+    /// Workers anywhere in the cluster hear of a job enqueued by any process: every insert sends a NOTIFY with the
+    /// job's type (PostgreSQL delivers identical notifications of one transaction once), and each process keeps
+    /// one connection that listens, opened when its first worker subscribes.
+    public func readyJobs() -> AsyncStream<JobType?> { signal.subscribe() }
+
+    /// Holds one connection outside the pool in LISTEN, forwarding notifications to the process's subscribers;
+    /// reconnects with backoff, and wakes everyone after a reconnect since notifications may have been missed.
+    private func listenForReadyJobs() async {
+        await signal.waitForSubscriber()
+        var failures = 0
+        while !Task.isCancelled {
+            do {
+                let connection = try await PostgresConnection.connect(
+                    configuration: try configuration.connectionConfiguration(), id: 1, logger: logger)
+                do {
+                    try await connection.listen(on: Self.readyChannel) { notifications in
+                        failures = 0
+                        signal.send(nil)
+                        for try await notification in notifications {
+                            signal.send(JobType(rawValue: notification.payload))
+                        }
+                    }
+                    try? await connection.close()
+                } catch {
+                    try? await connection.close()
+                    throw error
+                }
+            } catch {
+                guard !Task.isCancelled else { return }
+                failures += 1
+                logger.warning(
+                    "listening for new jobs failed; workers poll meanwhile", metadata: ["sluice.error": "\(error)"])
+                try? await Task.sleep(for: .seconds(min(30, 1 << min(failures, 5))))
+            }
+        }
     }
 
     // MARK: Schema
@@ -136,15 +179,19 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, Serv
             try await collectStrings(
                 client.query(
                     """
-                    INSERT INTO job_queue (id, job_type, priority, max_attempts, payload, unique_key, scheduled_for,
-                                           created_at)
-                    SELECT id, job_type, priority, max_attempts, payload::jsonb, NULLIF(unique_key, ''),
-                           scheduled_for, \(now)
-                    FROM unnest(\(ids)::text[], \(types)::text[], \(priorities)::int8[], \(maxAttempts)::int8[],
-                                \(payloads)::text[], \(uniqueKeys)::text[], \(schedules)::timestamptz[])
-                         AS new (id, job_type, priority, max_attempts, payload, unique_key, scheduled_for)
-                    ON CONFLICT DO NOTHING
-                    RETURNING id
+                    WITH inserted AS (
+                        INSERT INTO job_queue (id, job_type, priority, max_attempts, payload, unique_key,
+                                               scheduled_for, created_at)
+                        SELECT id, job_type, priority, max_attempts, payload::jsonb, NULLIF(unique_key, ''),
+                               scheduled_for, \(now)
+                        FROM unnest(\(ids)::text[], \(types)::text[], \(priorities)::int8[], \(maxAttempts)::int8[],
+                                    \(payloads)::text[], \(uniqueKeys)::text[], \(schedules)::timestamptz[])
+                             AS new (id, job_type, priority, max_attempts, payload, unique_key, scheduled_for)
+                        ON CONFLICT DO NOTHING
+                        RETURNING id, job_type
+                    )
+                    SELECT id FROM inserted,
+                        LATERAL (SELECT pg_notify(\(Self.readyChannel), inserted.job_type)) AS notified
                     """, logger: logger))
         }
         let insertedIDs = Set(inserted)

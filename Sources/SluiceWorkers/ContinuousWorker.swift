@@ -39,11 +39,21 @@ public struct ContinuousWorker: Service {
     }
 
     private enum Event: Sendable {
+        /// A job this worker ran is done: a slot is free.
         case jobFinished
+        /// The poll interval passed.
         case tick
+        /// The store says jobs of a type this worker runs may be ready.
+        case wake
+        /// Graceful shutdown began.
+        case shutdown
+        /// The shutdown grace period is over.
         case graceOver
     }
 
+    /// Everything the worker reacts to arrives as one stream of events: finished jobs, poll ticks, wake-ups from
+    /// the store (LISTEN/NOTIFY on PostgreSQL) and shutdown. After each it claims as many jobs as it has free
+    /// slots, in one statement, and claims again at once while claims come back full.
     public func run() async throws {
         logger.info(
             "continuous worker started",
@@ -51,72 +61,89 @@ public struct ContinuousWorker: Service {
                 "sluice.types": "\(options.types.map(\.rawValue).joined(separator: ","))",
                 "sluice.concurrency": "\(options.concurrency)",
             ])
-        await withTaskGroup(of: Event.self) { group in
-            var running = 0
-            var ticking = false
-            var failures = 0
-            // Claim while there is room; otherwise wait for a job to finish or the poll interval to pass.
-            while !Task.isShuttingDownGracefully && !Task.isCancelled {
-                var claimedNone = true
-                if running < options.concurrency {
-                    do {
-                        let jobs = try await runner.queue.claimJobs(options.types, limit: options.concurrency - running)
-                        failures = 0
-                        claimedNone = jobs.isEmpty
-                        for job in jobs {
-                            running += 1
-                            group.addTask {
-                                _ = await runner.run(job)
-                                return .jobFinished
-                            }
-                        }
-                    } catch {
-                        failures += 1
-                        logger.error("claim failed; retrying", metadata: ["sluice.error": "\(error)"])
-                    }
-                }
-                if !claimedNone && running < options.concurrency { continue }
-                if !ticking {
-                    ticking = true
-                    // Back off up to 30 s while the database keeps failing.
-                    let wait =
-                        failures == 0
-                        ? options.pollInterval : min(.seconds(30), options.pollInterval * (1 << min(failures, 5)))
-                    group.addTask {
-                        try? await Task.sleep(for: wait)
-                        return .tick
-                    }
-                }
-                switch await group.next() {
-                case .jobFinished?: running -= 1
-                case .tick?: ticking = false
-                case .graceOver?, nil: break
+        let (events, sink) = AsyncStream<Event>.makeStream()
+        let types = Set(options.types)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { [pollInterval = options.pollInterval] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: pollInterval)
+                    sink.yield(.tick)
                 }
             }
-            // Shutting down: no more claims. Let running jobs finish within the grace period.
-            guard running > 0 else {
-                group.cancelAll()
-                return
-            }
-            logger.info("waiting for running jobs", metadata: ["sluice.running": "\(running)"])
-            let grace = options.shutdownGracePeriod
-            group.addTask {
-                try? await Task.sleep(for: grace)
-                return .graceOver
-            }
-            while running > 0, let event = await group.next() {
-                switch event {
-                case .jobFinished: running -= 1
-                case .tick: break
-                case .graceOver:
-                    logger.warning(
-                        "grace period over; handing running jobs back to the queue",
-                        metadata: ["sluice.running": "\(running)"])
-                    group.cancelAll()
+            if let notifying = runner.queue.store as? any JobNotifyingStore {
+                let wakeups = notifying.readyJobs()
+                group.addTask {
+                    for await type in wakeups where type.map(types.contains) ?? true { sink.yield(.wake) }
                 }
             }
+            await withGracefulShutdownHandler {
+                await work(events: events, sink: sink, group: &group)
+            } onGracefulShutdown: {
+                sink.yield(.shutdown)
+            }
+            sink.finish()
             group.cancelAll()
         }
         logger.info("continuous worker stopped")
+    }
+
+    private func work(
+        events: AsyncStream<Event>, sink: AsyncStream<Event>.Continuation, group: inout TaskGroup<Void>
+    ) async {
+        var running = 0
+        var failures = 0
+        var pausedUntil = ContinuousClock.now
+        var iterator = events.makeAsyncIterator()
+        // Claims for every free slot; again while claims come back full.
+        func claim() async {
+            while running < options.concurrency, ContinuousClock.now >= pausedUntil, !Task.isCancelled {
+                do {
+                    let jobs = try await runner.queue.claimJobs(options.types, limit: options.concurrency - running)
+                    failures = 0
+                    for job in jobs {
+                        running += 1
+                        group.addTask {
+                            _ = await runner.run(job)
+                            sink.yield(.jobFinished)
+                        }
+                    }
+                    if jobs.isEmpty { return }
+                } catch {
+                    failures += 1
+                    pausedUntil = .now + min(.seconds(30), options.pollInterval * (1 << min(failures, 5)))
+                    logger.error("claim failed; retrying", metadata: ["sluice.error": "\(error)"])
+                    return
+                }
+            }
+        }
+
+        if !Task.isShuttingDownGracefully { await claim() }
+        while !Task.isShuttingDownGracefully, !Task.isCancelled, let event = await iterator.next() {
+            switch event {
+            case .jobFinished: running -= 1
+            case .shutdown: break
+            case .tick, .wake, .graceOver: break
+            }
+            if Task.isShuttingDownGracefully { break }
+            await claim()
+        }
+        guard running > 0, !Task.isCancelled else { return }
+
+        logger.info("waiting for running jobs", metadata: ["sluice.running": "\(running)"])
+        group.addTask { [grace = options.shutdownGracePeriod] in
+            try? await Task.sleep(for: grace)
+            sink.yield(.graceOver)
+        }
+        while running > 0, let event = await iterator.next() {
+            switch event {
+            case .jobFinished: running -= 1
+            case .graceOver:
+                logger.warning(
+                    "grace period over; handing running jobs back to the queue",
+                    metadata: ["sluice.running": "\(running)"])
+                return  // the caller cancels the group: each running job is released to PENDING
+            case .tick, .wake, .shutdown: break
+            }
+        }
     }
 }
