@@ -12,17 +12,22 @@ public struct QueueOptions: Sendable {
     public var workerName: String
     /// Most jobs one cleanup statement deletes, so that cleanup never holds long locks. Default 10,000.
     public var cleanupBatchSize: Int
+    /// Completions of jobs that finish while another completion is being written wait for it, then go to the
+    /// database together in one statement (group commit; a lone completion is written at once). Default true.
+    public var batchCompletions: Bool
 
     public init(
         leaseDuration: Duration = .seconds(300),
         retry: RetryPolicy = RetryPolicy(),
         workerName: String = QueueOptions.defaultWorkerName,
-        cleanupBatchSize: Int = 10_000
+        cleanupBatchSize: Int = 10_000,
+        batchCompletions: Bool = true
     ) {
         self.leaseDuration = leaseDuration
         self.retry = retry
         self.workerName = workerName
         self.cleanupBatchSize = cleanupBatchSize
+        self.batchCompletions = batchCompletions
     }
 
     /// `hostname:pid`.
@@ -74,6 +79,7 @@ public struct DatabaseQueue: Sendable {
     public let store: any JobStore
     public let options: QueueOptions
     private let clock: any WallClock
+    private let completions = CompletionBatcher()
     private let logger: Logger
 
     public init(
@@ -126,7 +132,15 @@ public struct DatabaseQueue: Sendable {
 
     /// Marks the job COMPLETED with `result`, clearing its payload.
     public func completeJob(_ lease: JobLease, result: JSONValue? = nil) async throws {
-        guard try await store.complete(lease, result: result, now: clock.now()) else {
+        let held: Bool
+        if options.batchCompletions {
+            held = try await completions.complete(JobCompletion(lease: lease, result: result)) {
+                [store, clock] batch in try await store.complete(batch, now: clock.now())
+            }
+        } else {
+            held = try await store.complete(lease, result: result, now: clock.now())
+        }
+        guard held else {
             throw try await leaseLost(lease)
         }
         logger.debug("job completed", metadata: metadata(lease))

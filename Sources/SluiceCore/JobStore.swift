@@ -26,6 +26,9 @@ public protocol JobStore: Sendable {
     /// PROCESSING to COMPLETED, storing `result` and clearing the payload. False when the lease is not held.
     func complete(_ lease: JobLease, result: JSONValue?, now: Date) async throws -> Bool
 
+    /// ``complete(_:result:now:)`` for many jobs in one round trip: one answer per completion, in order.
+    func complete(_ completions: [JobCompletion], now: Date) async throws -> [Bool]
+
     /// Records `error` in the job's history, then back to PENDING at `retryAt`, or FAILED when `retryAt` is nil.
     /// False when the lease is not held.
     func fail(_ lease: JobLease, error: AttemptError, retryAt: Date?, now: Date) async throws -> Bool
@@ -62,6 +65,28 @@ public protocol JobStore: Sendable {
     /// PROCESSING jobs whose lease expired before `now` go back to PENDING, or to FAILED when they have no
     /// attempts left; `error` is appended to their history (with the attempt number filled in by the store).
     func rescueExpired(now: Date, error message: String) async throws -> RescueResult
+}
+
+/// One job to complete, for ``JobStore/complete(_:now:)``.
+public struct JobCompletion: Sendable {
+    public var lease: JobLease
+    public var result: JSONValue?
+
+    public init(lease: JobLease, result: JSONValue?) {
+        self.lease = lease
+        self.result = result
+    }
+}
+
+extension JobStore {
+    /// One statement per job: for stores with nothing faster.
+    public func complete(_ completions: [JobCompletion], now: Date) async throws -> [Bool] {
+        var answers: [Bool] = []
+        for completion in completions {
+            answers.append(try await complete(completion.lease, result: completion.result, now: now))
+        }
+        return answers
+    }
 }
 
 /// Migrations a database has and lacks.

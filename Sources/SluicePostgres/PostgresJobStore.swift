@@ -272,6 +272,30 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
             """)
     }
 
+    /// One `UPDATE … FROM unnest(…)` for the whole batch.
+    public func complete(_ completions: [JobCompletion], now: Date) async throws -> [Bool] {
+        if completions.count == 1 {
+            return [try await complete(completions[0].lease, result: completions[0].result, now: now)]
+        }
+        let ids = completions.map(\.lease.jobID)
+        let owners = completions.map(\.lease.owner)
+        let results = completions.map { $0.result?.jsonText ?? "" }  // "" stands for NULL: not valid JSON text
+        let done = Set(
+            try await mapErrors {
+                try await collectStrings(
+                    client.query(
+                        """
+                        UPDATE job_queue AS job
+                        SET status = 'COMPLETED', result = NULLIF(done.result, '')::jsonb, payload = NULL,
+                            completed_at = \(now), lease_owner = NULL, lease_expires_at = NULL
+                        FROM unnest(\(ids)::text[], \(owners)::text[], \(results)::text[]) AS done (id, owner, result)
+                        WHERE job.id = done.id AND job.status = 'PROCESSING' AND job.lease_owner = done.owner
+                        RETURNING job.id
+                        """, logger: logger))
+            })
+        return ids.map(done.contains)
+    }
+
     public func fail(_ lease: JobLease, error: AttemptError, retryAt: Date?, now: Date) async throws -> Bool {
         let entry = StoredJSON.encode([error])
         if let retryAt {

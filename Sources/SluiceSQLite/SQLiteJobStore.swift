@@ -172,6 +172,25 @@ public final class SQLiteJobStore: JobStore, ScheduleStore, KeyLockStore, JobNot
             """, [result?.jsonText, Self.micros(now), lease.jobID, lease.owner])
     }
 
+    /// One write transaction for the whole batch.
+    public func complete(_ completions: [JobCompletion], now: Date) async throws -> [Bool] {
+        try await write { db in
+            let update = try db.cachedStatement(
+                sql: """
+                    UPDATE job_queue
+                    SET status = 'COMPLETED', result = ?, payload = NULL, completed_at = ?,
+                        lease_owner = NULL, lease_expires_at = NULL
+                    WHERE id = ? AND status = 'PROCESSING' AND lease_owner = ?
+                    """)
+            return try completions.map { completion in
+                try update.execute(arguments: [
+                    completion.result?.jsonText, Self.micros(now), completion.lease.jobID, completion.lease.owner,
+                ])
+                return db.changesCount > 0
+            }
+        }
+    }
+
     public func fail(_ lease: JobLease, error: AttemptError, retryAt: Date?, now: Date) async throws -> Bool {
         let entry = StoredJSON.encode(error)
         if let retryAt {
