@@ -67,6 +67,7 @@ public struct QueueBenchmark: Sendable {
     public func run() async throws {
         try await enqueueRates()
         for concurrency in options.concurrency { try await noOpThroughput(concurrency: concurrency) }
+        try await noOpThroughput(concurrency: 8, batching: false)
         try await pickupLatency()
         try await claimLatency(pendingJobs: 1_000, label: "1,000")
         try await claimLatency(pendingJobs: options.pending, label: options.pending.formatted())
@@ -106,8 +107,10 @@ public struct QueueBenchmark: Sendable {
 
     /// Jobs whose handler does nothing, worked by one continuous worker of `concurrency` slots: claim and complete
     /// as fast as the queue allows.
-    func noOpThroughput(concurrency: Int) async throws {
-        let type = JobType(rawValue: "BENCH_NOOP_\(concurrency)")
+    /// Without `batching`, one job per claim statement and one per completion statement, as the plain-SQL
+    /// ceiling runs.
+    func noOpThroughput(concurrency: Int, batching: Bool = true) async throws {
+        let type = JobType(rawValue: "BENCH_NOOP_\(concurrency)\(batching ? "" : "_SINGLE")")
         try await insert(options.jobs, type: type)
         let handled = Atomic<Int>(0)
         var handlers = JobHandlerRegistry()
@@ -116,14 +119,15 @@ public struct QueueBenchmark: Sendable {
             return nil
         }
         let start = ContinuousClock.now
-        try await withWorker(types: [type], concurrency: concurrency, handlers: handlers) {
+        try await withWorker(types: [type], concurrency: concurrency, batching: batching, handlers: handlers) {
             while handled.load(ordering: .relaxed) < options.jobs { try await Task.sleep(for: .milliseconds(2)) }
             while try await store.stats().byType[type]?.completed ?? 0 < options.jobs {
                 try await Task.sleep(for: .milliseconds(2))
             }
         }
         let rate = Double(options.jobs) / (ContinuousClock.now - start).timeInterval
-        report(BenchmarkResult("no-op jobs worked, concurrency \(concurrency)", rate, "jobs/s"))
+        let name = "no-op jobs worked, concurrency \(concurrency)\(batching ? "" : ", batching off")"
+        report(BenchmarkResult(name, rate, "jobs/s"))
     }
 
     /// Time from enqueue to handler start with an idle continuous worker waiting (default options).
@@ -216,11 +220,15 @@ public struct QueueBenchmark: Sendable {
 
     /// Runs `body` while a continuous worker works `types`.
     private func withWorker(
-        types: [JobType], concurrency: Int, handlers: JobHandlerRegistry, _ body: () async throws -> Void
+        types: [JobType], concurrency: Int, batching: Bool = true, handlers: JobHandlerRegistry,
+        _ body: () async throws -> Void
     ) async throws {
+        let queue = DatabaseQueue(store: store, options: QueueOptions(batchCompletions: batching), logger: logger)
         let runner = JobRunner(queue: queue, handlers: handlers, logger: logger)
         let worker = ContinuousWorker(
-            runner: runner, options: ContinuousWorkerOptions(types: types, concurrency: concurrency), logger: logger)
+            runner: runner,
+            options: ContinuousWorkerOptions(types: types, concurrency: concurrency, batchClaims: batching),
+            logger: logger)
         let services = ServiceGroup(services: [worker], gracefulShutdownSignals: [], logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await services.run() }

@@ -7,7 +7,8 @@ import Testing
 struct BenchCommandTests {
     static let expected = [
         "enqueue, one at a time", "enqueue, 1,000 per call", "no-op jobs worked, concurrency 1",
-        "no-op jobs worked, concurrency 8", "no-op jobs worked, concurrency 32", "pickup latency p50",
+        "no-op jobs worked, concurrency 8", "no-op jobs worked, concurrency 32",
+        "no-op jobs worked, concurrency 8, batching off", "pickup latency p50",
         "pickup latency p99", "claim latency p50, 1,000 pending", "claim latency p50, 2,000 pending",
     ]
 
