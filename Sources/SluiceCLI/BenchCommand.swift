@@ -13,8 +13,9 @@ struct Bench: AsyncParsableCommand {
         discussion: """
             Creates an empty SQLite file (--store sqlite) or an empty database on the PostgreSQL server that \
             --database-url, TEST_DATABASE_URL or DATABASE_URL names (--store postgres), measures enqueue rates, \
-            no-op jobs worked per second, pickup latency, claim latency on a small and a large table and the stats \
-            endpoint, and removes the database. On PostgreSQL it also measures the same job lifecycle in plain SQL, \
+            no-op jobs worked per second, pickup latency, claim latency on a small and a large table, the stats \
+            endpoint, and ingestion and vectorization records/s with the memory of a `sluice serve` child process, \
+            and removes the database. On PostgreSQL it also measures the same job lifecycle in plain SQL, \
             so that each figure reads as a ratio of what the database allows. Build with -c release for real numbers.
             """)
 
@@ -37,12 +38,16 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Latency samples per measurement.")
     var samples = 100
 
+    @Option(help: "Records uploaded for the ingestion, vectorization and memory measurements (0 skips them).")
+    var records = 100_000
+
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
     func validate() throws {
-        guard jobs > 0, pending >= 1_000, samples >= 2 else {
-            throw ValidationError("--jobs must be at least 1, --pending at least 1000, --samples at least 2")
+        guard jobs > 0, pending >= 1_000, samples >= 2, records >= 0 else {
+            throw ValidationError(
+                "--jobs must be at least 1, --pending at least 1000, --samples at least 2, --records 0 or more")
         }
     }
 
@@ -71,7 +76,15 @@ struct Bench: AsyncParsableCommand {
             print("sluice bench: \(storeName), \(jobs.formatted()) jobs per run, \(pending.formatted()) pending")
             print(Self.header)
         }
+        let records = records
         try await FreshDatabase.with(postgresServer: server, logger: logger) { url in
+            if records > 0 {
+                // A `sluice serve` child of this very executable, so that its memory is measured alone.
+                let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+                try await PipelineBenchmark(
+                    executable: executable, databaseURL: url, records: records, logger: logger, report: report
+                ).run()
+            }
             try await withJobStore(try StoreSettings(url: url), logger: logger) { store in
                 _ = try await store.migrate()
                 try await QueueBenchmark(store: store, options: options, logger: logger, report: report).run()

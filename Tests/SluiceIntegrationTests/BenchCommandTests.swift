@@ -10,12 +10,15 @@ struct BenchCommandTests {
         "no-op jobs worked, concurrency 8", "no-op jobs worked, concurrency 32",
         "no-op jobs worked, concurrency 8, batching off", "pickup latency p50",
         "pickup latency p99", "claim latency p50, 1,000 pending", "claim latency p50, 2,000 pending",
+        "server memory, idle", "ingestion", "vectorization (zero-latency server)",
+        "server memory, peak during 300-record ingest",
     ]
 
     @Test("a short run on a fresh database prints every measurement, each a positive number", arguments: StoreKind.sql)
     func shortRun(kind: StoreKind) async throws {
         var arguments = [
-            "bench", "--store", kind.rawValue, "--jobs", "200", "--pending", "2000", "--samples", "5", "--json",
+            "bench", "--store", kind.rawValue, "--jobs", "200", "--pending", "2000", "--samples", "5", "--records",
+            "300", "--json",
         ]
         if kind == .postgres { arguments += ["--database-url", try TestDatabases.postgresAdminURL()] }
         let run = try await runProduct("sluice", arguments)
