@@ -105,12 +105,12 @@ struct Bench: AsyncParsableCommand {
         }
     }
 
-    static let header = "store     measurement                                          value  unit"
+    static let header = "store     measurement                                                    value  unit"
 
     static func line(_ store: String, _ result: BenchmarkResult) -> String {
         let value = result.value >= 100 ? String(format: "%.0f", result.value) : String(format: "%.2f", result.value)
         return store.padding(toLength: 10, withPad: " ", startingAt: 0)
-            + result.name.padding(toLength: 46, withPad: " ", startingAt: 0)
+            + result.name.padding(toLength: 56, withPad: " ", startingAt: 0)
             + String(repeating: " ", count: max(1, 13 - value.count)) + value + "  " + result.unit
     }
 }
