@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 
 /// A store that can tell waiting workers that jobs may have become ready, so that they need not wait for their
@@ -48,6 +49,13 @@ public final class JobSignal: Sendable {
 
     /// Whether anybody listens: a store need not send anything otherwise.
     public var hasSubscribers: Bool { state.withLock { !$0.subscribers.isEmpty } }
+
+    /// Sends the type of every job just inserted that is due at `now`, once per type.
+    public func announce(_ jobs: [NewJob], _ results: [EnqueueResult], now: Date) {
+        guard hasSubscribers else { return }
+        let due = Set(zip(jobs, results).filter { $1.inserted && ($0.scheduledFor ?? now) <= now }.map(\.0.jobType))
+        for type in due { send(type) }
+    }
 
     /// Returns once somebody subscribed (at once if somebody has): a store starts listening to its database only
     /// when a worker in its process wants to hear.

@@ -80,20 +80,13 @@ public final class SQLiteJobStore: JobStore, ScheduleStore, KeyLockStore, JobNot
 
     public func insert(_ jobs: [NewJob], now: Date) async throws -> [EnqueueResult] {
         let results = try await insertRows(jobs, now: now)
-        signalInserted(jobs, results, now: now)
+        signal.announce(jobs, results, now: now)
         return results
     }
 
     /// Workers in this process hear of jobs enqueued through this store at once; workers in other processes
     /// sharing the file find them at their next poll.
     public func readyJobs() -> AsyncStream<JobType?> { signal.subscribe() }
-
-    /// Wakes this process's waiting workers for the jobs just inserted that are due.
-    private func signalInserted(_ jobs: [NewJob], _ results: [EnqueueResult], now: Date) {
-        guard signal.hasSubscribers else { return }
-        let due = Set(zip(jobs, results).filter { $1.inserted && ($0.scheduledFor ?? now) <= now }.map(\.0.jobType))
-        for type in due { signal.send(type) }
-    }
 
     private func insertRows(_ jobs: [NewJob], now: Date) async throws -> [EnqueueResult] {
         try await write { db in

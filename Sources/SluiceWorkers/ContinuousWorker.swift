@@ -131,8 +131,7 @@ public struct ContinuousWorker: Service {
             case .jobFinished:
                 running -= 1
                 if running > 0, options.concurrency - running < claimBatch { continue }
-            case .shutdown: break
-            case .tick, .wake, .graceOver: break
+            case .tick, .wake, .shutdown, .graceOver: break
             }
             if Task.isShuttingDownGracefully { break }
             await claim()

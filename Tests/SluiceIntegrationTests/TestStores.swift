@@ -32,23 +32,12 @@ enum TestDatabases {
 
     /// Creates an empty database and returns its URL; `dropPostgres` removes it.
     static func createPostgres() async throws -> (url: String, name: String) {
-        let admin = try postgresAdminURL()
-        let name = "sluice_test_\(UInt64.random(in: 0...UInt64.max) & 0xFFFF_FFFF_FFFF)"
-        try await withAdminConnection(admin) { connection in
-            // A database name is an identifier, not a value: it cannot be bound. It is made only of our own digits.
-            try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
-        }
-        guard var components = URLComponents(string: admin) else { throw TestSetupError("bad TEST_DATABASE_URL") }
-        components.path = "/\(name)"
-        return (components.string!, name)
+        try await PostgresDatabases.create(on: try postgresAdminURL(), prefix: "sluice_test", logger: logger)
     }
 
     static func dropPostgres(_ name: String) async {
         guard let admin = try? postgresAdminURL() else { return }
-        try? await withAdminConnection(admin) { connection in
-            try await connection.query(
-                PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: logger)
-        }
+        try? await PostgresDatabases.drop(name, on: admin, logger: logger)
     }
 
     /// A new SQLite file path in a fresh temporary folder.
@@ -59,25 +48,6 @@ enum TestDatabases {
     }
 
     static let logger = Logger(label: "sluice.tests")
-
-    private static func withAdminConnection(
-        _ url: String, _ body: (PostgresConnection) async throws -> Void
-    ) async throws {
-        let configuration = try PostgresStoreConfiguration(url: url).client
-        let connection = try await PostgresConnection.connect(
-            configuration: PostgresConnection.Configuration(
-                host: configuration.host ?? "localhost", port: configuration.port ?? 5432,
-                username: configuration.username, password: configuration.password,
-                database: configuration.database, tls: .disable),
-            id: 1, logger: logger)
-        do {
-            try await body(connection)
-            try await connection.close()
-        } catch {
-            try? await connection.close()
-            throw error
-        }
-    }
 }
 
 struct TestSetupError: Error, CustomStringConvertible {
