@@ -190,6 +190,76 @@ enum PostgresMigrations {
                 $$
                 """,
             ]),
+        // Stats read maintained counts instead of scanning the table. Each statement that changes jobs adds its net
+        // change per (type, state) once, to a row of its own connection's slot: concurrent workers update different
+        // rows (one hot row would serialise every claim), always in (type, state) order so they cannot deadlock.
+        Migration(
+            "20261129120000_count_jobs_by_type_and_state",
+            [
+                """
+                CREATE TABLE job_queue_counts (
+                    job_type text     NOT NULL,
+                    status   text     NOT NULL,
+                    slot     smallint NOT NULL,
+                    n        bigint   NOT NULL,
+                    PRIMARY KEY (job_type, status, slot)
+                )
+                """,
+                """
+                CREATE FUNCTION job_queue_count_changes() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF TG_OP = 'TRUNCATE' THEN
+                        DELETE FROM job_queue_counts;
+                    ELSIF TG_OP = 'INSERT' THEN
+                        INSERT INTO job_queue_counts AS counts (job_type, status, slot, n)
+                        SELECT job_type, status, pg_backend_pid() % 64, count(*) FROM new_rows
+                        GROUP BY job_type, status ORDER BY job_type, status
+                        ON CONFLICT (job_type, status, slot) DO UPDATE SET n = counts.n + excluded.n;
+                    ELSIF TG_OP = 'DELETE' THEN
+                        INSERT INTO job_queue_counts AS counts (job_type, status, slot, n)
+                        SELECT job_type, status, pg_backend_pid() % 64, -count(*) FROM old_rows
+                        GROUP BY job_type, status ORDER BY job_type, status
+                        ON CONFLICT (job_type, status, slot) DO UPDATE SET n = counts.n + excluded.n;
+                    ELSE
+                        INSERT INTO job_queue_counts AS counts (job_type, status, slot, n)
+                        SELECT job_type, status, pg_backend_pid() % 64, sum(change) FROM (
+                            SELECT job_type, status, 1 AS change FROM new_rows
+                            UNION ALL
+                            SELECT job_type, status, -1 FROM old_rows
+                        ) AS changes
+                        GROUP BY job_type, status HAVING sum(change) <> 0 ORDER BY job_type, status
+                        ON CONFLICT (job_type, status, slot) DO UPDATE SET n = counts.n + excluded.n;
+                    END IF;
+                    RETURN NULL;
+                END
+                $$
+                """,
+                // Writers wait while the existing rows are counted, so no change is counted twice or missed.
+                "LOCK TABLE job_queue IN SHARE ROW EXCLUSIVE MODE",
+                """
+                CREATE TRIGGER job_queue_count_inserts AFTER INSERT ON job_queue
+                    REFERENCING NEW TABLE AS new_rows
+                    FOR EACH STATEMENT EXECUTE FUNCTION job_queue_count_changes()
+                """,
+                """
+                CREATE TRIGGER job_queue_count_updates AFTER UPDATE ON job_queue
+                    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+                    FOR EACH STATEMENT EXECUTE FUNCTION job_queue_count_changes()
+                """,
+                """
+                CREATE TRIGGER job_queue_count_deletes AFTER DELETE ON job_queue
+                    REFERENCING OLD TABLE AS old_rows
+                    FOR EACH STATEMENT EXECUTE FUNCTION job_queue_count_changes()
+                """,
+                """
+                CREATE TRIGGER job_queue_count_truncates AFTER TRUNCATE ON job_queue
+                    FOR EACH STATEMENT EXECUTE FUNCTION job_queue_count_changes()
+                """,
+                """
+                INSERT INTO job_queue_counts (job_type, status, slot, n)
+                SELECT job_type, status, 0, count(*) FROM job_queue GROUP BY job_type, status
+                """,
+            ]),
     ]
 
     /// The server has no pgvector to create the extension from.

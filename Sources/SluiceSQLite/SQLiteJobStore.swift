@@ -248,10 +248,10 @@ public final class SQLiteJobStore: JobStore, ScheduleStore, KeyLockStore, JobNot
         }
     }
 
+    /// Reads the counts the `job_queue_counts` triggers keep: one row per type and state, however many jobs.
     public func stats() async throws -> QueueStats {
         try await read { db in
-            let rows = try Row.fetchAll(
-                db, sql: "SELECT job_type, status, count(*) FROM job_queue GROUP BY job_type, status")
+            let rows = try Row.fetchAll(db, sql: "SELECT job_type, status, n FROM job_queue_counts WHERE n <> 0")
             return QueueStats(
                 rows: rows.compactMap { row in
                     JobStatus(rawValue: row[1]).map { (JobType(rawValue: row[0]), $0, row[2]) }

@@ -156,5 +156,42 @@ enum SQLiteMigrations {
         Migration(
             "20260206000000_enable_pgvector_and_fix_embedding_type",
             ["ALTER TABLE records ADD COLUMN embedding BLOB"]),
+        // Stats read maintained counts instead of scanning the table (SQLite has one writer: one row per type and
+        // state, kept by row triggers inside the writing transaction).
+        Migration(
+            "20261129120000_count_jobs_by_type_and_state",
+            [
+                """
+                CREATE TABLE job_queue_counts (
+                    job_type TEXT    NOT NULL,
+                    status   TEXT    NOT NULL,
+                    n        INTEGER NOT NULL,
+                    PRIMARY KEY (job_type, status)
+                ) WITHOUT ROWID
+                """,
+                """
+                INSERT INTO job_queue_counts (job_type, status, n)
+                SELECT job_type, status, count(*) FROM job_queue GROUP BY job_type, status
+                """,
+                """
+                CREATE TRIGGER job_queue_count_inserts AFTER INSERT ON job_queue BEGIN
+                    INSERT INTO job_queue_counts (job_type, status, n) VALUES (NEW.job_type, NEW.status, 1)
+                    ON CONFLICT (job_type, status) DO UPDATE SET n = n + 1;
+                END
+                """,
+                """
+                CREATE TRIGGER job_queue_count_updates AFTER UPDATE OF job_type, status ON job_queue
+                WHEN OLD.job_type IS NOT NEW.job_type OR OLD.status IS NOT NEW.status BEGIN
+                    UPDATE job_queue_counts SET n = n - 1 WHERE job_type = OLD.job_type AND status = OLD.status;
+                    INSERT INTO job_queue_counts (job_type, status, n) VALUES (NEW.job_type, NEW.status, 1)
+                    ON CONFLICT (job_type, status) DO UPDATE SET n = n + 1;
+                END
+                """,
+                """
+                CREATE TRIGGER job_queue_count_deletes AFTER DELETE ON job_queue BEGIN
+                    UPDATE job_queue_counts SET n = n - 1 WHERE job_type = OLD.job_type AND status = OLD.status;
+                END
+                """,
+            ]),
     ]
 }

@@ -380,6 +380,61 @@ struct ConformanceTests {
         }
     }
 
+    @Test("stats equal a count of the rows after every kind of change", arguments: StoreKind.allCases)
+    func statsFollowEveryChange(kind: StoreKind) async throws {
+        try await withQueue(kind, options: QueueOptions(cleanupBatchSize: 3)) { queue, clock in
+            var step = "start"
+            func check() async throws {
+                let jobs = try await queue.store.jobs(matching: JobFilter(limit: 10_000))
+                let groups = Dictionary(grouping: jobs) { "\($0.jobType.rawValue) \($0.status)" }.values
+                let counted = QueueStats(rows: groups.map { ($0[0].jobType, $0[0].status, $0.count) })
+                let stats = try await queue.getQueueStats()
+                #expect(stats.total == counted.total, "after \(step)")
+                #expect(stats.byType.filter { $0.value.total > 0 } == counted.byType, "after \(step)")
+            }
+            step = "bulk enqueue with a duplicate unique key"
+            try await queue.enqueue(contentsOf: (0..<30).map { _ in NewJob(jobType: .ingestData, maxAttempts: 2) })
+            try await queue.enqueue(
+                contentsOf: (0..<12).map { NewJob(jobType: .vectorize, maxAttempts: 1, uniqueKey: "k\($0 % 10)") })
+            try await check()
+            step = "claims"
+            let ingest = try await queue.claimJobs([.ingestData], limit: 20)
+            let vectorize = try await queue.claimJobs([.vectorize], limit: 4)
+            try await check()
+            step = "completions, one and batched"
+            try await queue.completeJob(ingest[0].lease)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for claimed in ingest[1..<8] { group.addTask { try await queue.completeJob(claimed.lease) } }
+                try await group.waitForAll()
+            }
+            try await check()
+            step = "failures with and without a retry, a release, progress"
+            _ = try await queue.failJob(ingest[8].lease, error: "retried later")
+            _ = try await queue.failJob(vectorize[0].lease, error: "again")
+            try await queue.releaseJob(ingest[9].lease)
+            try await queue.updateProgress(ingest[10].lease, current: 1, total: 2)
+            try await check()
+            step = "the rescuer"
+            clock.advance(by: .seconds(3_600))
+            _ = try await queue.rescueExpiredJobs()
+            try await check()
+            step = "cancel and retry"
+            let failed = try await queue.listJobs(JobFilter(status: .failed, limit: 100))
+            try await queue.retryJob(try #require(failed.first).id)
+            let pending = try await queue.listJobs(JobFilter(status: .pending, limit: 100))
+            try await queue.cancelJob(try #require(pending.first).id)
+            try await check()
+            step = "bulk cancel and retry"
+            _ = try await queue.perform(.cancel, jobType: .vectorize, limit: 5)
+            _ = try await queue.perform(.retry, status: .failed, limit: 3)
+            try await check()
+            step = "cleanup"
+            clock.advance(by: .seconds(8 * 86_400))
+            #expect(try await queue.cleanup() > 0)
+            try await check()
+        }
+    }
+
     @Test("a unique key admits one unfinished job per type", arguments: StoreKind.allCases)
     func uniqueKeys(kind: StoreKind) async throws {
         try await withQueue(kind) { queue, _ in

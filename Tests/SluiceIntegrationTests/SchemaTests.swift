@@ -1,10 +1,12 @@
 import Foundation
+import GRDB
 import PostgresNIO
 import SluiceCore
 import SluicePostgres
-import SluiceSQLite
 import SluiceStores
 import Testing
+
+@testable import SluiceSQLite
 
 @Suite("Schema and migrations")
 struct SchemaTests {
@@ -143,6 +145,48 @@ struct SchemaTests {
         #expect(status.applied.isEmpty)
     }
 
+    @Test("the job counts migration counts the jobs already in the table", arguments: StoreKind.sql)
+    func countsMigrationBackfills(kind: StoreKind) async throws {
+        try await withStore(kind) { store, _ in
+            let queue = SluiceCore.DatabaseQueue(store: store, logger: quietLogger)
+            try await queue.enqueue(contentsOf: (0..<7).map { _ in NewJob(jobType: .ingestData) })
+            try await queue.enqueue(contentsOf: (0..<2).map { _ in NewJob(jobType: .vectorize) })
+            let claimed = try await queue.claimJobs([.ingestData], limit: 3)
+            try await queue.completeJob(claimed[0].lease)
+            let expected = StatusCounts(pending: 6, processing: 2, completed: 1)
+            #expect(try await queue.getQueueStats().total == expected)
+
+            // Back to the schema before the migration, with the jobs still there and their counts gone.
+            let migration = "20261129120000_count_jobs_by_type_and_state"
+            let undo = [
+                "DROP TRIGGER job_queue_count_inserts\(kind == .postgres ? " ON job_queue" : "")",
+                "DROP TRIGGER job_queue_count_updates\(kind == .postgres ? " ON job_queue" : "")",
+                "DROP TRIGGER job_queue_count_deletes\(kind == .postgres ? " ON job_queue" : "")",
+                "DROP TABLE job_queue_counts",
+                "DELETE FROM sluice_migrations WHERE name = '\(migration)'",
+            ]
+            switch store {
+            case let postgres as PostgresJobStore:
+                for statement in ["DROP TRIGGER job_queue_count_truncates ON job_queue"] + undo
+                    + ["DROP FUNCTION job_queue_count_changes()"]
+                {
+                    try await postgres.client.query(PostgresQuery(unsafeSQL: statement), logger: quietLogger)
+                }
+            case let sqlite as SQLiteJobStore:
+                try await sqlite.pool.write { db in for statement in undo { try db.execute(sql: statement) } }
+            default:
+                Issue.record("not a SQL store")
+            }
+            #expect(try await store.schemaStatus().pending == [migration])
+
+            #expect(try await store.migrate() == [migration])
+            #expect(try await queue.getQueueStats().total == expected)
+            #expect(try await queue.getQueueStats().byType[.vectorize] == StatusCounts(pending: 2))
+            try await queue.completeJob(claimed[1].lease)
+            #expect(try await queue.getQueueStats().total.completed == 2, "and keeps counting after it")
+        }
+    }
+
     @Test("concurrent migrations from several clients apply each migration once")
     func concurrentMigrations() async throws {
         let (url, name) = try await TestDatabases.createPostgres()
@@ -191,7 +235,7 @@ struct SchemaTests {
         try await withStore(.postgres) { store, _ in
             let postgres = try #require(store as? PostgresJobStore)
             let clock = ManualWallClock()
-            let queue = DatabaseQueue(store: store, clock: clock, logger: quietLogger)
+            let queue = SluiceCore.DatabaseQueue(store: store, clock: clock, logger: quietLogger)
             try await queue.enqueue(contentsOf: (0..<3).map { _ in NewJob(jobType: .ingestData, maxAttempts: 1) })
             try await queue.enqueue(NewJob(jobType: .vectorize))
             for seconds in [2, 4] {
