@@ -6,54 +6,53 @@ import SluicePostgres
 
 /// What the database itself allows, for reading Sluice's figures as a ratio: the same job lifecycle in plain
 /// SQL on the same PostgreSQL and the same table, one job per statement, no Swift queue code in between.
+///
+/// ``QueueBenchmark`` runs these in rounds alternating with its own measurement of the same work, so that both
+/// see the same table and the same load on a shared machine.
 public struct PostgresCeiling: Sendable {
-    let url: String
-    let options: BenchmarkOptions
+    let client: PostgresClient
     let logger: Logger
-    let report: @Sendable (BenchmarkResult) -> Void
 
-    public init(
-        url: String, options: BenchmarkOptions, logger: Logger, report: @escaping @Sendable (BenchmarkResult) -> Void
-    ) {
-        self.url = url
-        self.options = options
-        self.logger = logger
-        self.report = report
-    }
-
-    public func run() async throws {
+    /// Runs `body` with a ceiling on its own connection pool to the database at `url`.
+    public static func with<T: Sendable>(
+        url: String, logger: Logger, _ body: @Sendable (PostgresCeiling) async throws -> T
+    ) async throws -> T {
         let client = PostgresClient(
             configuration: try PostgresStoreConfiguration(url: url).client, backgroundLogger: logger)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                await client.run()
+                return nil
+            }
             defer { group.cancelAll() }
-            try await measure(client)
+            return try await body(PostgresCeiling(client: client, logger: logger))
         }
     }
 
-    private func measure(_ client: PostgresClient) async throws {
-        let single = min(options.jobs, 2_000)
-        var start = ContinuousClock.now
-        for index in 0..<single {
+    /// Single-row `INSERT`s, one after another: jobs/s.
+    func insertOneAtATime(_ count: Int) async throws -> Double {
+        let start = ContinuousClock.now
+        for index in 0..<count {
             try await client.query(
                 """
                 INSERT INTO job_queue (id, job_type, payload)
                 VALUES (\(JobID.make()), 'BENCH_RAW_INSERT', \(#"{"n": \#(index)}"#)::jsonb)
                 """, logger: logger)
         }
-        report(
-            BenchmarkResult(
-                "raw SQL: insert, one at a time", Double(single) / (ContinuousClock.now - start).timeInterval, "jobs/s")
-        )
+        return Double(count) / (ContinuousClock.now - start).timeInterval
+    }
 
+    /// `jobs` jobs of a type of their own, claimed (`SKIP LOCKED`, one per statement) and completed (one per
+    /// statement) over `connections` connections: jobs/s, the insert not timed.
+    func claimAndComplete(_ jobs: Int, connections: Int) async throws -> Double {
+        let type = "BENCH_RAW_\(UUID().uuidString.prefix(8))"
         try await client.query(
             """
             INSERT INTO job_queue (id, job_type, payload)
-            SELECT gen_random_uuid()::text, 'BENCH_RAW', jsonb_build_object('n', n)
-            FROM generate_series(1, \(options.jobs)) AS n
+            SELECT gen_random_uuid()::text, \(type), jsonb_build_object('n', n)
+            FROM generate_series(1, \(jobs)) AS n
             """, logger: logger)
-        let connections = 8
-        start = ContinuousClock.now
+        let start = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<connections {
                 group.addTask {
@@ -66,7 +65,7 @@ public struct PostgresCeiling: Sendable {
                                 lease_owner = 'raw', lease_expires_at = now() + interval '5 minutes'
                             WHERE id = (
                                 SELECT id FROM job_queue
-                                WHERE status = 'PENDING' AND job_type = 'BENCH_RAW' AND scheduled_for <= now()
+                                WHERE status = 'PENDING' AND job_type = \(type) AND scheduled_for <= now()
                                 ORDER BY priority DESC, scheduled_for, created_at
                                 LIMIT 1 FOR UPDATE SKIP LOCKED)
                             RETURNING id
@@ -85,9 +84,6 @@ public struct PostgresCeiling: Sendable {
             }
             try await group.waitForAll()
         }
-        report(
-            BenchmarkResult(
-                "raw SQL: claim + complete, \(connections) connections",
-                Double(options.jobs) / (ContinuousClock.now - start).timeInterval, "jobs/s"))
+        return Double(jobs) / (ContinuousClock.now - start).timeInterval
     }
 }

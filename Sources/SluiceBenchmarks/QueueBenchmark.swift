@@ -64,10 +64,12 @@ public struct QueueBenchmark: Sendable {
 
     private var queue: DatabaseQueue { DatabaseQueue(store: store, logger: logger) }
 
-    public func run() async throws {
-        try await enqueueRates()
+    /// Runs every measurement; with a `ceiling` (PostgreSQL), also the plain-SQL figures beside their Sluice
+    /// counterparts.
+    public func run(ceiling: PostgresCeiling? = nil) async throws {
+        try await enqueueRates(ceiling: ceiling)
         for concurrency in options.concurrency { try await noOpThroughput(concurrency: concurrency) }
-        try await noOpThroughput(concurrency: 8, batching: false)
+        try await singleJobStatements(ceiling: ceiling)
         try await pickupLatency()
         try await claimLatency(pendingJobs: 1_000, label: "1,000")
         try await claimLatency(pendingJobs: options.pending, label: options.pending.formatted())
@@ -76,20 +78,41 @@ public struct QueueBenchmark: Sendable {
 
     // MARK: Enqueue
 
-    func enqueueRates() async throws {
+    func enqueueRates(ceiling: PostgresCeiling?) async throws {
         let single = min(options.jobs, 2_000)
-        var start = ContinuousClock.now
-        for index in 0..<single {
-            _ = try await queue.enqueue(NewJob(jobType: "BENCH_ENQUEUE", payload: ["n": .int(Int64(index))]))
+        let rounds = try await alternating(
+            {
+                let start = ContinuousClock.now
+                for index in 0..<single {
+                    _ = try await queue.enqueue(NewJob(jobType: "BENCH_ENQUEUE", payload: ["n": .int(Int64(index))]))
+                }
+                return Double(single) / (ContinuousClock.now - start).timeInterval
+            }, against: ceiling.map { ceiling in { try await ceiling.insertOneAtATime(single) } })
+        report(BenchmarkResult("enqueue, one at a time", rounds.sluice, "jobs/s"))
+        if let raw = rounds.raw {
+            report(BenchmarkResult("raw SQL: insert, one at a time", raw, "jobs/s"))
+            report(BenchmarkResult("enqueue one at a time / raw SQL", 100 * rounds.sluice / raw, "%"))
         }
-        report(
-            BenchmarkResult(
-                "enqueue, one at a time", Double(single) / (ContinuousClock.now - start).timeInterval, "jobs/s"))
-        start = ContinuousClock.now
+        let start = ContinuousClock.now
         try await insert(options.jobs, type: "BENCH_ENQUEUE")
         report(
             BenchmarkResult(
                 "enqueue, 1,000 per call", Double(options.jobs) / (ContinuousClock.now - start).timeInterval, "jobs/s"))
+    }
+
+    /// The medians of three rounds of `sluice` and of `raw`, run alternately so that both meet the same table
+    /// and the same background load; only `sluice` without a `raw`.
+    private func alternating(
+        _ sluice: () async throws -> Double, against raw: (() async throws -> Double)?
+    ) async throws -> (sluice: Double, raw: Double?) {
+        guard let raw else { return (try await sluice(), nil) }
+        var ours: [Double] = []
+        var theirs: [Double] = []
+        for _ in 0..<3 {
+            ours.append(try await sluice())
+            theirs.append(try await raw())
+        }
+        return (ours.sorted()[1], theirs.sorted()[1])
     }
 
     /// Bulk-inserts `count` PENDING jobs of `type`, 1,000 per call.
@@ -107,10 +130,13 @@ public struct QueueBenchmark: Sendable {
 
     /// Jobs whose handler does nothing, worked by one continuous worker of `concurrency` slots: claim and complete
     /// as fast as the queue allows.
-    /// Without `batching`, one job per claim statement and one per completion statement, as the plain-SQL
-    /// ceiling runs.
-    func noOpThroughput(concurrency: Int, batching: Bool = true) async throws {
-        let type = JobType(rawValue: "BENCH_NOOP_\(concurrency)\(batching ? "" : "_SINGLE")")
+    func noOpThroughput(concurrency: Int) async throws {
+        let rate = try await noOpRate(concurrency: concurrency, batching: true)
+        report(BenchmarkResult("no-op jobs worked, concurrency \(concurrency)", rate, "jobs/s"))
+    }
+
+    private func noOpRate(concurrency: Int, batching: Bool) async throws -> Double {
+        let type = JobType(rawValue: "BENCH_NOOP_\(concurrency)_\(UUID().uuidString.prefix(8))")
         try await insert(options.jobs, type: type)
         let handled = Atomic<Int>(0)
         var handlers = JobHandlerRegistry()
@@ -125,9 +151,20 @@ public struct QueueBenchmark: Sendable {
                 try await Task.sleep(for: .milliseconds(2))
             }
         }
-        let rate = Double(options.jobs) / (ContinuousClock.now - start).timeInterval
-        let name = "no-op jobs worked, concurrency \(concurrency)\(batching ? "" : ", batching off")"
-        report(BenchmarkResult(name, rate, "jobs/s"))
+        return Double(options.jobs) / (ContinuousClock.now - start).timeInterval
+    }
+
+    /// No-op jobs at concurrency 8 with batching off, one job per claim and per completion statement; on
+    /// PostgreSQL in rounds alternating with the same lifecycle in plain SQL over 8 connections.
+    func singleJobStatements(ceiling: PostgresCeiling?) async throws {
+        let rounds = try await alternating(
+            { try await noOpRate(concurrency: 8, batching: false) },
+            against: ceiling.map { ceiling in { try await ceiling.claimAndComplete(options.jobs, connections: 8) } })
+        report(BenchmarkResult("no-op jobs worked, concurrency 8, batching off", rounds.sluice, "jobs/s"))
+        if let raw = rounds.raw {
+            report(BenchmarkResult("raw SQL: claim + complete, 8 connections", raw, "jobs/s"))
+            report(BenchmarkResult("batching off / raw SQL", 100 * rounds.sluice / raw, "%"))
+        }
     }
 
     /// Time from enqueue to handler start with an idle continuous worker waiting (default options).

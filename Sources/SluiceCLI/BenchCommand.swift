@@ -87,10 +87,12 @@ struct Bench: AsyncParsableCommand {
             }
             try await withJobStore(try StoreSettings(url: url), logger: logger) { store in
                 _ = try await store.migrate()
-                try await QueueBenchmark(store: store, options: options, logger: logger, report: report).run()
-            }
-            if server != nil {
-                try await PostgresCeiling(url: url, options: options, logger: logger, report: report).run()
+                let benchmark = QueueBenchmark(store: store, options: options, logger: logger, report: report)
+                if server != nil {
+                    try await PostgresCeiling.with(url: url, logger: logger) { try await benchmark.run(ceiling: $0) }
+                } else {
+                    try await benchmark.run()
+                }
             }
         }
         if json {

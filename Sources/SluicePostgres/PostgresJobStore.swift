@@ -21,7 +21,7 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
     private static let migrationLockKey: Int64 = 0x736c_7569_6365
 
     /// The columns a ``Job`` is decoded from, in `decodeJob`'s order.
-    private static let columns = """
+    static let columns = """
         id, job_type, status, priority, attempts, max_attempts, payload::text, result::text, progress::text, \
         errors::text, unique_key, lease_owner, lease_expires_at, scheduled_for, created_at, started_at, completed_at
         """
@@ -169,30 +169,13 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
 
     public func insert(_ jobs: [NewJob], now: Date) async throws -> [EnqueueResult] {
         let ids = jobs.map { _ in JobID.make(at: now) }
-        let types = jobs.map(\.jobType.rawValue)
-        let priorities = jobs.map(\.priority)
-        let maxAttempts = jobs.map(\.maxAttempts)
-        let payloads = jobs.map(\.payload.jsonText)
-        let uniqueKeys = jobs.map { $0.uniqueKey ?? "" }  // "" stands for NULL: validation forbids empty keys
-        let schedules = jobs.map { $0.scheduledFor ?? now }
         let inserted = try await mapErrors {
-            try await collectStrings(
-                client.query(
-                    """
-                    WITH inserted AS (
-                        INSERT INTO job_queue (id, job_type, priority, max_attempts, payload, unique_key,
-                                               scheduled_for, created_at)
-                        SELECT id, job_type, priority, max_attempts, payload::jsonb, NULLIF(unique_key, ''),
-                               scheduled_for, \(now)
-                        FROM unnest(\(ids)::text[], \(types)::text[], \(priorities)::int8[], \(maxAttempts)::int8[],
-                                    \(payloads)::text[], \(uniqueKeys)::text[], \(schedules)::timestamptz[])
-                             AS new (id, job_type, priority, max_attempts, payload, unique_key, scheduled_for)
-                        ON CONFLICT DO NOTHING
-                        RETURNING id, job_type
-                    )
-                    SELECT id FROM inserted,
-                        LATERAL (SELECT pg_notify(\(Self.readyChannel), inserted.job_type)) AS notified
-                    """, logger: logger))
+            if jobs.count == 1 {
+                return try await collect(
+                    client.execute(PostgresStatements.InsertJob(id: ids[0], job: jobs[0], now: now), logger: logger))
+            }
+            return try await collect(
+                client.execute(PostgresStatements.InsertJobs(ids: ids, jobs: jobs, now: now), logger: logger))
         }
         let insertedIDs = Set(inserted)
         var results = zip(ids, jobs).map { id, _ in EnqueueResult(id: id, inserted: insertedIDs.contains(id)) }
@@ -231,69 +214,28 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
 
     // MARK: Workers
 
-    /// Each requested type is read from the head of its own ordered partial index (`job_queue_claim_idx`), so a
-    /// claim reads a handful of index entries however many jobs wait; the heads are then merged in claim order.
-    /// Rows a type's head locked but the merge did not pick are released when the statement ends.
+    /// One prepared statement (``PostgresStatements/ClaimJobs``) reading each type's head of the ready index.
     public func claim(types: [JobType], limit: Int, owner: String, now: Date, leaseExpiresAt: Date) async throws
         -> [Job]
     {
-        let typeNames = Array(Set(types.map(\.rawValue)))
-        return try await fetchJobs(
-            """
-            WITH next AS (
-                SELECT candidate.id AS next_id
-                FROM unnest(\(typeNames)::text[]) AS wanted (job_type),
-                LATERAL (
-                    SELECT id, priority, scheduled_for, created_at FROM job_queue
-                    WHERE status = 'PENDING' AND job_queue.job_type = wanted.job_type AND scheduled_for <= \(now)
-                    ORDER BY priority DESC, scheduled_for, created_at
-                    LIMIT \(limit)
-                    FOR UPDATE SKIP LOCKED
-                ) AS candidate
-                ORDER BY candidate.priority DESC, candidate.scheduled_for, candidate.created_at
-                LIMIT \(limit)
-            )
-            UPDATE job_queue
-            SET status = 'PROCESSING', attempts = attempts + 1, started_at = \(now),
-                lease_owner = \(owner), lease_expires_at = \(leaseExpiresAt)
-            FROM next WHERE id = next.next_id
-            RETURNING \(unescaped: Self.columns)
-            """)
+        let claim = PostgresStatements.ClaimJobs(
+            types: Array(Set(types.map(\.rawValue))), limit: limit, owner: owner, now: now,
+            leaseExpiresAt: leaseExpiresAt)
+        return try await mapErrors { try await collect(client.execute(claim, logger: logger)) }
     }
 
     public func complete(_ lease: JobLease, result: JSONValue?, now: Date) async throws -> Bool {
-        try await changesRow(
-            """
-            UPDATE job_queue
-            SET status = 'COMPLETED', result = \(result?.jsonText)::jsonb, payload = NULL, completed_at = \(now),
-                lease_owner = NULL, lease_expires_at = NULL
-            WHERE id = \(lease.jobID) AND status = 'PROCESSING' AND lease_owner = \(lease.owner)
-            RETURNING id
-            """)
+        try await complete([JobCompletion(lease: lease, result: result)], now: now)[0]
     }
 
     /// One `UPDATE … FROM unnest(…)` for the whole batch.
     public func complete(_ completions: [JobCompletion], now: Date) async throws -> [Bool] {
-        if completions.count == 1 {
-            return [try await complete(completions[0].lease, result: completions[0].result, now: now)]
-        }
-        let ids = completions.map(\.lease.jobID)
-        let owners = completions.map(\.lease.owner)
-        let results = completions.map { $0.result?.jsonText ?? "" }  // "" stands for NULL: not valid JSON text
         let done = Set(
             try await mapErrors {
-                try await collectStrings(
-                    client.query(
-                        """
-                        UPDATE job_queue AS job
-                        SET status = 'COMPLETED', result = NULLIF(done.result, '')::jsonb, payload = NULL,
-                            completed_at = \(now), lease_owner = NULL, lease_expires_at = NULL
-                        FROM unnest(\(ids)::text[], \(owners)::text[], \(results)::text[]) AS done (id, owner, result)
-                        WHERE job.id = done.id AND job.status = 'PROCESSING' AND job.lease_owner = done.owner
-                        RETURNING job.id
-                        """, logger: logger))
+                try await collect(
+                    client.execute(PostgresStatements.CompleteJobs(completions: completions, now: now), logger: logger))
             })
-        return ids.map(done.contains)
+        return completions.map { done.contains($0.lease.jobID) }
     }
 
     public func fail(_ lease: JobLease, error: AttemptError, retryAt: Date?, now: Date) async throws -> Bool {
@@ -391,9 +333,20 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
             """)
     }
 
-    /// Reads the counts the `job_queue_counts` triggers keep: a few rows per type and state, however many jobs.
+    /// Reads the counts the `job_queue_counts` triggers keep: a few rows per type and state and live connection,
+    /// however many jobs. First folds the slots of connections that have ended into slot 0, which keeps it so.
     public func stats() async throws -> QueueStats {
         try await mapErrors {
+            try await client.query(
+                """
+                WITH ended AS (
+                    DELETE FROM job_queue_counts
+                    WHERE slot <> 0 AND slot NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL)
+                    RETURNING job_type, status, n)
+                INSERT INTO job_queue_counts AS counts (job_type, status, slot, n)
+                SELECT job_type, status, 0, sum(n) FROM ended GROUP BY job_type, status ORDER BY job_type, status
+                ON CONFLICT (job_type, status, slot) DO UPDATE SET n = counts.n + excluded.n
+                """, logger: logger)
             var rows: [(JobType, JobStatus, Int)] = []
             for try await (type, status, count) in try await client.query(
                 "SELECT job_type, status, sum(n)::int8 FROM job_queue_counts GROUP BY 1, 2 HAVING sum(n) <> 0",
@@ -524,7 +477,13 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
         return values
     }
 
-    private static func decodeJob(_ row: PostgresRow) throws -> Job {
+    private func collect<Rows: AsyncSequence>(_ rows: Rows) async throws -> [Rows.Element] {
+        var values: [Rows.Element] = []
+        for try await value in rows { values.append(value) }
+        return values
+    }
+
+    static func decodeJob(_ row: PostgresRow) throws -> Job {
         let cells = row.makeRandomAccess()
         func json(_ index: Int) throws -> JSONValue? {
             try cells[index].decode(String?.self).map { try JSONValue(parsing: $0) }

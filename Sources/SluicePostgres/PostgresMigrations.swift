@@ -190,46 +190,47 @@ enum PostgresMigrations {
                 $$
                 """,
             ]),
-        // Stats read maintained counts instead of scanning the table. Each statement that changes jobs adds its net
-        // change per (type, state) once, to a row of its own connection's slot: concurrent workers update different
-        // rows (one hot row would serialise every claim), always in (type, state) order so they cannot deadlock.
+        // Stats read maintained counts instead of scanning the table. Each change adds to a row of its own
+        // connection's slot (its backend pid), so concurrent workers never wait on one another's counts (one hot row
+        // per state would serialise every claim); `stats()` sums the slots and folds those of ended connections
+        // into slot 0. Inserts and deletes are counted once per statement (bulk enqueue, cleanup); updates per
+        // row, and only when the state or type changes (a progress update or a lease renewal costs nothing).
         Migration(
             "20261129120000_count_jobs_by_type_and_state",
             [
                 """
                 CREATE TABLE job_queue_counts (
-                    job_type text     NOT NULL,
-                    status   text     NOT NULL,
-                    slot     smallint NOT NULL,
-                    n        bigint   NOT NULL,
+                    job_type text    NOT NULL,
+                    status   text    NOT NULL,
+                    slot     integer NOT NULL,
+                    n        bigint  NOT NULL,
                     PRIMARY KEY (job_type, status, slot)
                 )
                 """,
                 """
-                CREATE FUNCTION job_queue_count_changes() RETURNS trigger LANGUAGE plpgsql AS $$
+                CREATE FUNCTION job_queue_count_statement() RETURNS trigger LANGUAGE plpgsql AS $$
                 BEGIN
                     IF TG_OP = 'TRUNCATE' THEN
                         DELETE FROM job_queue_counts;
                     ELSIF TG_OP = 'INSERT' THEN
                         INSERT INTO job_queue_counts AS counts (job_type, status, slot, n)
-                        SELECT job_type, status, pg_backend_pid() % 64, count(*) FROM new_rows
-                        GROUP BY job_type, status ORDER BY job_type, status
-                        ON CONFLICT (job_type, status, slot) DO UPDATE SET n = counts.n + excluded.n;
-                    ELSIF TG_OP = 'DELETE' THEN
-                        INSERT INTO job_queue_counts AS counts (job_type, status, slot, n)
-                        SELECT job_type, status, pg_backend_pid() % 64, -count(*) FROM old_rows
-                        GROUP BY job_type, status ORDER BY job_type, status
+                        SELECT job_type, status, pg_backend_pid(), count(*) FROM new_rows GROUP BY job_type, status
                         ON CONFLICT (job_type, status, slot) DO UPDATE SET n = counts.n + excluded.n;
                     ELSE
                         INSERT INTO job_queue_counts AS counts (job_type, status, slot, n)
-                        SELECT job_type, status, pg_backend_pid() % 64, sum(change) FROM (
-                            SELECT job_type, status, 1 AS change FROM new_rows
-                            UNION ALL
-                            SELECT job_type, status, -1 FROM old_rows
-                        ) AS changes
-                        GROUP BY job_type, status HAVING sum(change) <> 0 ORDER BY job_type, status
+                        SELECT job_type, status, pg_backend_pid(), -count(*) FROM old_rows GROUP BY job_type, status
                         ON CONFLICT (job_type, status, slot) DO UPDATE SET n = counts.n + excluded.n;
                     END IF;
+                    RETURN NULL;
+                END
+                $$
+                """,
+                """
+                CREATE FUNCTION job_queue_count_row() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    INSERT INTO job_queue_counts AS counts (job_type, status, slot, n)
+                    VALUES (OLD.job_type, OLD.status, pg_backend_pid(), -1), (NEW.job_type, NEW.status, pg_backend_pid(), 1)
+                    ON CONFLICT (job_type, status, slot) DO UPDATE SET n = counts.n + excluded.n;
                     RETURN NULL;
                 END
                 $$
@@ -239,27 +240,31 @@ enum PostgresMigrations {
                 """
                 CREATE TRIGGER job_queue_count_inserts AFTER INSERT ON job_queue
                     REFERENCING NEW TABLE AS new_rows
-                    FOR EACH STATEMENT EXECUTE FUNCTION job_queue_count_changes()
+                    FOR EACH STATEMENT EXECUTE FUNCTION job_queue_count_statement()
                 """,
                 """
-                CREATE TRIGGER job_queue_count_updates AFTER UPDATE ON job_queue
-                    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-                    FOR EACH STATEMENT EXECUTE FUNCTION job_queue_count_changes()
+                CREATE TRIGGER job_queue_count_updates AFTER UPDATE OF job_type, status ON job_queue
+                    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.job_type IS DISTINCT FROM NEW.job_type)
+                    EXECUTE FUNCTION job_queue_count_row()
                 """,
                 """
                 CREATE TRIGGER job_queue_count_deletes AFTER DELETE ON job_queue
                     REFERENCING OLD TABLE AS old_rows
-                    FOR EACH STATEMENT EXECUTE FUNCTION job_queue_count_changes()
+                    FOR EACH STATEMENT EXECUTE FUNCTION job_queue_count_statement()
                 """,
                 """
                 CREATE TRIGGER job_queue_count_truncates AFTER TRUNCATE ON job_queue
-                    FOR EACH STATEMENT EXECUTE FUNCTION job_queue_count_changes()
+                    FOR EACH STATEMENT EXECUTE FUNCTION job_queue_count_statement()
                 """,
                 """
                 INSERT INTO job_queue_counts (job_type, status, slot, n)
                 SELECT job_type, status, 0, count(*) FROM job_queue GROUP BY job_type, status
                 """,
             ]),
+        // Counts come from job_queue_counts now; one index fewer to update on every insert, claim and completion.
+        Migration(
+            "20261129120100_drop_job_queue_status_type_idx",
+            ["DROP INDEX IF EXISTS job_queue_status_type_idx"]),
     ]
 
     /// The server has no pgvector to create the extension from.

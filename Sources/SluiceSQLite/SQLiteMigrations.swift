@@ -193,5 +193,9 @@ enum SQLiteMigrations {
                 END
                 """,
             ]),
+        // Counts come from job_queue_counts now; one index fewer to update on every insert, claim and completion.
+        Migration(
+            "20261129120100_drop_job_queue_status_type_idx",
+            ["DROP INDEX IF EXISTS job_queue_status_type_idx"]),
     ]
 }

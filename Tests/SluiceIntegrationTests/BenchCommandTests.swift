@@ -29,7 +29,10 @@ struct BenchCommandTests {
         }
         var names = Self.expected + ["stats endpoint p50", "stats endpoint p99"]
         if kind == .postgres {
-            names += ["raw SQL: insert, one at a time", "raw SQL: claim + complete, 8 connections"]
+            names += [
+                "raw SQL: insert, one at a time", "enqueue one at a time / raw SQL",
+                "raw SQL: claim + complete, 8 connections", "batching off / raw SQL",
+            ]
         }
         for name in names {
             let row = rows.first { $0["name"]?.stringValue?.hasPrefix(name) == true }

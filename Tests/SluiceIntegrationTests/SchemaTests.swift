@@ -168,7 +168,7 @@ struct SchemaTests {
             switch store {
             case let postgres as PostgresJobStore:
                 for statement in ["DROP TRIGGER job_queue_count_truncates ON job_queue"] + undo
-                    + ["DROP FUNCTION job_queue_count_changes()"]
+                    + ["DROP FUNCTION job_queue_count_statement()", "DROP FUNCTION job_queue_count_row()"]
                 {
                     try await postgres.client.query(PostgresQuery(unsafeSQL: statement), logger: quietLogger)
                 }
@@ -184,6 +184,44 @@ struct SchemaTests {
             #expect(try await queue.getQueueStats().byType[.vectorize] == StatusCounts(pending: 2))
             try await queue.completeJob(claimed[1].lease)
             #expect(try await queue.getQueueStats().total.completed == 2, "and keeps counting after it")
+        }
+    }
+
+    @Test("PostgreSQL counts per connection: stats fold the slots of ended connections into one, losing nothing")
+    func countsOfEndedConnectionsAreFolded() async throws {
+        try await withStore(.postgres) { store, url in
+            let postgres = try #require(store as? PostgresJobStore)
+            func slots() async throws -> Set<Int> {
+                var slots: Set<Int> = []
+                for try await slot in try await postgres.client.query(
+                    "SELECT DISTINCT slot FROM job_queue_counts", logger: quietLogger
+                ).decode(Int.self) {
+                    slots.insert(slot)
+                }
+                return slots
+            }
+            let queue = SluiceCore.DatabaseQueue(store: store, logger: quietLogger)
+            try await queue.enqueue(contentsOf: (0..<5).map { _ in NewJob(jobType: .ingestData) })
+            let ours = try await slots()
+            // Another process's pool: its connections add to slots of their own, then end.
+            try await withJobStore(try StoreSettings(url: try #require(url)), logger: quietLogger) { other in
+                let queue = SluiceCore.DatabaseQueue(store: other, logger: quietLogger)
+                try await queue.enqueue(contentsOf: (0..<4).map { _ in NewJob(jobType: .vectorize) })
+                let claimed = try await queue.claimJobs([.ingestData, .vectorize], limit: 3)
+                for job in claimed { try await queue.completeJob(job.lease) }
+            }
+            let theirs = try await slots().subtracting(ours)
+            #expect(!theirs.isEmpty && !theirs.contains(0))
+            var stats = try await queue.getQueueStats()
+            let deadline = ContinuousClock.now + .seconds(10)
+            // A backend leaves pg_stat_activity shortly after its client disconnects.
+            while try await !slots().isDisjoint(with: theirs), ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(100))
+                stats = try await queue.getQueueStats()
+            }
+            let after = try await slots()
+            #expect(after.isDisjoint(with: theirs) && after.contains(0), "ended connections' slots folded: \(after)")
+            #expect(stats.total == StatusCounts(pending: 6, completed: 3))
         }
     }
 
