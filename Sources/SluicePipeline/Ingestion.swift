@@ -11,11 +11,18 @@ public struct IngestionOptions: Sendable {
     public var maxTextBytes: Int
     /// How many skipped records a result describes. Default 10.
     public var skippedReasonsShown: Int
+    /// Least time between two progress reports of a part (the first batch and the last are always reported).
+    /// Default 250 ms.
+    public var progressInterval: Duration
 
-    public init(batchSize: Int = 100, maxTextBytes: Int = 32 * 1024, skippedReasonsShown: Int = 10) {
+    public init(
+        batchSize: Int = 100, maxTextBytes: Int = 32 * 1024, skippedReasonsShown: Int = 10,
+        progressInterval: Duration = .milliseconds(250)
+    ) {
         self.batchSize = max(1, batchSize)
         self.maxTextBytes = maxTextBytes
         self.skippedReasonsShown = skippedReasonsShown
+        self.progressInterval = progressInterval
     }
 }
 
@@ -93,6 +100,7 @@ public struct IngestionHandler: JobHandler {
         }
         var skippedShown: [JSONValue] = []
         var duplicatesThisRun = 0
+        var nextProgress = ContinuousClock.now
         while offset < records.count {
             try Task.checkCancellation()
             let end = min(offset + options.batchSize, records.count)
@@ -114,8 +122,13 @@ public struct IngestionHandler: JobHandler {
                 chunk: chunk, processedAfter: end, now: clock.now())
             duplicatesThisRun += valid.count - inserted
             offset = end
-            try await context.reportProgress(
-                current: offset, total: records.count, message: "stored \(offset) of \(records.count) records")
+            // The part's own row has the resume point already; the monitor's progress needs no more than a few
+            // updates a second, and the last.
+            if offset == records.count || ContinuousClock.now >= nextProgress {
+                try await context.reportProgress(
+                    current: offset, total: records.count, message: "stored \(offset) of \(records.count) records")
+                nextProgress = .now + options.progressInterval
+            }
         }
         let (finished, jobComplete) = try await store.finishIngestChunk(
             ingestJobID: ingestJobID, chunk: chunk, now: clock.now())

@@ -100,33 +100,38 @@ extension PostgresJobStore: PipelineStore {
         let texts = records.map(\.text)
         let data = records.map(\.json)
         let hashes = records.map(\.contentHash)
+        // One statement, so one round trip: the records, the part's resume point and the job's counts change
+        // together or not at all.
         return try await mapErrors {
-            try await client.withTransaction(logger: logger) { connection in
-                let inserted = try await connection.query(
-                    """
+            try await client.query(
+                """
+                WITH inserted AS (
                     INSERT INTO records (id, project_id, external_id, text, data, content_hash, created_at)
                     SELECT id, \(projectID), NULLIF(external_id, ''), text, data::jsonb, content_hash, \(now)
                     FROM unnest(\(ids)::text[], \(externalIDs)::text[], \(texts)::text[], \(data)::text[],
                                 \(hashes)::text[]) AS new (id, external_id, text, data, content_hash)
                     ON CONFLICT (project_id, content_hash) DO NOTHING
-                    RETURNING id
-                    """, logger: logger
-                ).collect().count
-                let skipped = records.count - inserted + invalid
-                try await connection.query(
-                    """
+                    RETURNING 1),
+                counted AS (
+                    SELECT count(*)::int8 AS saved, \(records.count + invalid) - count(*)::int8 AS skipped
+                    FROM inserted),
+                part AS (
                     UPDATE ingest_chunks
-                    SET processed = \(processedAfter), saved = saved + \(inserted), skipped = skipped + \(skipped)
+                    SET processed = \(processedAfter), saved = ingest_chunks.saved + counted.saved,
+                        skipped = ingest_chunks.skipped + counted.skipped
+                    FROM counted
                     WHERE ingest_job_id = \(ingestJobID) AND chunk_index = \(chunk)
-                    """, logger: logger)
-                try await connection.query(
-                    """
+                    RETURNING 1),
+                job AS (
                     UPDATE ingest_jobs
-                    SET saved = saved + \(inserted), skipped = skipped + \(skipped), processed = processed + \(handled)
+                    SET saved = ingest_jobs.saved + counted.saved, skipped = ingest_jobs.skipped + counted.skipped,
+                        processed = processed + \(handled)
+                    FROM counted
                     WHERE id = \(ingestJobID)
-                    """, logger: logger)
-                return inserted
-            }
+                    RETURNING 1)
+                SELECT saved FROM counted  -- every data-modifying CTE runs, read or not
+                """, logger: logger
+            ).collect().first?.decode(Int.self) ?? 0
         }
     }
 

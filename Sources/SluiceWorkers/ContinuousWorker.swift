@@ -45,6 +45,10 @@ public struct ContinuousWorker: Service {
     private enum Event: Sendable {
         /// A job this worker ran is done: a slot is free.
         case jobFinished
+        /// A claim for `requested` slots came back with these jobs (fewer when fewer were ready).
+        case claimed(requested: Int, jobs: [ClaimedJob])
+        /// A claim for `requested` slots failed.
+        case claimFailed(requested: Int, error: String)
         /// The poll interval passed.
         case tick
         /// The store says jobs of a type this worker runs may be ready.
@@ -55,9 +59,10 @@ public struct ContinuousWorker: Service {
         case graceOver
     }
 
-    /// Everything the worker reacts to arrives as one stream of events: finished jobs, poll ticks, wake-ups from
-    /// the store (LISTEN/NOTIFY on PostgreSQL) and shutdown. After each it claims as many jobs as it has free
-    /// slots, in one statement, and claims again at once while claims come back full.
+    /// Everything the worker reacts to arrives as one stream of events: finished jobs, claims coming back, poll
+    /// ticks, wake-ups from the store (LISTEN/NOTIFY on PostgreSQL) and shutdown. After each it claims for its
+    /// free slots without waiting for the answer (one statement for all of them, or one per slot with batching
+    /// off), and claims again at once while claims come back full.
     public func run() async throws {
         logger.info(
             "continuous worker started",
@@ -94,35 +99,30 @@ public struct ContinuousWorker: Service {
     private func work(
         events: AsyncStream<Event>, sink: AsyncStream<Event>.Continuation, group: inout TaskGroup<Void>
     ) async {
-        var running = 0
+        var running = 0  // jobs being run
+        var claiming = 0  // slots asked for by claims still in flight
         var failures = 0
         var pausedUntil = ContinuousClock.now
         var iterator = events.makeAsyncIterator()
-        // Claims for every free slot; again while claims come back full.
-        func claim() async {
-            while running < options.concurrency, ContinuousClock.now >= pausedUntil, !Task.isCancelled {
-                do {
-                    let free = options.concurrency - running
-                    let jobs = try await runner.queue.claimJobs(options.types, limit: options.batchClaims ? free : 1)
-                    failures = 0
-                    for job in jobs {
-                        running += 1
-                        group.addTask {
-                            _ = await runner.run(job)
-                            sink.yield(.jobFinished)
-                        }
+        let queue = runner.queue
+        let types = options.types
+
+        func startClaims(_ group: inout TaskGroup<Void>) {
+            guard ContinuousClock.now >= pausedUntil else { return }
+            while options.concurrency - running - claiming > 0 {
+                let limit = options.batchClaims ? options.concurrency - running - claiming : 1
+                claiming += limit
+                group.addTask {
+                    do {
+                        sink.yield(.claimed(requested: limit, jobs: try await queue.claimJobs(types, limit: limit)))
+                    } catch {
+                        sink.yield(.claimFailed(requested: limit, error: "\(error)"))
                     }
-                    if jobs.isEmpty { return }
-                } catch {
-                    failures += 1
-                    pausedUntil = .now + min(.seconds(30), options.pollInterval * (1 << min(failures, 5)))
-                    logger.error("claim failed; retrying", metadata: ["sluice.error": "\(error)"])
-                    return
                 }
             }
         }
 
-        if !Task.isShuttingDownGracefully { await claim() }
+        if !Task.isShuttingDownGracefully { startClaims(&group) }
         // Under load, a finished job waits for a quarter of the slots to be free, so that one claim fetches
         // several jobs instead of one claim per job.
         let claimBatch = options.batchClaims ? max(1, options.concurrency / 4) : 1
@@ -130,28 +130,55 @@ public struct ContinuousWorker: Service {
             switch event {
             case .jobFinished:
                 running -= 1
-                if running > 0, options.concurrency - running < claimBatch { continue }
+                if running + claiming > 0, options.concurrency - running - claiming < claimBatch { continue }
+            case .claimed(let requested, let jobs):
+                claiming -= requested
+                failures = 0
+                for job in jobs {
+                    running += 1
+                    group.addTask {
+                        _ = await runner.run(job)
+                        sink.yield(.jobFinished)
+                    }
+                }
+                if jobs.count < requested { continue }  // nothing more is ready: wait for a wake-up or a tick
+            case .claimFailed(let requested, let error):
+                claiming -= requested
+                failures += 1
+                pausedUntil = .now + min(.seconds(30), options.pollInterval * (1 << min(failures, 5)))
+                logger.error("claim failed; retrying", metadata: ["sluice.error": "\(error)"])
+                continue
             case .tick, .wake, .shutdown, .graceOver: break
             }
             if Task.isShuttingDownGracefully { break }
-            await claim()
+            startClaims(&group)
         }
-        guard running > 0, !Task.isCancelled else { return }
+        guard running + claiming > 0, !Task.isCancelled else { return }
 
         logger.info("waiting for running jobs", metadata: ["sluice.running": "\(running)"])
         group.addTask { [grace = options.shutdownGracePeriod] in
             try? await Task.sleep(for: grace)
             sink.yield(.graceOver)
         }
-        while running > 0, let event = await iterator.next() {
+        var graceOver = false
+        while running + claiming > 0, let event = await iterator.next() {
             switch event {
             case .jobFinished: running -= 1
-            case .graceOver:
-                logger.warning(
-                    "grace period over; handing running jobs back to the queue",
-                    metadata: ["sluice.running": "\(running)"])
-                return  // the caller cancels the group: each running job is released to PENDING
+            case .claimed(let requested, let jobs):
+                // Claimed while shutting down: handed straight back, the attempt not counted.
+                claiming -= requested
+                for job in jobs { await Task { try? await queue.releaseJob(job.lease) }.value }
+            case .claimFailed(let requested, _): claiming -= requested
+            case .graceOver: graceOver = true
             case .tick, .wake, .shutdown: break
+            }
+            if graceOver, claiming == 0 {
+                if running > 0 {
+                    logger.warning(
+                        "grace period over; handing running jobs back to the queue",
+                        metadata: ["sluice.running": "\(running)"])
+                }
+                return  // the caller cancels the group: each running job is released to PENDING
             }
         }
     }

@@ -9,7 +9,7 @@ struct BenchCommandTests {
         "enqueue, one at a time", "enqueue, 1,000 per call", "no-op jobs worked, concurrency 1",
         "no-op jobs worked, concurrency 8", "no-op jobs worked, concurrency 32",
         "no-op jobs worked, concurrency 8, batching off", "pickup latency p50",
-        "pickup latency p99", "claim latency p50, 1,000 pending", "claim latency p50, 2,000 pending",
+        "pickup latency p99", "claim latency p50, 1,000 pending", "claim latency p50, 2,000 pending, 2,000 done",
         "server memory, idle", "ingestion", "vectorization (zero-latency server)",
         "server memory, peak during 300-record ingest",
     ]
