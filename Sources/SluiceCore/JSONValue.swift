@@ -15,9 +15,9 @@ public enum JSONValue: Sendable, Hashable {
     /// Parses JSON text, throwing ``QueueError/invalidJSON`` with the parser's reason when it is malformed.
     public init(parsing text: String) throws {
         do {
-            self = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+            self = try JSONParser.parse(text)
         } catch {
-            throw QueueError.invalidJSON(Self.describe(error))
+            throw QueueError.invalidJSON("\(error.message) (at byte \(error.offset))")
         }
     }
 
@@ -63,14 +63,6 @@ public enum JSONValue: Sendable, Hashable {
     public var boolValue: Bool? {
         if case .bool(let value) = self { return value }
         return nil
-    }
-
-    private static func describe(_ error: any Error) -> String {
-        if case DecodingError.dataCorrupted(let context) = error {
-            let underlying = (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
-            return underlying ?? context.debugDescription
-        }
-        return "\(error)"
     }
 
     private func write(to out: inout String) {
