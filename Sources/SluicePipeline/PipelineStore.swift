@@ -120,7 +120,20 @@ public struct NewRecord: Sendable, Hashable {
         self.externalID = externalID
         self.text = text
         self.json = data.jsonText
-        self.contentHash = SHA256.hash(data: Data(json.utf8)).map { String(format: "%02x", $0) }.joined()
+        self.contentHash = Self.hex(SHA256.hash(data: Data(json.utf8)))
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    /// Lowercase hex (`String(format:)` per byte cost a fifth of ingestion's time).
+    static func hex(_ digest: some Sequence<UInt8>) -> String {
+        var text: [UInt8] = []
+        text.reserveCapacity(64)
+        for byte in digest {
+            text.append(hexDigits[Int(byte >> 4)])
+            text.append(hexDigits[Int(byte & 0x0F)])
+        }
+        return String(decoding: text, as: UTF8.self)
     }
 }
 

@@ -57,6 +57,13 @@ struct PipelineTests {
         (start..<(start + count)).map { ["id": .int(Int64($0)), "text": .string("record number \($0)")] }
     }
 
+    @Test("a record's content hash is the SHA-256 of its canonical JSON, in lowercase hex")
+    func contentHash() {
+        let record = NewRecord(externalID: nil, text: "x", data: ["a": 1])
+        #expect(record.json == #"{"a":1}"#)
+        #expect(record.contentHash == "015abd7f5cc57a2dd94b7590f04ad8084273905ee33ec5cebeae62276a97f862")
+    }
+
     @Test("batch boundaries: every record stored once, counts and progress right", arguments: StoreKind.sql)
     func batchBoundaries(kind: StoreKind) async throws {
         try await withServerStore(kind) { store in
