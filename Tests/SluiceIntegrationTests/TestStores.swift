@@ -5,7 +5,9 @@ import SluiceCore
 import SluicePostgres
 import SluiceSQLite
 import SluiceStores
+import Subprocess
 import Synchronization
+import SystemPackage
 import Testing
 
 /// The stores every conformance test runs against.
@@ -134,53 +136,30 @@ func runProduct(
         input: input)
 }
 
-/// Runs a program to its end without blocking a thread of Swift's cooperative pool (which has one thread per
-/// core: a blocking wait there would stall every other test meanwhile). Output is collected as it arrives, so a
-/// large output cannot fill a pipe and stall the program.
+/// Runs a program to its end and collects its output, with swift-subprocess: no thread of Swift's cooperative pool
+/// blocks meanwhile, and output is read as it arrives, so a large output cannot fill a pipe and stall the program.
 func runExecutable(
     _ executable: URL, _ arguments: [String], environment: [String: String], directory: String? = nil,
     input: String? = nil
 ) async throws -> (status: Int32, stdout: String, stderr: String) {
-    let process = Process()
-    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-    process.executableURL = executable
-    process.arguments = arguments
-    process.environment = environment
-    let out = Pipe()
-    let err = Pipe()
-    let stdout = OutputCollector()
-    let stderr = OutputCollector()
-    process.standardOutput = out
-    process.standardError = err
-    out.fileHandleForReading.readabilityHandler = { stdout.append($0.availableData) }
-    err.fileHandleForReading.readabilityHandler = { stderr.append($0.availableData) }
-    let stdin = Pipe()
-    process.standardInput = input == nil ? FileHandle.nullDevice : stdin
-    let exited = AsyncStream<Int32>.makeStream()
-    process.terminationHandler = { exited.continuation.yield($0.terminationStatus) }
-    try process.run()
-    if let input {
-        stdin.fileHandleForWriting.write(Data(input.utf8))
-        try stdin.fileHandleForWriting.close()
-    }
-    var iterator = exited.stream.makeAsyncIterator()
-    let status = await iterator.next() ?? -1
-    for (pipe, collector) in [(out, stdout), (err, stderr)] {
-        pipe.fileHandleForReading.readabilityHandler = nil
-        collector.append(pipe.fileHandleForReading.readDataToEndOfFile())  // the rest; the writer has exited
-    }
-    return (status, stdout.text, stderr.text)
-}
-
-/// Bytes a pipe delivered, gathered from Foundation's reading thread.
-final class OutputCollector: Sendable {
-    private let data = Mutex(Data())
-
-    func append(_ chunk: Data) {
-        data.withLock { $0.append(chunk) }
-    }
-
-    var text: String { data.withLock { String(decoding: $0, as: UTF8.self) } }
+    var variables: [Environment.Key: String] = [:]
+    for (key, value) in environment { variables[Environment.Key(stringLiteral: key)] = value }
+    // Standard input comes from a file: Subprocess's string input traps when the program exits without reading it.
+    let inputFile = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-input-\(UUID().uuidString)")
+    try Data((input ?? "").utf8).write(to: inputFile)
+    defer { try? FileManager.default.removeItem(at: inputFile) }
+    let stdin = try FileDescriptor.open(FilePath(inputFile.path), .readOnly)
+    let result = try await Subprocess.run(
+        .path(FilePath(executable.path)), arguments: Arguments(arguments), environment: .custom(variables),
+        workingDirectory: directory.map { FilePath($0) },
+        input: .fileDescriptor(stdin, closeAfterSpawningProcess: true),
+        output: .string(limit: 64 << 20), error: .string(limit: 64 << 20))
+    let status: Int32 =
+        switch result.terminationStatus {
+        case .exited(let code): code
+        case .signaled(let signal): 128 + signal
+        }
+    return (status, result.standardOutput ?? "", result.standardError ?? "")
 }
 
 /// A logger for tests that only shows errors.
