@@ -25,6 +25,11 @@ public enum StoredJSON {
         try decoder.decode(type, from: Data(text.utf8))
     }
 
+    /// A job's attempt errors; most jobs have none, which skips the decoder (it runs on every claim).
+    public static func attemptErrors(from text: String) throws -> [AttemptError] {
+        text == "[]" ? [] : try decode([AttemptError].self, from: text)
+    }
+
     /// An instant as the `at` field of an attempt error stores it.
     public static func timestamp(_ date: Date) -> String {
         date.formatted(.iso8601)

@@ -498,7 +498,7 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
             payload: try json(6),
             result: try json(7),
             progress: try cells[8].decode(String?.self).map { try StoredJSON.decode(JobProgress.self, from: $0) },
-            errors: try StoredJSON.decode([AttemptError].self, from: try cells[9].decode(String.self)),
+            errors: try StoredJSON.attemptErrors(from: try cells[9].decode(String.self)),
             uniqueKey: try cells[10].decode(String?.self),
             leaseOwner: try cells[11].decode(String?.self),
             leaseExpiresAt: try cells[12].decode(Date?.self),

@@ -411,7 +411,7 @@ public final class SQLiteJobStore: JobStore, ScheduleStore, KeyLockStore, JobNot
             attempts: row[4],
             maxAttempts: row[5], payload: try json(6), result: try json(7),
             progress: try (row[8] as String?).map { try StoredJSON.decode(JobProgress.self, from: $0) },
-            errors: try StoredJSON.decode([AttemptError].self, from: row[9]),
+            errors: try StoredJSON.attemptErrors(from: row[9]),
             uniqueKey: row[10], leaseOwner: row[11], leaseExpiresAt: date(12),
             scheduledFor: date(13) ?? .distantPast, createdAt: date(14) ?? .distantPast, startedAt: date(15),
             completedAt: date(16))

@@ -112,26 +112,27 @@ public struct JobRunner: Sendable {
             return await record(
                 .threw("no handler is registered for job type \(context.job.jobType) in this process"), lease, context)
         }
+        @Sendable func runHandler() async -> HandlerResult {
+            do {
+                return .finished(try await handler.run(context))
+            } catch is CancellationError {
+                return .cancelled
+            } catch let later as RetryLater {
+                return .later(later)
+            } catch {
+                return Task.isCancelled ? .cancelled : .threw(String(describing: error))
+            }
+        }
+        // Without a time limit the handler runs in this task: no child task to create per job.
+        guard let timeLimit else { return await record(await runHandler(), lease, context) }
         let result = await withTaskGroup(of: HandlerResult?.self) { group in
+            group.addTask { await runHandler() }
             group.addTask {
                 do {
-                    return .finished(try await handler.run(context))
-                } catch is CancellationError {
-                    return .cancelled
-                } catch let later as RetryLater {
-                    return .later(later)
+                    try await Task.sleep(for: timeLimit)
+                    return .timedOut(timeLimit)
                 } catch {
-                    return Task.isCancelled ? .cancelled : .threw(String(describing: error))
-                }
-            }
-            if let timeLimit {
-                group.addTask {
-                    do {
-                        try await Task.sleep(for: timeLimit)
-                        return .timedOut(timeLimit)
-                    } catch {
-                        return nil  // the handler finished first
-                    }
+                    return nil  // the handler finished first
                 }
             }
             let first = await group.next() ?? nil
