@@ -107,6 +107,7 @@ public struct ContinuousWorker: Service {
         let queue = runner.queue
         let types = options.types
 
+        // Asks for every free slot (one claim, or one per slot with batching off); the answers arrive as events.
         func startClaims(_ group: inout TaskGroup<Void>) {
             guard ContinuousClock.now >= pausedUntil else { return }
             while options.concurrency - running - claiming > 0 {
