@@ -265,6 +265,35 @@ enum PostgresMigrations {
         Migration(
             "20261129120100_drop_job_queue_status_type_idx",
             ["DROP INDEX IF EXISTS job_queue_status_type_idx"]),
+        // Row-level counting made one statement that changes the state of many jobs quadratic (every row updated
+        // the same count rows again within one transaction: 10,000 rows took 3.4 s, 29,000 took 28 s); counted once
+        // per statement instead, from its transition tables, like inserts and deletes.
+        Migration(
+            "20261129120200_count_state_changes_per_statement",
+            [
+                "DROP TRIGGER job_queue_count_updates ON job_queue",
+                "DROP FUNCTION job_queue_count_row()",
+                """
+                CREATE FUNCTION job_queue_count_update_statement() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    INSERT INTO job_queue_counts AS counts (job_type, status, slot, n)
+                    SELECT job_type, status, pg_backend_pid(), sum(change) FROM (
+                        SELECT job_type, status, 1 AS change FROM new_rows
+                        UNION ALL
+                        SELECT job_type, status, -1 FROM old_rows
+                    ) AS changes
+                    GROUP BY job_type, status HAVING sum(change) <> 0
+                    ON CONFLICT (job_type, status, slot) DO UPDATE SET n = counts.n + excluded.n;
+                    RETURN NULL;
+                END
+                $$
+                """,
+                """
+                CREATE TRIGGER job_queue_count_updates AFTER UPDATE ON job_queue
+                    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+                    FOR EACH STATEMENT EXECUTE FUNCTION job_queue_count_update_statement()
+                """,
+            ]),
     ]
 
     /// The server has no pgvector to create the extension from.

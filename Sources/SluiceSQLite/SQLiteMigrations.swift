@@ -197,5 +197,7 @@ enum SQLiteMigrations {
         Migration(
             "20261129120100_drop_job_queue_status_type_idx",
             ["DROP INDEX IF EXISTS job_queue_status_type_idx"]),
+        // PostgreSQL counts state changes per statement from here; SQLite's row triggers stay (no row versions).
+        Migration("20261129120200_count_state_changes_per_statement", []),
     ]
 }

@@ -168,7 +168,12 @@ struct SchemaTests {
             switch store {
             case let postgres as PostgresJobStore:
                 for statement in ["DROP TRIGGER job_queue_count_truncates ON job_queue"] + undo
-                    + ["DROP FUNCTION job_queue_count_statement()", "DROP FUNCTION job_queue_count_row()"]
+                    + [
+                        "DROP FUNCTION job_queue_count_statement()",
+                        "DROP FUNCTION IF EXISTS job_queue_count_row()",
+                        "DROP FUNCTION IF EXISTS job_queue_count_update_statement()",
+                        "DELETE FROM sluice_migrations WHERE name = '20261129120200_count_state_changes_per_statement'",
+                    ]
                 {
                     try await postgres.client.query(PostgresQuery(unsafeSQL: statement), logger: quietLogger)
                 }
@@ -177,9 +182,12 @@ struct SchemaTests {
             default:
                 Issue.record("not a SQL store")
             }
-            #expect(try await store.schemaStatus().pending == [migration])
+            // PostgreSQL also re-applies the later migration that replaced the row trigger for updates.
+            let pending =
+                kind == .postgres ? [migration, "20261129120200_count_state_changes_per_statement"] : [migration]
+            #expect(try await store.schemaStatus().pending == pending)
 
-            #expect(try await store.migrate() == [migration])
+            #expect(try await store.migrate() == pending)
             #expect(try await queue.getQueueStats().total == expected)
             #expect(try await queue.getQueueStats().byType[.vectorize] == StatusCounts(pending: 2))
             try await queue.completeJob(claimed[1].lease)
