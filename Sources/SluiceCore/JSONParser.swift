@@ -65,11 +65,7 @@ struct JSONParser {
         index += 1  // {
         var members: [String: JSONValue] = [:]
         skipWhitespace()
-        if peek() == UInt8(ascii: "}") {
-            index += 1
-            depth -= 1
-            return .object(members)
-        }
+        if peek() == UInt8(ascii: "}") { return leave(.object(members)) }
         while true {
             skipWhitespace()
             guard peek() == UInt8(ascii: "\"") else {
@@ -84,10 +80,7 @@ struct JSONParser {
             skipWhitespace()
             switch peek() {
             case UInt8(ascii: ","): index += 1
-            case UInt8(ascii: "}"):
-                index += 1
-                depth -= 1
-                return .object(members)
+            case UInt8(ascii: "}"): return leave(.object(members))
             default: throw fail("Unexpected \(describeByte()) in an object: expected ',' or '}'")
             }
         }
@@ -98,24 +91,24 @@ struct JSONParser {
         index += 1  // [
         var elements: [JSONValue] = []
         skipWhitespace()
-        if peek() == UInt8(ascii: "]") {
-            index += 1
-            depth -= 1
-            return .array(elements)
-        }
+        if peek() == UInt8(ascii: "]") { return leave(.array(elements)) }
         while true {
             skipWhitespace()
             elements.append(try parseValue())
             skipWhitespace()
             switch peek() {
             case UInt8(ascii: ","): index += 1
-            case UInt8(ascii: "]"):
-                index += 1
-                depth -= 1
-                return .array(elements)
+            case UInt8(ascii: "]"): return leave(.array(elements))
             default: throw fail("Unexpected \(describeByte()) in an array: expected ',' or ']'")
             }
         }
+    }
+
+    /// Steps over the closing bracket of the array or object `value` was read from.
+    private mutating func leave(_ value: JSONValue) -> JSONValue {
+        index += 1
+        depth -= 1
+        return value
     }
 
     private mutating func enter() throws(Failure) {

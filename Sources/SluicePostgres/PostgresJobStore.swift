@@ -471,12 +471,6 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
         try await mapErrors { try await !client.query(query, logger: logger).collect().isEmpty }
     }
 
-    private func collectStrings(_ rows: PostgresRowSequence) async throws -> [String] {
-        var values: [String] = []
-        for try await value in rows.decode(String.self) { values.append(value) }
-        return values
-    }
-
     private func collect<Rows: AsyncSequence>(_ rows: Rows) async throws -> [Rows.Element] {
         var values: [Rows.Element] = []
         for try await value in rows { values.append(value) }
