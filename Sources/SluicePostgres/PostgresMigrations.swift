@@ -294,6 +294,20 @@ enum PostgresMigrations {
                     FOR EACH STATEMENT EXECUTE FUNCTION job_queue_count_update_statement()
                 """,
             ]),
+        // Every job leaves dead row versions behind (claim, completion), and their index entries stay until VACUUM:
+        // claims and the monitor's oldest-pending lookup step over them. PostgreSQL's default waits until a fifth
+        // of the table is dead (200,000 rows in a million-job table); measured at 2,000,000 rows, 500,000 jobs
+        // finished since the last vacuum took a claim from 0.49 to 0.91 ms, and 1,000,000 the oldest-pending
+        // lookup from 0.14 to 4-14 ms (4,931 index pages). Vacuum after 1% instead, as queue tables usually are.
+        Migration(
+            "20261129130000_vacuum_job_queue_sooner",
+            [
+                """
+                ALTER TABLE job_queue SET (
+                    autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000,
+                    autovacuum_analyze_scale_factor = 0.02)
+                """
+            ]),
     ]
 
     /// The server has no pgvector to create the extension from.

@@ -199,5 +199,7 @@ enum SQLiteMigrations {
             ["DROP INDEX IF EXISTS job_queue_status_type_idx"]),
         // PostgreSQL counts state changes per statement from here; SQLite's row triggers stay (no row versions).
         Migration("20261129120200_count_state_changes_per_statement", []),
+        // PostgreSQL's autovacuum settings; SQLite frees a deleted or updated row's index entries at once.
+        Migration("20261129130000_vacuum_job_queue_sooner", []),
     ]
 }

@@ -34,29 +34,25 @@ struct SchemaTests {
         "a fresh database reports its pending migrations and refuses queue work until migrated",
         arguments: StoreKind.sql)
     func freshDatabase(kind: StoreKind) async throws {
-        let fresh: (String, String?) =
-            switch kind {
-            case .sqlite: ("sqlite:\(TestDatabases.sqlitePath())", nil)
-            default:
-                try await {
-                    let (url, name) = try await TestDatabases.createPostgres()
-                    return (url, name)
-                }()
+        func check(_ url: String) async throws {
+            try await withJobStore(try StoreSettings(url: url), logger: quietLogger) { store in
+                let status = try await store.schemaStatus()
+                #expect(status.applied.isEmpty)
+                #expect(!status.pending.isEmpty)
+                let outdated = #expect(throws: QueueError.self) { try status.requireCurrent() }
+                #expect(outdated?.code == .schemaOutOfDate)
+                #expect(outdated?.message.contains("sluice migrate") == true)
+
+                let unmigrated = await #expect(throws: QueueError.self) { try await store.stats() }
+                #expect(unmigrated?.code == .schemaOutOfDate)
+
+                #expect(try await store.migrate() == status.pending)
+                #expect(try await store.schemaStatus().isCurrent)
             }
-        defer { if let name = fresh.1 { Task { await TestDatabases.dropPostgres(name) } } }
-        try await withJobStore(try StoreSettings(url: fresh.0), logger: quietLogger) { store in
-            let status = try await store.schemaStatus()
-            #expect(status.applied.isEmpty)
-            #expect(!status.pending.isEmpty)
-            let outdated = #expect(throws: QueueError.self) { try status.requireCurrent() }
-            #expect(outdated?.code == .schemaOutOfDate)
-            #expect(outdated?.message.contains("sluice migrate") == true)
-
-            let unmigrated = await #expect(throws: QueueError.self) { try await store.stats() }
-            #expect(unmigrated?.code == .schemaOutOfDate)
-
-            #expect(try await store.migrate() == status.pending)
-            #expect(try await store.schemaStatus().isCurrent)
+        }
+        switch kind {
+        case .sqlite: try await check("sqlite:\(TestDatabases.sqlitePath())")
+        default: try await TestDatabases.withEmptyPostgres { url, _ in try await check(url) }
         }
     }
 
@@ -119,30 +115,30 @@ struct SchemaTests {
 
     @Test("a PostgreSQL without pgvector stops migration with the reference's fix in the message")
     func missingPgvector() async throws {
-        let (url, name) = try await TestDatabases.createPostgres()
-        defer { Task { await TestDatabases.dropPostgres(name) } }
-        // PostgreSQL 18 looks for extensions along extension_control_path: pointing it nowhere hides pgvector from
-        // this database only.
-        try await withJobStore(try StoreSettings(url: url), logger: quietLogger) { store in
-            let client = try #require(store as? PostgresJobStore).client
-            try await client.query(
-                PostgresQuery(unsafeSQL: "ALTER DATABASE \(name) SET extension_control_path = '/nonexistent'"))
-        }
-        let refusal = try await withJobStore(try StoreSettings(url: url), logger: quietLogger) { store in
-            do {
-                _ = try await store.migrate()
-                return "migrated"
-            } catch {
-                return "\(error)"
+        try await TestDatabases.withEmptyPostgres { url, name in
+            // PostgreSQL 18 looks for extensions along extension_control_path: pointing it nowhere hides pgvector from
+            // this database only.
+            try await withJobStore(try StoreSettings(url: url), logger: quietLogger) { store in
+                let client = try #require(store as? PostgresJobStore).client
+                try await client.query(
+                    PostgresQuery(unsafeSQL: "ALTER DATABASE \(name) SET extension_control_path = '/nonexistent'"))
             }
+            let refusal = try await withJobStore(try StoreSettings(url: url), logger: quietLogger) { store in
+                do {
+                    _ = try await store.migrate()
+                    return "migrated"
+                } catch {
+                    return "\(error)"
+                }
+            }
+            #expect(refusal.contains("pgvector is not installed"), "\(refusal)")
+            #expect(refusal.contains("CREATE EXTENSION IF NOT EXISTS vector;"))
+            // Nothing of the failed migration stayed behind (it ran in one transaction).
+            let status = try await withJobStore(try StoreSettings(url: url), logger: quietLogger) { store in
+                try await store.schemaStatus()
+            }
+            #expect(status.applied.isEmpty)
         }
-        #expect(refusal.contains("pgvector is not installed"), "\(refusal)")
-        #expect(refusal.contains("CREATE EXTENSION IF NOT EXISTS vector;"))
-        // Nothing of the failed migration stayed behind (it ran in one transaction).
-        let status = try await withJobStore(try StoreSettings(url: url), logger: quietLogger) { store in
-            try await store.schemaStatus()
-        }
-        #expect(status.applied.isEmpty)
     }
 
     @Test("the job counts migration counts the jobs already in the table", arguments: StoreKind.sql)
@@ -233,23 +229,44 @@ struct SchemaTests {
         }
     }
 
+    @Test("PostgreSQL vacuums job_queue once 1% of it has changed, not the default fifth")
+    func jobQueueIsVacuumedSooner() async throws {
+        try await withStore(.postgres) { store, _ in
+            let postgres = try #require(store as? PostgresJobStore)
+            var options: [String] = []
+            for try await option in try await postgres.client.query(
+                "SELECT unnest(reloptions) FROM pg_class WHERE oid = 'job_queue'::regclass ORDER BY 1",
+                logger: quietLogger
+            ).decode(String.self) {
+                options.append(option)
+            }
+            #expect(
+                options == [
+                    "autovacuum_analyze_scale_factor=0.02", "autovacuum_vacuum_scale_factor=0.01",
+                    "autovacuum_vacuum_threshold=1000",
+                ])
+        }
+    }
+
     @Test("concurrent migrations from several clients apply each migration once")
     func concurrentMigrations() async throws {
-        let (url, name) = try await TestDatabases.createPostgres()
-        defer { Task { await TestDatabases.dropPostgres(name) } }
-        let applied = try await withThrowingTaskGroup(of: [String].self) { group in
-            for _ in 0..<4 {
-                group.addTask {
-                    try await withJobStore(try StoreSettings(url: url), logger: quietLogger) { try await $0.migrate() }
+        try await TestDatabases.withEmptyPostgres { url, _ in
+            let applied = try await withThrowingTaskGroup(of: [String].self) { group in
+                for _ in 0..<4 {
+                    group.addTask {
+                        try await withJobStore(try StoreSettings(url: url), logger: quietLogger) {
+                            try await $0.migrate()
+                        }
+                    }
                 }
+                return try await group.reduce(into: [String]()) { $0 += $1 }
             }
-            return try await group.reduce(into: [String]()) { $0 += $1 }
+            let known = try await withJobStore(try StoreSettings(url: url), logger: quietLogger) {
+                try await $0.schemaStatus().applied
+            }
+            #expect(known.contains("20261129000000_create_job_queue"))
+            #expect(applied.sorted() == known.sorted(), "each migration applied by exactly one of the four clients")
         }
-        let known = try await withJobStore(try StoreSettings(url: url), logger: quietLogger) {
-            try await $0.schemaStatus().applied
-        }
-        #expect(known.contains("20261129000000_create_job_queue"))
-        #expect(applied.sorted() == known.sorted(), "each migration applied by exactly one of the four clients")
     }
 
     /// The three "Database Queries" of the reference, verbatim.

@@ -32,14 +32,19 @@ enum TestDatabases {
                 + "where the user may create databases")
     }
 
-    /// Creates an empty database and returns its URL; `dropPostgres` removes it.
-    static func createPostgres() async throws -> (url: String, name: String) {
-        try await PostgresDatabases.create(on: try postgresAdminURL(), prefix: "sluice_test", logger: logger)
-    }
-
-    static func dropPostgres(_ name: String) async {
-        guard let admin = try? postgresAdminURL() else { return }
-        try? await PostgresDatabases.drop(name, on: admin, logger: logger)
+    /// Runs `body` with the URL and name of a new, empty database, and drops the database when `body` returns or
+    /// throws (awaited, so that no test run leaves databases behind on the server).
+    static func withEmptyPostgres<T>(_ body: (_ url: String, _ name: String) async throws -> T) async throws -> T {
+        let admin = try postgresAdminURL()
+        let (url, name) = try await PostgresDatabases.create(on: admin, prefix: "sluice_test", logger: logger)
+        do {
+            let result = try await body(url, name)
+            try await PostgresDatabases.drop(name, on: admin, logger: logger)
+            return result
+        } catch {
+            try? await PostgresDatabases.drop(name, on: admin, logger: logger)
+            throw error
+        }
     }
 
     /// A new SQLite file path in a fresh temporary folder.
@@ -75,17 +80,11 @@ func withStore<T: Sendable>(
             return try await body(store, url)
         }
     case .postgres:
-        let (url, name) = try await TestDatabases.createPostgres()
-        do {
-            let result = try await withJobStore(try StoreSettings(url: url)) { store in
+        return try await TestDatabases.withEmptyPostgres { url, _ in
+            try await withJobStore(try StoreSettings(url: url)) { store in
                 _ = try await store.migrate()
                 return try await body(store, url)
             }
-            await TestDatabases.dropPostgres(name)
-            return result
-        } catch {
-            await TestDatabases.dropPostgres(name)
-            throw error
         }
     }
 }
