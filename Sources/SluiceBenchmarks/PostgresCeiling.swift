@@ -5,7 +5,7 @@ import SluiceCore
 import SluicePostgres
 
 /// What the database itself allows, for reading Sluice's figures as a ratio: the same job lifecycle in plain
-/// SQL on the same PostgreSQL and the same table, one job per statement, no Swift queue code in between.
+/// SQL on the same PostgreSQL and the same table, with the same batching, no Swift queue code in between.
 ///
 /// ``QueueBenchmark`` runs these in rounds alternating with its own measurement of the same work, so that both
 /// see the same table and the same load on a shared machine.
@@ -42,9 +42,9 @@ public struct PostgresCeiling: Sendable {
         return Double(count) / (ContinuousClock.now - start).timeInterval
     }
 
-    /// `jobs` jobs of a type of their own, claimed (`SKIP LOCKED`, one per statement) and completed (one per
-    /// statement) over `connections` connections: jobs/s, the insert not timed.
-    func claimAndComplete(_ jobs: Int, connections: Int) async throws -> Double {
+    /// `jobs` jobs of a type of their own, claimed (`SKIP LOCKED`, up to `batch` per statement) and completed
+    /// (those claimed, in one statement) over `connections` connections: jobs/s, the insert not timed.
+    func claimAndComplete(_ jobs: Int, batch: Int = 1, connections: Int) async throws -> Double {
         let type = "BENCH_RAW_\(UUID().uuidString.prefix(8))"
         try await client.query(
             """
@@ -57,27 +57,27 @@ public struct PostgresCeiling: Sendable {
             for _ in 0..<connections {
                 group.addTask {
                     while true {
-                        var claimed: String?
+                        var claimed: [String] = []
                         for try await id in try await client.query(
                             """
                             UPDATE job_queue
                             SET status = 'PROCESSING', attempts = attempts + 1, started_at = now(),
                                 lease_owner = 'raw', lease_expires_at = now() + interval '5 minutes'
-                            WHERE id = (
+                            WHERE id IN (
                                 SELECT id FROM job_queue
                                 WHERE status = 'PENDING' AND job_type = \(type) AND scheduled_for <= now()
                                 ORDER BY priority DESC, scheduled_for, created_at
-                                LIMIT 1 FOR UPDATE SKIP LOCKED)
+                                LIMIT \(batch) FOR UPDATE SKIP LOCKED)
                             RETURNING id
                             """, logger: logger
-                        ).decode(String.self) { claimed = id }
-                        guard let id = claimed else { return }
+                        ).decode(String.self) { claimed.append(id) }
+                        guard !claimed.isEmpty else { return }
                         try await client.query(
                             """
                             UPDATE job_queue
                             SET status = 'COMPLETED', payload = NULL, completed_at = now(), lease_owner = NULL,
                                 lease_expires_at = NULL
-                            WHERE id = \(id) AND status = 'PROCESSING' AND lease_owner = 'raw'
+                            WHERE id = ANY(\(claimed)) AND status = 'PROCESSING' AND lease_owner = 'raw'
                             """, logger: logger)
                     }
                 }

@@ -68,7 +68,10 @@ public struct QueueBenchmark: Sendable {
     /// counterparts.
     public func run(ceiling: PostgresCeiling? = nil) async throws {
         try await enqueueRates(ceiling: ceiling)
-        for concurrency in options.concurrency { try await noOpThroughput(concurrency: concurrency) }
+        for concurrency in options.concurrency {
+            let compared = concurrency == options.concurrency.max() ? ceiling : nil
+            try await noOpThroughput(concurrency: concurrency, ceiling: compared)
+        }
         try await singleJobStatements(ceiling: ceiling)
         try await pickupLatency()
         try await claimLatency(pendingJobs: 1_000, label: "1,000 pending")
@@ -132,10 +135,22 @@ public struct QueueBenchmark: Sendable {
     // MARK: Working
 
     /// Jobs whose handler does nothing, worked by one continuous worker of `concurrency` slots: claim and complete
-    /// as fast as the queue allows.
-    func noOpThroughput(concurrency: Int) async throws {
-        let rate = try await noOpRate(concurrency: concurrency, batching: true)
-        report(BenchmarkResult("no-op jobs worked, concurrency \(concurrency)", rate, "jobs/s"))
+    /// as fast as the queue allows. With a `ceiling`, in rounds alternating with plain SQL that claims up to
+    /// `concurrency` jobs per statement and completes them in one, over two connections (a worker keeps a claim and
+    /// a completion in flight at once).
+    func noOpThroughput(concurrency: Int, ceiling: PostgresCeiling?) async throws {
+        let rounds = try await alternating(
+            { try await noOpRate(concurrency: concurrency, batching: true) },
+            against: ceiling.map { ceiling in
+                { try await ceiling.claimAndComplete(options.jobs, batch: concurrency, connections: 2) }
+            })
+        report(BenchmarkResult("no-op jobs worked, concurrency \(concurrency)", rounds.sluice, "jobs/s"))
+        if let raw = rounds.raw {
+            report(
+                BenchmarkResult(
+                    "raw SQL: claim + complete, \(concurrency) per statement", raw, "jobs/s"))
+            report(BenchmarkResult("concurrency \(concurrency) / raw SQL", 100 * rounds.sluice / raw, "%"))
+        }
     }
 
     private func noOpRate(concurrency: Int, batching: Bool) async throws -> Double {

@@ -32,6 +32,7 @@ struct BenchCommandTests {
             names += [
                 "raw SQL: insert, one at a time", "enqueue one at a time / raw SQL",
                 "raw SQL: claim + complete, 8 connections", "batching off / raw SQL",
+                "raw SQL: claim + complete, 32 per statement", "concurrency 32 / raw SQL",
             ]
         }
         for name in names {
