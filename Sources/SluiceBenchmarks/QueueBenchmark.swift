@@ -146,9 +146,7 @@ public struct QueueBenchmark: Sendable {
             })
         report(BenchmarkResult("no-op jobs worked, concurrency \(concurrency)", rounds.sluice, "jobs/s"))
         if let raw = rounds.raw {
-            report(
-                BenchmarkResult(
-                    "raw SQL: claim + complete, \(concurrency) per statement", raw, "jobs/s"))
+            report(BenchmarkResult("raw SQL: claim + complete, \(concurrency) per statement", raw, "jobs/s"))
             report(BenchmarkResult("concurrency \(concurrency) / raw SQL", 100 * rounds.sluice / raw, "%"))
         }
     }
