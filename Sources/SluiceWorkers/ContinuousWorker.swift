@@ -166,9 +166,10 @@ public struct ContinuousWorker: Service {
             switch event {
             case .jobFinished: running -= 1
             case .claimed(let requested, let jobs):
-                // Claimed while shutting down: handed straight back, the attempt not counted.
+                // Claimed while shutting down: handed straight back, the attempt not counted (in a task of its own,
+                // so that the release is written even if the worker is cancelled meanwhile).
                 claiming -= requested
-                for job in jobs { await Task { try? await queue.releaseJob(job.lease) }.value }
+                await Task { for job in jobs { try? await queue.releaseJob(job.lease) } }.value
             case .claimFailed(let requested, _): claiming -= requested
             case .graceOver: graceOver = true
             case .tick, .wake, .shutdown: break

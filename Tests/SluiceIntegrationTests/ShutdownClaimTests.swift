@@ -57,12 +57,12 @@ final class GatedClaimStore: JobStore {
     let inner: any JobStore
     /// Yields once for each claim that reaches the store.
     let claimsStarted: AsyncStream<Void>
-    private let claimStarted: AsyncStream<Void>.Continuation
+    private let claimsStartedSink: AsyncStream<Void>.Continuation
     private let gate = Mutex<(open: Bool, waiting: [CheckedContinuation<Void, Never>])>((false, []))
 
     init(_ inner: any JobStore) {
         self.inner = inner
-        (claimsStarted, claimStarted) = AsyncStream<Void>.makeStream()
+        (claimsStarted, claimsStartedSink) = AsyncStream<Void>.makeStream()
     }
 
     func openGate() {
@@ -75,7 +75,7 @@ final class GatedClaimStore: JobStore {
     }
 
     func claim(types: [JobType], limit: Int, owner: String, now: Date, leaseExpiresAt: Date) async throws -> [Job] {
-        claimStarted.yield()
+        claimsStartedSink.yield()
         await withCheckedContinuation { continuation in
             let open = gate.withLock { gate in
                 if !gate.open { gate.waiting.append(continuation) }
