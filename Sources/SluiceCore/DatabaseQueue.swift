@@ -130,10 +130,15 @@ public struct DatabaseQueue: Sendable {
         return jobs.sorted(by: Self.claimOrder).map(ClaimedJob.init(job:))
     }
 
-    /// Marks the job COMPLETED with `result`, clearing its payload.
-    public func completeJob(_ lease: JobLease, result: JSONValue? = nil) async throws {
+    /// Marks the job COMPLETED with `result`, clearing its payload, and queues `followUps` in the same transaction,
+    /// so that no crash or database error between the two can lose them.
+    public func completeJob(_ lease: JobLease, result: JSONValue? = nil, followUps: [NewJob] = []) async throws {
+        for job in followUps { try job.validate() }
         let held: Bool
-        if options.batchCompletions {
+        if !followUps.isEmpty {
+            // Never in a batch: the completion and its follow-ups commit together or not at all.
+            held = try await store.complete(lease, result: result, followUps: followUps, now: clock.now())
+        } else if options.batchCompletions {
             held = try await completions.complete(JobCompletion(lease: lease, result: result)) {
                 [store, clock] batch in try await store.complete(batch, now: clock.now())
             }

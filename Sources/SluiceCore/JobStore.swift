@@ -29,6 +29,12 @@ public protocol JobStore: Sendable {
     /// ``complete(_:result:now:)`` for many jobs in one round trip: one answer per completion, in order.
     func complete(_ completions: [JobCompletion], now: Date) async throws -> [Bool]
 
+    /// Completes the job and inserts `followUps` (as ``insert(_:now:)`` does, unique keys included) in one
+    /// transaction: either the job is COMPLETED and its follow-ups are queued, or nothing changed. A follow-up may
+    /// share the completing job's unique key, which the job gives up in the same transaction. False when the lease
+    /// is not held (nothing is inserted then).
+    func complete(_ lease: JobLease, result: JSONValue?, followUps: [NewJob], now: Date) async throws -> Bool
+
     /// Records `error` in the job's history, then back to PENDING at `retryAt`, or FAILED when `retryAt` is nil.
     /// False when the lease is not held.
     func fail(_ lease: JobLease, error: AttemptError, retryAt: Date?, now: Date) async throws -> Bool

@@ -30,23 +30,25 @@ public final class MemoryJobStore: JobStore, ScheduleStore, KeyLockStore, JobNot
     public func readyJobs() -> AsyncStream<JobType?> { signal.subscribe() }
 
     private func insertRows(_ jobs: [NewJob], now: Date) async throws -> [EnqueueResult] {
-        jobsByID.withLock { table in
-            jobs.map { new in
-                if let key = new.uniqueKey,
-                    let existing = table.values.first(where: {
-                        $0.uniqueKey == key && $0.jobType == new.jobType && !$0.status.isFinished
-                    })
-                {
-                    return EnqueueResult(id: existing.id, inserted: false)
-                }
-                let id = JobID.make(at: now)
-                table[id] = Job(
-                    id: id, jobType: new.jobType, status: .pending, priority: new.priority, attempts: 0,
-                    maxAttempts: new.maxAttempts, payload: new.payload, result: nil, progress: nil, errors: [],
-                    uniqueKey: new.uniqueKey, leaseOwner: nil, leaseExpiresAt: nil,
-                    scheduledFor: new.scheduledFor ?? now, createdAt: now, startedAt: nil, completedAt: nil)
-                return EnqueueResult(id: id, inserted: true)
+        jobsByID.withLock { table in Self.insert(jobs, into: &table, now: now) }
+    }
+
+    private static func insert(_ jobs: [NewJob], into table: inout [String: Job], now: Date) -> [EnqueueResult] {
+        jobs.map { new in
+            if let key = new.uniqueKey,
+                let existing = table.values.first(where: {
+                    $0.uniqueKey == key && $0.jobType == new.jobType && !$0.status.isFinished
+                })
+            {
+                return EnqueueResult(id: existing.id, inserted: false)
             }
+            let id = JobID.make(at: now)
+            table[id] = Job(
+                id: id, jobType: new.jobType, status: .pending, priority: new.priority, attempts: 0,
+                maxAttempts: new.maxAttempts, payload: new.payload, result: nil, progress: nil, errors: [],
+                uniqueKey: new.uniqueKey, leaseOwner: nil, leaseExpiresAt: nil,
+                scheduledFor: new.scheduledFor ?? now, createdAt: now, startedAt: nil, completedAt: nil)
+            return EnqueueResult(id: id, inserted: true)
         }
     }
 
@@ -72,12 +74,23 @@ public final class MemoryJobStore: JobStore, ScheduleStore, KeyLockStore, JobNot
     }
 
     public func complete(_ lease: JobLease, result: JSONValue?, now: Date) async throws -> Bool {
-        updateHeld(lease) { job in
-            job.status = .completed
-            job.result = result
-            job.payload = nil
-            job.completedAt = now
+        try await complete(lease, result: result, followUps: [], now: now)
+    }
+
+    /// Under one lock: nobody sees the job completed without its follow-ups.
+    public func complete(_ lease: JobLease, result: JSONValue?, followUps: [NewJob], now: Date) async throws -> Bool {
+        let results = jobsByID.withLock { table -> [EnqueueResult]? in
+            let held = Self.updateHeld(lease, in: &table) { job in
+                job.status = .completed
+                job.result = result
+                job.payload = nil
+                job.completedAt = now
+            }
+            return held ? Self.insert(followUps, into: &table, now: now) : nil
         }
+        guard let results else { return false }
+        signal.announce(followUps, results, now: now)
+        return true
     }
 
     public func fail(_ lease: JobLease, error: AttemptError, retryAt: Date?, now: Date) async throws -> Bool {
@@ -254,16 +267,20 @@ public final class MemoryJobStore: JobStore, ScheduleStore, KeyLockStore, JobNot
 
     /// Applies `change` when `lease` still holds the job, and clears the lease; false otherwise.
     private func updateHeld(_ lease: JobLease, _ change: (inout Job) -> Void) -> Bool {
-        jobsByID.withLock { table in
-            guard var job = table[lease.jobID], job.status == .processing, job.leaseOwner == lease.owner else {
-                return false
-            }
-            change(&job)
-            job.leaseOwner = nil
-            job.leaseExpiresAt = nil
-            table[job.id] = job
-            return true
+        jobsByID.withLock { table in Self.updateHeld(lease, in: &table, change) }
+    }
+
+    private static func updateHeld(_ lease: JobLease, in table: inout [String: Job], _ change: (inout Job) -> Void)
+        -> Bool
+    {
+        guard var job = table[lease.jobID], job.status == .processing, job.leaseOwner == lease.owner else {
+            return false
         }
+        change(&job)
+        job.leaseOwner = nil
+        job.leaseExpiresAt = nil
+        table[job.id] = job
+        return true
     }
 }
 

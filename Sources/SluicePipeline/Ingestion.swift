@@ -34,7 +34,7 @@ public struct IngestionOptions: Sendable {
 /// and completes with `{savedCount, skippedCount, skipped}` for its part. Each batch commits together with its
 /// part's progress, so a retry after a crash resumes after the last stored batch and stores nothing twice. When
 /// the last part finishes, the ingest job is COMPLETED and, when embeddings were asked for, a VECTORIZE job
-/// follows.
+/// is queued in the transaction that completes the part's queue job.
 public struct IngestionHandler: JobHandler {
     public let store: any PipelineStore
     public let options: IngestionOptions
@@ -141,8 +141,9 @@ public struct IngestionHandler: JobHandler {
         ]
         if duplicatesThisRun > 0 { result["duplicateCount"] = .int(Int64(duplicatesThisRun)) }
         if generateEmbeddings && jobComplete {
-            let vectorize = try await VectorizationHandler.enqueue(projectID: projectID, on: context.queue)
-            result["vectorizeJobId"] = .string(vectorize.id)
+            // Queued with this job's completion, in one transaction.
+            context.enqueueOnCompletion(VectorizationHandler.job(projectID: projectID))
+            result["vectorizeQueued"] = true
         }
         return .object(result)
     }

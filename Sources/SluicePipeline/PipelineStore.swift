@@ -148,8 +148,10 @@ public protocol PipelineStore: Sendable {
     /// The project alone: one row.
     func project(id: String) async throws -> Project?
 
-    /// Creates the ingest job and its `chunks` parts, each processed by one INGEST_DATA job.
-    func createIngestJob(_ job: IngestJob, chunks: Int) async throws
+    /// Creates the ingest job and its `chunks` parts, each processed by one INGEST_DATA job. With
+    /// `generateEmbeddings`, marks the project as one whose records are embedded (see
+    /// ``projectsAwaitingEmbeddings(limit:)``), in the same transaction.
+    func createIngestJob(_ job: IngestJob, chunks: Int, generateEmbeddings: Bool) async throws
     func ingestJob(id: String) async throws -> IngestJob?
     /// One part's progress; a retried part resumes after `processed`.
     func ingestChunk(ingestJobID: String, chunk: Int) async throws -> IngestChunk?
@@ -164,13 +166,18 @@ public protocol PipelineStore: Sendable {
         processedAfter: Int, now: Date
     ) async throws -> Int
     /// Marks a part done; when it was the last, the job is COMPLETED. Returns the part and whether the job is
-    /// complete now.
+    /// COMPLETED now (true again when a finished part is finished twice, as after a crash before its queue job
+    /// was recorded, so that its follow-up is not lost).
     func finishIngestChunk(ingestJobID: String, chunk: Int, now: Date) async throws -> (IngestChunk, jobComplete: Bool)
     /// Ends the job as FAILED with `error`.
     func failIngestJob(id: String, error: String, now: Date) async throws
 
     /// Up to `limit` of the project's records without an embedding, oldest first.
     func unembeddedRecords(projectID: String, limit: Int) async throws -> [(id: String, text: String)]
+    /// Up to `limit` projects whose records are embedded (an upload asked for it, or a re-embed), that have
+    /// records without an embedding and no ingest job PENDING or PROCESSING: what the reconciler queues VECTORIZE
+    /// for.
+    func projectsAwaitingEmbeddings(limit: Int) async throws -> [String]
     /// Writes vectors in one transaction and records the model and dimension on the project when it has none.
     /// Throws ``PipelineError/Code/modelMismatch`` when the project's vectors came from another model or dimension.
     func saveEmbeddings(
@@ -224,5 +231,12 @@ public struct PipelineError: Error, Sendable, Hashable, CustomStringConvertible 
                 "project \(project.name) was embedded with \(project.embeddingModel ?? "?") "
                 + "(\(project.embeddingDimensions ?? 0) dimensions) but \(model) (\(dimensions) dimensions) is configured; "
                 + "re-embed the project before mixing models")
+    }
+}
+
+extension PipelineStore {
+    /// An ingest job whose upload did not ask for embeddings.
+    public func createIngestJob(_ job: IngestJob, chunks: Int) async throws {
+        try await createIngestJob(job, chunks: chunks, generateEmbeddings: false)
     }
 }

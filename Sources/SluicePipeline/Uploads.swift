@@ -95,7 +95,7 @@ extension Uploads {
         let ingestJob = IngestJob(
             id: UUID().uuidString.lowercased(), projectID: projectID, total: upload.records.count, createdAt: now)
         let parts = Uploads.parts(upload.records, size: partSize)
-        try await store.createIngestJob(ingestJob, chunks: parts.count)
+        try await store.createIngestJob(ingestJob, chunks: parts.count, generateEmbeddings: upload.generateEmbeddings)
         let jobs = parts.enumerated().map { index, part in
             var payload: [String: JSONValue] = [
                 "ingestJobId": .string(ingestJob.id), "projectId": .string(projectID), "records": .array(Array(part)),

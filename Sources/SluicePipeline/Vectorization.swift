@@ -103,15 +103,12 @@ public struct VectorizationHandler: JobHandler {
             "truncatedCount": .int(Int64(truncated)), "model": .string(provider.model),
         ]
         result["moreRemaining"] = .bool(candidates.count > records.count)
-        // Once this job is COMPLETED (and so no longer holds the project's unique key): if records are still
-        // without an embedding — the rest of a large project, or records ingested while this job ran — queue the
-        // next VECTORIZE job, or join the one already waiting.
-        let store = self.store
-        let queue = context.queue
-        context.afterCompletion {
-            if try await !store.unembeddedRecords(projectID: projectID, limit: 1).isEmpty {
-                try await Self.enqueue(projectID: projectID, on: queue)
-            }
+        // If records are still without an embedding (the rest of a large project, or records ingested while this
+        // job ran), the next VECTORIZE job is queued in the transaction that completes this one, which gives up the
+        // project's unique key in the same breath. Records stored after this check, whose ingest found this job
+        // still holding the key, are picked up by the reconciler (``VectorizationReconciler``).
+        if try await !store.unembeddedRecords(projectID: projectID, limit: 1).isEmpty {
+            context.enqueueOnCompletion(Self.job(projectID: projectID))
         }
         return .object(result)
     }
@@ -120,9 +117,12 @@ public struct VectorizationHandler: JobHandler {
     /// is `vectorize:<project id>`), and the one running queues its successor when it completes.
     @discardableResult
     public static func enqueue(projectID: String, on queue: DatabaseQueue) async throws -> EnqueueResult {
-        try await queue.enqueue(
-            NewJob(jobType: .vectorize, payload: ["projectId": .string(projectID)], uniqueKey: "vectorize:\(projectID)")
-        )
+        try await queue.enqueue(job(projectID: projectID))
+    }
+
+    /// The VECTORIZE job of a project, under the project's unique key.
+    public static func job(projectID: String) -> NewJob {
+        NewJob(jobType: .vectorize, payload: ["projectId": .string(projectID)], uniqueKey: "vectorize:\(projectID)")
     }
 
     /// Requests of at most `batchSize` texts and about `tokensPerRequest` tokens (4 characters a token).

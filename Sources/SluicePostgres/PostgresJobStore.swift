@@ -238,6 +238,27 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
         return completions.map { done.contains($0.lease.jobID) }
     }
 
+    /// One transaction: the completion, then (when the lease was held) the follow-ups, whose notifications
+    /// PostgreSQL delivers at commit. A follow-up that an unfinished job's unique key keeps out is left out.
+    public func complete(_ lease: JobLease, result: JSONValue?, followUps: [NewJob], now: Date) async throws -> Bool {
+        let completion = PostgresStatements.CompleteJobs(
+            completions: [JobCompletion(lease: lease, result: result)], now: now)
+        let ids = followUps.map { _ in JobID.make(at: now) }
+        let logger = self.logger
+        return try await mapErrors {
+            try await client.withTransaction(logger: logger) { connection in
+                var completed = false
+                for try await _ in try await connection.execute(completion, logger: logger) { completed = true }
+                guard completed else { return false }
+                if !followUps.isEmpty {
+                    let insert = PostgresStatements.InsertJobs(ids: ids, jobs: followUps, now: now)
+                    for try await _ in try await connection.execute(insert, logger: logger) {}
+                }
+                return true
+            }
+        }
+    }
+
     public func fail(_ lease: JobLease, error: AttemptError, retryAt: Date?, now: Date) async throws -> Bool {
         let entry = StoredJSON.encode([error])
         if let retryAt {

@@ -308,6 +308,31 @@ enum PostgresMigrations {
                     autovacuum_analyze_scale_factor = 0.02)
                 """
             ]),
+        // Whether a project's new records are to be embedded (an upload asked for embeddings, or a re-embed), so
+        // that the reconciler can queue VECTORIZE for records a lost follow-up left behind. Backfilled from the
+        // projects that have embeddings already.
+        Migration(
+            "20261201100000_projects_generate_embeddings",
+            [
+                "ALTER TABLE projects ADD COLUMN generate_embeddings boolean NOT NULL DEFAULT false",
+                "UPDATE projects SET generate_embeddings = true WHERE embedding_model IS NOT NULL",
+            ]),
+        // Bearer tokens for programs: only the SHA-256 of a token is stored.
+        Migration(
+            "20261201110000_create_api_tokens",
+            [
+                """
+                CREATE TABLE sluice_api_tokens (
+                    id           text        PRIMARY KEY,
+                    name         text        NOT NULL UNIQUE,
+                    role         text        NOT NULL CHECK (role IN ('VIEWER', 'MANAGER', 'ADMIN')),
+                    token_hash   text        NOT NULL UNIQUE,
+                    created_at   timestamptz NOT NULL,
+                    expires_at   timestamptz,
+                    last_used_at timestamptz
+                )
+                """
+            ]),
     ]
 
     /// The server has no pgvector to create the extension from.

@@ -42,10 +42,17 @@ extension PostgresJobStore: PipelineStore {
         }
     }
 
-    public func createIngestJob(_ job: IngestJob, chunks: Int) async throws {
+    public func createIngestJob(_ job: IngestJob, chunks: Int, generateEmbeddings: Bool) async throws {
         do {
             try await mapErrors {
                 try await client.withTransaction(logger: logger) { connection in
+                    if generateEmbeddings {
+                        try await connection.query(
+                            """
+                            UPDATE projects SET generate_embeddings = true
+                            WHERE id = \(job.projectID) AND NOT generate_embeddings
+                            """, logger: logger)
+                    }
                     try await connection.query(
                         """
                         INSERT INTO ingest_jobs (id, project_id, status, total, created_at)
@@ -156,15 +163,18 @@ extension PostgresJobStore: PipelineStore {
                     throw PipelineError(
                         code: .ingestJobNotFound, message: "ingest job \(ingestJobID) has no part \(chunk)")
                 }
-                let complete = try await !connection.query(
+                _ = try await connection.query(
                     """
                     UPDATE ingest_jobs SET status = 'COMPLETED', completed_at = \(now)
                     WHERE id = \(ingestJobID) AND status <> 'COMPLETED'
                       AND NOT EXISTS (
                           SELECT 1 FROM ingest_chunks WHERE ingest_job_id = \(ingestJobID) AND NOT done)
-                    RETURNING id
                     """, logger: logger
-                ).collect().isEmpty
+                ).collect()
+                let complete =
+                    try await connection.query(
+                        "SELECT status = 'COMPLETED' FROM ingest_jobs WHERE id = \(ingestJobID)", logger: logger
+                    ).collect().first?.decode(Bool.self) ?? false
                 return (part, complete)
             }
         }
@@ -228,6 +238,22 @@ extension PostgresJobStore {
                 let (id, text) = try row.decode((String, String).self)
                 return (id, text)
             }
+        }
+    }
+
+    public func projectsAwaitingEmbeddings(limit: Int) async throws -> [String] {
+        try await mapErrors {
+            try await client.query(
+                """
+                SELECT id FROM projects
+                WHERE generate_embeddings
+                  AND EXISTS (SELECT 1 FROM records WHERE project_id = projects.id AND embedded_at IS NULL)
+                  AND NOT EXISTS (
+                      SELECT 1 FROM ingest_jobs
+                      WHERE project_id = projects.id AND status IN ('PENDING', 'PROCESSING'))
+                ORDER BY id LIMIT \(limit)
+                """, logger: logger
+            ).collect().map { try $0.decode(String.self) }
         }
     }
 
@@ -321,7 +347,10 @@ extension PostgresJobStore {
         try await mapErrors {
             try await client.withTransaction(logger: logger) { connection in
                 try await connection.query(
-                    "UPDATE projects SET embedding_model = NULL, embedding_dimensions = NULL WHERE id = \(projectID)",
+                    """
+                    UPDATE projects SET embedding_model = NULL, embedding_dimensions = NULL, generate_embeddings = true
+                    WHERE id = \(projectID)
+                    """,
                     logger: logger)
                 return try await connection.query(
                     """

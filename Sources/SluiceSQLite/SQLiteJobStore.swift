@@ -89,30 +89,32 @@ public final class SQLiteJobStore: JobStore, ScheduleStore, KeyLockStore, JobNot
     public func readyJobs() -> AsyncStream<JobType?> { signal.subscribe() }
 
     private func insertRows(_ jobs: [NewJob], now: Date) async throws -> [EnqueueResult] {
-        try await write { db in
-            let insert = try db.cachedStatement(
+        try await write { db in try Self.insertRows(jobs, db, now: now) }
+    }
+
+    /// Inside the caller's write transaction, in which the holder of a unique key cannot finish meanwhile.
+    private static func insertRows(_ jobs: [NewJob], _ db: GRDB.Database, now: Date) throws -> [EnqueueResult] {
+        let insert = try db.cachedStatement(
+            sql: """
+                INSERT INTO job_queue (id, job_type, priority, max_attempts, payload, unique_key, scheduled_for,
+                                       created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT DO NOTHING
+                """)
+        return try jobs.map { job in
+            let id = JobID.make(at: now)
+            try insert.execute(arguments: [
+                id, job.jobType.rawValue, job.priority, job.maxAttempts, job.payload.jsonText, job.uniqueKey,
+                Self.micros(job.scheduledFor ?? now), Self.micros(now),
+            ])
+            if db.changesCount > 0 { return EnqueueResult(id: id, inserted: true) }
+            let holder = try String.fetchOne(
+                db,
                 sql: """
-                    INSERT INTO job_queue (id, job_type, priority, max_attempts, payload, unique_key, scheduled_for,
-                                           created_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT DO NOTHING
-                    """)
-            return try jobs.map { job in
-                let id = JobID.make(at: now)
-                try insert.execute(arguments: [
-                    id, job.jobType.rawValue, job.priority, job.maxAttempts, job.payload.jsonText, job.uniqueKey,
-                    Self.micros(job.scheduledFor ?? now), Self.micros(now),
-                ])
-                if db.changesCount > 0 { return EnqueueResult(id: id, inserted: true) }
-                // Inside this write transaction the holder of the unique key cannot finish meanwhile.
-                let holder = try String.fetchOne(
-                    db,
-                    sql: """
-                        SELECT id FROM job_queue WHERE job_type = ? AND unique_key = ?
-                          AND status IN ('PENDING', 'PROCESSING')
-                        """, arguments: [job.jobType.rawValue, job.uniqueKey])
-                return EnqueueResult(id: holder ?? id, inserted: false)
-            }
+                    SELECT id FROM job_queue WHERE job_type = ? AND unique_key = ?
+                      AND status IN ('PENDING', 'PROCESSING')
+                    """, arguments: [job.jobType.rawValue, job.uniqueKey])
+            return EnqueueResult(id: holder ?? id, inserted: false)
         }
     }
 
@@ -156,31 +158,38 @@ public final class SQLiteJobStore: JobStore, ScheduleStore, KeyLockStore, JobNot
     }
 
     public func complete(_ lease: JobLease, result: JSONValue?, now: Date) async throws -> Bool {
-        try await changesRow(
-            """
-            UPDATE job_queue
-            SET status = 'COMPLETED', result = ?, payload = NULL, completed_at = ?,
-                lease_owner = NULL, lease_expires_at = NULL
-            WHERE id = ? AND status = 'PROCESSING' AND lease_owner = ?
-            """, [result?.jsonText, Self.micros(now), lease.jobID, lease.owner])
+        try await complete([JobCompletion(lease: lease, result: result)], now: now)[0]
+    }
+
+    /// One write transaction: the completion, then the follow-ups.
+    public func complete(_ lease: JobLease, result: JSONValue?, followUps: [NewJob], now: Date) async throws -> Bool {
+        let results = try await write { db -> [EnqueueResult]? in
+            guard try Self.complete([JobCompletion(lease: lease, result: result)], db, now: now)[0] else { return nil }
+            return try Self.insertRows(followUps, db, now: now)
+        }
+        guard let results else { return false }
+        signal.announce(followUps, results, now: now)
+        return true
     }
 
     /// One write transaction for the whole batch.
     public func complete(_ completions: [JobCompletion], now: Date) async throws -> [Bool] {
-        try await write { db in
-            let update = try db.cachedStatement(
-                sql: """
-                    UPDATE job_queue
-                    SET status = 'COMPLETED', result = ?, payload = NULL, completed_at = ?,
-                        lease_owner = NULL, lease_expires_at = NULL
-                    WHERE id = ? AND status = 'PROCESSING' AND lease_owner = ?
-                    """)
-            return try completions.map { completion in
-                try update.execute(arguments: [
-                    completion.result?.jsonText, Self.micros(now), completion.lease.jobID, completion.lease.owner,
-                ])
-                return db.changesCount > 0
-            }
+        try await write { db in try Self.complete(completions, db, now: now) }
+    }
+
+    private static func complete(_ completions: [JobCompletion], _ db: GRDB.Database, now: Date) throws -> [Bool] {
+        let update = try db.cachedStatement(
+            sql: """
+                UPDATE job_queue
+                SET status = 'COMPLETED', result = ?, payload = NULL, completed_at = ?,
+                    lease_owner = NULL, lease_expires_at = NULL
+                WHERE id = ? AND status = 'PROCESSING' AND lease_owner = ?
+                """)
+        return try completions.map { completion in
+            try update.execute(arguments: [
+                completion.result?.jsonText, Self.micros(now), completion.lease.jobID, completion.lease.owner,
+            ])
+            return db.changesCount > 0
         }
     }
 

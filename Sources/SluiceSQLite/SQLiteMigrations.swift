@@ -201,5 +201,26 @@ enum SQLiteMigrations {
         Migration("20261129120200_count_state_changes_per_statement", []),
         // PostgreSQL's autovacuum settings; SQLite frees a deleted or updated row's index entries at once.
         Migration("20261129130000_vacuum_job_queue_sooner", []),
+        Migration(
+            "20261201100000_projects_generate_embeddings",
+            [
+                "ALTER TABLE projects ADD COLUMN generate_embeddings INTEGER NOT NULL DEFAULT 0",
+                "UPDATE projects SET generate_embeddings = 1 WHERE embedding_model IS NOT NULL",
+            ]),
+        Migration(
+            "20261201110000_create_api_tokens",
+            [
+                """
+                CREATE TABLE sluice_api_tokens (
+                    id           TEXT    PRIMARY KEY NOT NULL,
+                    name         TEXT    NOT NULL UNIQUE,
+                    role         TEXT    NOT NULL CHECK (role IN ('VIEWER', 'MANAGER', 'ADMIN')),
+                    token_hash   TEXT    NOT NULL UNIQUE,
+                    created_at   INTEGER NOT NULL,
+                    expires_at   INTEGER,
+                    last_used_at INTEGER
+                )
+                """
+            ]),
     ]
 }

@@ -46,12 +46,17 @@ extension SQLiteJobStore: PipelineStore {
         }
     }
 
-    public func createIngestJob(_ job: IngestJob, chunks: Int) async throws {
+    public func createIngestJob(_ job: IngestJob, chunks: Int, generateEmbeddings: Bool) async throws {
         let arguments: StatementArguments = [
             job.id, job.projectID, job.status.rawValue, job.total, Self.micros(job.createdAt),
         ]
         do {
             try await write { db in
+                if generateEmbeddings {
+                    try db.execute(
+                        sql: "UPDATE projects SET generate_embeddings = 1 WHERE id = ? AND NOT generate_embeddings",
+                        arguments: [job.projectID])
+                }
                 try db.execute(
                     sql: "INSERT INTO ingest_jobs (id, project_id, status, total, created_at) VALUES (?, ?, ?, ?, ?)",
                     arguments: arguments)
@@ -152,7 +157,9 @@ extension SQLiteJobStore: PipelineStore {
                     WHERE id = ? AND status <> 'COMPLETED'
                       AND NOT EXISTS (SELECT 1 FROM ingest_chunks WHERE ingest_job_id = ? AND NOT done)
                     """, arguments: [nowMicros, ingestJobID, ingestJobID])
-            return (try Self.decodeChunk(row), db.changesCount > 0)
+            let status = try String.fetchOne(
+                db, sql: "SELECT status FROM ingest_jobs WHERE id = ?", arguments: [ingestJobID])
+            return (try Self.decodeChunk(row), status == "COMPLETED")
         }
         return (part, complete)
     }
@@ -195,6 +202,22 @@ extension SQLiteJobStore {
                     ORDER BY created_at, id LIMIT ?
                     """, arguments: [projectID, limit]
             ).map { (id: $0[0], text: $0[1]) }
+        }
+    }
+
+    public func projectsAwaitingEmbeddings(limit: Int) async throws -> [String] {
+        try await read { db in
+            try String.fetchAll(
+                db,
+                sql: """
+                    SELECT id FROM projects
+                    WHERE generate_embeddings
+                      AND EXISTS (SELECT 1 FROM records WHERE project_id = projects.id AND embedded_at IS NULL)
+                      AND NOT EXISTS (
+                          SELECT 1 FROM ingest_jobs
+                          WHERE project_id = projects.id AND status IN ('PENDING', 'PROCESSING'))
+                    ORDER BY id LIMIT ?
+                    """, arguments: [limit])
         }
     }
 
@@ -296,7 +319,10 @@ extension SQLiteJobStore {
     public func clearEmbeddings(projectID: String) async throws -> Int {
         try await write { db in
             try db.execute(
-                sql: "UPDATE projects SET embedding_model = NULL, embedding_dimensions = NULL WHERE id = ?",
+                sql: """
+                    UPDATE projects SET embedding_model = NULL, embedding_dimensions = NULL, generate_embeddings = 1
+                    WHERE id = ?
+                    """,
                 arguments: [projectID])
             try db.execute(
                 sql: """

@@ -34,6 +34,9 @@ public struct ServerConfiguration: Sendable {
     public var vectorizationSchedule: Schedule
     /// Cleanup schedule. Default daily at 02:00 UTC (`SLUICE_SCHEDULE_CLEANUP`).
     public var cleanupSchedule: Schedule
+    /// How often the reconciler queues VECTORIZE for projects whose records were left without a job. Default every
+    /// 300 s (`SLUICE_SCHEDULE_RECONCILE`).
+    public var reconcileSchedule: Schedule
     /// Finished jobs older than this many days are deleted by cleanup. Default 7 (`SLUICE_RETENTION_DAYS`).
     public var retentionDays: Int
     /// How often the rescuer looks for jobs whose worker was lost. Default 30 s.
@@ -55,6 +58,7 @@ public struct ServerConfiguration: Sendable {
         runWorkers: Bool = true, workers: ContinuousWorkerOptions = ContinuousWorkerOptions(types: JobType.builtIn),
         runScheduler: Bool = true, ingestionSchedule: Schedule = .every(seconds: 60),
         vectorizationSchedule: Schedule = .every(seconds: 60), cleanupSchedule: Schedule = .dailyAt(hour: 2, minute: 0),
+        reconcileSchedule: Schedule = .every(seconds: 300),
         retentionDays: Int = 7, rescueInterval: Duration = .seconds(30), loginFailuresBeforeDelay: Int = 5,
         maxIngestBytes: Int = 64 << 20, ingestPartSize: Int = 2_000, bulkActionLimit: Int = 1_000
     ) {
@@ -70,6 +74,7 @@ public struct ServerConfiguration: Sendable {
         self.ingestionSchedule = ingestionSchedule
         self.vectorizationSchedule = vectorizationSchedule
         self.cleanupSchedule = cleanupSchedule
+        self.reconcileSchedule = reconcileSchedule
         self.retentionDays = retentionDays
         self.rescueInterval = rescueInterval
         self.loginFailuresBeforeDelay = loginFailuresBeforeDelay
@@ -82,7 +87,8 @@ public struct ServerConfiguration: Sendable {
 extension ServerConfiguration {
     /// Reads the server's environment variables over the defaults: `APP_ENV`, `PORT`, `CRON_SECRET`,
     /// `SLUICE_WORKER_BUDGET_SECONDS`, `SLUICE_WORKER_CONCURRENCY`, `SLUICE_SHUTDOWN_GRACE_SECONDS`,
-    /// `SLUICE_SCHEDULE_INGESTION`, `SLUICE_SCHEDULE_VECTORIZATION`, `SLUICE_SCHEDULE_CLEANUP` and
+    /// `SLUICE_SCHEDULE_INGESTION`, `SLUICE_SCHEDULE_VECTORIZATION`, `SLUICE_SCHEDULE_CLEANUP`,
+    /// `SLUICE_SCHEDULE_RECONCILE` and
     /// `SLUICE_RETENTION_DAYS`, `SLUICE_MAX_INGEST_BYTES`, `SLUICE_INGEST_JOB_RECORDS` and
     /// `SLUICE_BULK_ACTION_LIMIT`. A malformed value is an
     /// error naming the variable, never silently ignored.
@@ -129,5 +135,6 @@ extension ServerConfiguration {
         if let parsed = try schedule("SLUICE_SCHEDULE_INGESTION") { ingestionSchedule = parsed }
         if let parsed = try schedule("SLUICE_SCHEDULE_VECTORIZATION") { vectorizationSchedule = parsed }
         if let parsed = try schedule("SLUICE_SCHEDULE_CLEANUP") { cleanupSchedule = parsed }
+        if let parsed = try schedule("SLUICE_SCHEDULE_RECONCILE") { reconcileSchedule = parsed }
     }
 }

@@ -6,6 +6,7 @@ import ServiceLifecycle
 import SluiceAccounts
 import SluiceCore
 import SluiceEmbeddings
+import SluicePipeline
 import SluiceStores
 import SluiceWorkers
 
@@ -98,7 +99,8 @@ public struct SluiceApp: Sendable {
         return services
     }
 
-    /// The reference's cron table: ingestion and vectorization every minute, cleanup daily at 02:00 UTC.
+    /// The reference's cron table (ingestion and vectorization every minute, cleanup daily at 02:00 UTC), and the
+    /// embeddings reconciler every five minutes.
     public func scheduledTasks() -> [ScheduledTask] {
         [
             ScheduledTask(name: "ingestion", schedule: configuration.ingestionSchedule) {
@@ -109,6 +111,9 @@ public struct SluiceApp: Sendable {
             },
             ScheduledTask(name: "cleanup", schedule: configuration.cleanupSchedule) {
                 _ = try await cleanup()
+            },
+            ScheduledTask(name: "reconcile-embeddings", schedule: configuration.reconcileSchedule) {
+                try await VectorizationReconciler(store: store, queue: queue, logger: logger).run()
             },
         ]
     }

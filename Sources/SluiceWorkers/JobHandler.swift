@@ -12,7 +12,7 @@ public struct JobContext: Sendable {
     public var job: Job { claimed.job }
     public var payload: JSONValue { claimed.job.payload ?? .null }
 
-    /// Work registered with ``afterCompletion(_:)``.
+    /// Jobs registered with ``enqueueOnCompletion(_:)``.
     let followUps = FollowUps()
 
     public init(claimed: ClaimedJob, queue: DatabaseQueue, logger: Logger) {
@@ -21,10 +21,11 @@ public struct JobContext: Sendable {
         self.logger = logger
     }
 
-    /// Runs `action` once the job is recorded COMPLETED (not if it fails or is handed back). The place to enqueue a
-    /// follow-up that shares the job's unique key, which the job holds until it completes.
-    public func afterCompletion(_ action: @escaping @Sendable () async throws -> Void) {
-        followUps.actions.withLock { $0.append(action) }
+    /// Queues `job` in the same transaction that records this job COMPLETED, so that neither can happen without the
+    /// other (nothing is queued when the job fails or is handed back). The place for a follow-up that shares the
+    /// job's unique key, which the job holds until it completes.
+    public func enqueueOnCompletion(_ job: NewJob) {
+        followUps.jobs.withLock { $0.append(job) }
     }
 
     /// Shows progress in the monitor and renews the job's lease, so long jobs should report at least once per
@@ -118,7 +119,7 @@ public struct RetryLater: Error, Sendable, Hashable, CustomStringConvertible {
     public var description: String { "retry after \(delay): \(reason)" }
 }
 
-/// Actions a handler registered to run after its job completes.
+/// Jobs a handler asked to queue with its completion.
 final class FollowUps: Sendable {
-    let actions = Mutex<[@Sendable () async throws -> Void]>([])
+    let jobs = Mutex<[NewJob]>([])
 }

@@ -150,14 +150,8 @@ public struct JobRunner: Sendable {
             do {
                 switch result {
                 case .finished(let value):
-                    try await queue.completeJob(lease, result: value)
-                    for action in context.followUps.actions.withLock({ $0 }) {
-                        do {
-                            try await action()
-                        } catch {
-                            logger.error("follow-up after completion failed", metadata: ["sluice.error": "\(error)"])
-                        }
-                    }
+                    try await queue.completeJob(
+                        lease, result: value, followUps: context.followUps.jobs.withLock { $0 })
                     return .completed
                 case .threw(let message):
                     return .failed(try await queue.failJob(lease, error: message))

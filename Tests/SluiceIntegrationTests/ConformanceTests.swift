@@ -62,6 +62,46 @@ struct ConformanceTests {
         }
     }
 
+    @Test(
+        "completing with follow-ups queues them in the same transaction, even under the job's own unique key",
+        arguments: StoreKind.allCases)
+    func completeWithFollowUps(kind: StoreKind) async throws {
+        try await withQueue(kind) { queue, _ in
+            let first = try await queue.enqueue(NewJob(jobType: .vectorize, payload: ["n": 1], uniqueKey: "k"))
+            let claimed = try #require(try await queue.claimJob([.vectorize]))
+            #expect(claimed.job.id == first.id)
+            // While the job holds its key, the same key cannot be queued again.
+            #expect(try await !queue.enqueue(NewJob(jobType: .vectorize, uniqueKey: "k")).inserted)
+            try await queue.completeJob(
+                claimed.lease, result: ["done": true],
+                followUps: [
+                    NewJob(jobType: .vectorize, payload: ["n": 2], uniqueKey: "k"),
+                    NewJob(jobType: .ingestData, payload: ["n": 3]),
+                ])
+            #expect(try await queue.getJob(first.id).status == .completed)
+            let pending = try await queue.listJobs(JobFilter(status: .pending))
+            #expect(Set(pending.compactMap { $0.payload?["n"]?.intValue }) == [2, 3])
+            #expect(pending.first { $0.jobType == .vectorize }?.uniqueKey == "k")
+
+            // A lease that is no longer held completes nothing and queues nothing.
+            let again = try #require(try await queue.claimJob([.vectorize]))
+            try await queue.cancelJob(again.job.id, reason: "test")
+            await #expect(throws: QueueError.self) {
+                try await queue.completeJob(again.lease, followUps: [NewJob(jobType: .vectorize, payload: ["n": 4])])
+            }
+            #expect(try await queue.listJobs(JobFilter(jobType: .vectorize)).allSatisfy { $0.payload?["n"] != 4 })
+            // Follow-ups are validated before anything is written.
+            let third = try await queue.enqueue(NewJob(jobType: .vectorize))
+            let claimedThird = try #require(try await queue.claimJob([.vectorize]))
+            #expect(claimedThird.job.id == third.id)
+            await #expect(throws: QueueError.self) {
+                try await queue.completeJob(
+                    claimedThird.lease, followUps: [NewJob(jobType: .vectorize, maxAttempts: 0)])
+            }
+            #expect(try await queue.getJob(third.id).status == .processing)
+        }
+    }
+
     @Test("claims only the requested types, up to the limit", arguments: StoreKind.allCases)
     func claimTypesAndLimit(kind: StoreKind) async throws {
         try await withQueue(kind) { queue, _ in

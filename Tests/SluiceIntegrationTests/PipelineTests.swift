@@ -180,9 +180,10 @@ struct PipelineTests {
             #expect(try await ingest.runNext() == .completed)
             let result = try #require(try await ingest.queue.getJob(jobID).result)
             #expect(result["savedCount"] == 2)
-            let vectorize = try #require(result["vectorizeJobId"]?.stringValue)
-            let follow = try await ingest.queue.getJob(vectorize)
-            #expect(follow.jobType == .vectorize)
+            #expect(result["vectorizeQueued"] == true)
+            let queued = try await ingest.queue.listJobs(JobFilter(status: .pending, jobType: .vectorize))
+            let follow = try #require(queued.first)
+            #expect(queued.count == 1)
             #expect(follow.payload == ["projectId": .string(project)])
         }
     }
@@ -237,7 +238,7 @@ struct PipelineTests {
                 let job = try await store.ingestJob(id: ingestID)
                 #expect(job?.status == (index == 2 ? .completed : .processing))
                 let result = try await ingest.queue.getJob(jobs[index]).result
-                #expect((result?["vectorizeJobId"] != nil) == (index == 2), "VECTORIZE only after the last part")
+                #expect((result?["vectorizeQueued"] != nil) == (index == 2), "VECTORIZE only after the last part")
             }
             let job = try #require(try await store.ingestJob(id: ingestID))
             #expect(job.saved == 250)

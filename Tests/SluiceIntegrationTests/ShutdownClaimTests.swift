@@ -13,7 +13,8 @@ struct ShutdownClaimTests {
         arguments: StoreKind.sql)
     func claimAnsweredDuringShutdown(kind: StoreKind) async throws {
         try await withStore(kind) { inner, _ in
-            let store = GatedClaimStore(inner)
+            let gate = ClaimGate()
+            let store = InterceptingJobStore(inner, beforeClaim: { await gate.pass() })
             let queue = DatabaseQueue(store: store, logger: quietLogger)
             let id = try await queue.enqueue(NewJob(jobType: .ingestData)).id
             let ran = Atomic<Bool>(false)
@@ -33,12 +34,12 @@ struct ShutdownClaimTests {
             let started = ContinuousClock.now
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
-                var claims = store.claimsStarted.makeAsyncIterator()
+                var claims = gate.claimsStarted.makeAsyncIterator()
                 _ = await claims.next()  // the worker's claim is in the store, held at the gate
                 await group.triggerGracefulShutdown()
                 // The worker has taken in the shutdown and waits for its claim.
                 for await message in messages where message == "waiting for running jobs" { break }
-                store.openGate()
+                gate.openGate()
                 try await tasks.waitForAll()
             }
             let handlerRan = ran.load(ordering: .relaxed)
@@ -52,16 +53,14 @@ struct ShutdownClaimTests {
     }
 }
 
-/// A store whose claims wait at a gate until the test opens it; every other call goes straight to `inner`.
-final class GatedClaimStore: JobStore {
-    let inner: any JobStore
-    /// Yields once for each claim that reaches the store.
+/// Holds claims at a gate until the test opens it (used as an ``InterceptingJobStore``'s `beforeClaim`).
+final class ClaimGate: Sendable {
+    /// Yields once for each claim that reaches the gate.
     let claimsStarted: AsyncStream<Void>
     private let claimsStartedSink: AsyncStream<Void>.Continuation
     private let gate = Mutex<(open: Bool, waiting: [CheckedContinuation<Void, Never>])>((false, []))
 
-    init(_ inner: any JobStore) {
-        self.inner = inner
+    init() {
         (claimsStarted, claimsStartedSink) = AsyncStream<Void>.makeStream()
     }
 
@@ -74,7 +73,8 @@ final class GatedClaimStore: JobStore {
         for continuation in waiting { continuation.resume() }
     }
 
-    func claim(types: [JobType], limit: Int, owner: String, now: Date, leaseExpiresAt: Date) async throws -> [Job] {
+    /// Returns once the gate is open.
+    func pass() async {
         claimsStartedSink.yield()
         await withCheckedContinuation { continuation in
             let open = gate.withLock { gate in
@@ -83,46 +83,6 @@ final class GatedClaimStore: JobStore {
             }
             if open { continuation.resume() }
         }
-        return try await inner.claim(
-            types: types, limit: limit, owner: owner, now: now, leaseExpiresAt: leaseExpiresAt)
-    }
-
-    var location: String { inner.location }
-    func migrate() async throws -> [String] { try await inner.migrate() }
-    func schemaStatus() async throws -> SchemaStatus { try await inner.schemaStatus() }
-    func insert(_ jobs: [NewJob], now: Date) async throws -> [EnqueueResult] {
-        try await inner.insert(jobs, now: now)
-    }
-    func complete(_ lease: JobLease, result: JSONValue?, now: Date) async throws -> Bool {
-        try await inner.complete(lease, result: result, now: now)
-    }
-    func complete(_ completions: [JobCompletion], now: Date) async throws -> [Bool] {
-        try await inner.complete(completions, now: now)
-    }
-    func fail(_ lease: JobLease, error: AttemptError, retryAt: Date?, now: Date) async throws -> Bool {
-        try await inner.fail(lease, error: error, retryAt: retryAt, now: now)
-    }
-    func release(_ lease: JobLease, availableAt: Date) async throws -> Bool {
-        try await inner.release(lease, availableAt: availableAt)
-    }
-    func updateProgress(_ lease: JobLease, progress: JobProgress, leaseExpiresAt: Date) async throws -> Bool {
-        try await inner.updateProgress(lease, progress: progress, leaseExpiresAt: leaseExpiresAt)
-    }
-    func job(id: String) async throws -> Job? { try await inner.job(id: id) }
-    func jobs(matching filter: JobFilter) async throws -> [Job] { try await inner.jobs(matching: filter) }
-    func stats() async throws -> QueueStats { try await inner.stats() }
-    func finishedPerMinute(since: Date) async throws -> [ThroughputMinute] {
-        try await inner.finishedPerMinute(since: since)
-    }
-    func retry(id: String, now: Date) async throws { try await inner.retry(id: id, now: now) }
-    func cancel(id: String, result: JSONValue, now: Date) async throws {
-        try await inner.cancel(id: id, result: result, now: now)
-    }
-    func deleteFinished(before cutoff: Date, limit: Int) async throws -> Int {
-        try await inner.deleteFinished(before: cutoff, limit: limit)
-    }
-    func rescueExpired(now: Date, error message: String) async throws -> RescueResult {
-        try await inner.rescueExpired(now: now, error: message)
     }
 }
 
