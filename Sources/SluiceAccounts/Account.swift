@@ -2,9 +2,10 @@ import Foundation
 
 /// What a signed-in user may do. Each role can do everything the roles below it can.
 public enum Role: String, Sendable, Hashable, Codable, CaseIterable, Comparable {
-    /// Signs in and sees their own account.
+    /// Signs in, sees their own account, and searches projects.
     case viewer = "VIEWER"
-    /// Also watches the queue: stats, recent jobs, job details, the monitor page.
+    /// Also watches the queue (stats, recent jobs, job details, the monitor page) and runs the pipeline: creates
+    /// projects, uploads records and re-embeds them (which spends the embedding provider's quota).
     case manager = "MANAGER"
     /// Also retries and cancels jobs.
     case admin = "ADMIN"
@@ -60,8 +61,9 @@ public struct Session: Sendable, Hashable {
     }
 }
 
-/// Where users and sessions are kept: implemented by the PostgreSQL and SQLite stores, beside the job queue.
-public protocol AccountStore: Sendable {
+/// Where users, sessions and API tokens are kept: implemented by the PostgreSQL and SQLite stores, beside the job
+/// queue.
+public protocol AccountStore: APITokenStore {
     /// Adds a user; throws ``AccountError/Code/emailTaken`` when the email is in use.
     func createUser(_ user: User) async throws
     func user(email: String) async throws -> User?
@@ -87,7 +89,7 @@ public protocol AccountStore: Sendable {
 public struct AccountError: Error, Sendable, Hashable, CustomStringConvertible {
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Base: String, Sendable, Hashable {
-            case emailTaken, invalidEmail, invalidPassword, userNotFound
+            case emailTaken, invalidEmail, invalidPassword, userNotFound, nameTaken, invalidName
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -100,6 +102,10 @@ public struct AccountError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let invalidPassword = Code(.invalidPassword)
         /// No user has that email.
         public static let userNotFound = Code(.userNotFound)
+        /// Another API token has that name.
+        public static let nameTaken = Code(.nameTaken)
+        /// Not a usable name for an API token.
+        public static let invalidName = Code(.invalidName)
 
         public var description: String { base.rawValue }
     }

@@ -37,7 +37,8 @@ public struct Accounts: Sendable {
         let text = email.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
         let parts = text.split(separator: "@", omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), !parts[1].hasPrefix("."),
-            !parts[1].hasSuffix("."), text.count <= 254, !text.contains(where: \.isWhitespace)
+            !parts[1].hasSuffix("."), text.utf8.count <= 254, !text.contains(where: \.isWhitespace),
+            !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
         else {
             throw AccountError(code: .invalidEmail, message: "'\(email)' is not an email address")
         }
@@ -56,7 +57,8 @@ public struct Accounts: Sendable {
     }
 
     /// A new session for the user with this email and password, or nil when either is wrong (the same nil for
-    /// both, after the same amount of work).
+    /// both, after the same amount of work). An empty password, or one with a NUL character (which bcrypt would
+    /// cut short), never signs in.
     public func signIn(email: String, password: String) async throws -> (token: String, session: Session, user: User)? {
         let email = (try? Self.normalizedEmail(email)) ?? ""
         let user = email.isEmpty ? nil : try await store.user(email: email)
@@ -64,7 +66,10 @@ public struct Accounts: Sendable {
             _ = try await options.passwordHasher.verify(password, hash: try await decoy())
             return nil
         }
-        guard try await options.passwordHasher.verify(password, hash: user.passwordHash) else { return nil }
+        let acceptable = !password.isEmpty && !password.unicodeScalars.contains("\u{0}")
+        guard try await options.passwordHasher.verify(password, hash: user.passwordHash), acceptable else {
+            return nil
+        }
         let token = SecretToken.generate()
         let now = clock.now()
         let session = Session(
@@ -82,6 +87,50 @@ public struct Accounts: Sendable {
 
     public func signOut(token: String) async throws {
         try await store.deleteSession(tokenHash: SecretToken.digest(token))
+    }
+
+    // MARK: API tokens
+
+    /// Makes an API token named `name` with `role`, valid for `lifetime` (nil: until revoked). Returns the token,
+    /// to be shown once (only its SHA-256 is stored), and its record.
+    public func createToken(name: String, role: Role, lifetime: Duration?) async throws -> (
+        token: String, record: APIToken
+    ) {
+        let name = name.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard (1...100).contains(name.count),
+            !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+        else {
+            throw AccountError(
+                code: .invalidName, message: "a token's name must be 1 to 100 characters, without control characters")
+        }
+        let now = clock.now()
+        let record = APIToken(
+            id: UUID().uuidString.lowercased(), name: name, role: role, createdAt: now,
+            expiresAt: lifetime.map { now + $0.timeInterval }, lastUsedAt: nil)
+        let token = APIToken.prefix + SecretToken.generate()
+        try await store.createAPIToken(record, tokenHash: SecretToken.digest(token))
+        return (token, record)
+    }
+
+    /// The token a request presented, or nil when it is unknown, revoked or expired. The lookup is by SHA-256
+    /// digest (an index lookup on a value the caller cannot steer), so no comparison leaks the stored token.
+    public func apiToken(_ token: String) async throws -> APIToken? {
+        guard token.hasPrefix(APIToken.prefix), token.utf8.count <= 128 else { return nil }
+        let now = clock.now()
+        guard let record = try await store.apiToken(tokenHash: SecretToken.digest(token), now: now) else { return nil }
+        if record.lastUsedAt.map({ now.timeIntervalSince($0) >= 60 }) ?? true {
+            try await store.touchAPIToken(id: record.id, at: now)
+        }
+        return record
+    }
+
+    public func apiTokens() async throws -> [APIToken] {
+        try await store.apiTokens()
+    }
+
+    /// Revokes the token with this id or name; false when there is none. The next request with it is refused.
+    public func revokeToken(_ idOrName: String) async throws -> Bool {
+        try await store.deleteAPIToken(idOrName: idOrName)
     }
 
     /// What ``bootstrapAdmin(email:password:)`` did.
@@ -106,6 +155,12 @@ public struct Accounts: Sendable {
         let generated = String(SecretToken.generate().prefix(20))
         let user = try await createUser(email: email, password: generated, role: .admin)
         return .generated(email: user.email, password: generated)
+    }
+
+    /// Makes the hash that unknown emails are checked against, so that the first of them costs no more than any
+    /// other sign-in. Call it before serving; otherwise the first unknown email makes it.
+    public func prepare() async throws {
+        _ = try await decoy()
     }
 
     private func decoy() async throws -> String {

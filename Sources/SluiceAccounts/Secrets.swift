@@ -18,8 +18,12 @@ public struct PasswordHasher: Sendable {
     /// bcrypt reads at most 72 bytes; longer passwords are refused rather than silently cut.
     public static let maximumBytes = 72
 
-    /// Throws ``AccountError/Code/invalidPassword`` when the password is too short or too long.
+    /// Throws ``AccountError/Code/invalidPassword`` when the password is too short, too long, or holds a NUL
+    /// character (bcrypt would ignore everything from it on).
     public static func validate(_ password: String) throws {
+        guard !password.unicodeScalars.contains("\u{0}") else {
+            throw AccountError(code: .invalidPassword, message: "password must not contain a NUL character")
+        }
         guard password.count >= minimumLength else {
             throw AccountError(
                 code: .invalidPassword, message: "password must be at least \(minimumLength) characters")

@@ -20,7 +20,9 @@ public struct PostgresStoreConfiguration: Sendable {
         guard let url = URLComponents(string: text), let scheme = url.scheme,
             ["postgres", "postgresql"].contains(scheme)
         else {
-            throw QueueError.invalidConfiguration("not a postgres:// URL: \(Self.redact(text))")
+            throw QueueError.invalidConfiguration(
+                "not a postgres:// URL: \(Self.redact(text)) (percent-encode reserved characters such as # / ? @ in "
+                    + "the user name and password)")
         }
         let host = url.host.flatMap { $0.isEmpty ? nil : $0 } ?? "localhost"
         let user = url.user.flatMap { $0.isEmpty ? nil : $0.removingPercentEncoding } ?? "postgres"
@@ -73,10 +75,15 @@ public struct PostgresStoreConfiguration: Sendable {
         return configuration
     }
 
-    /// `text` with any password replaced by `***`.
+    /// `text` with any password replaced by `***`: whatever follows the first `:` of the part between `://` and
+    /// the last `@`. Read as text, not parsed, so that a URL that does not parse (a `#` or `/` left unescaped in
+    /// the password) keeps its password out of messages too.
     public static func redact(_ text: String) -> String {
-        guard var url = URLComponents(string: text), url.password != nil else { return text }
-        url.password = "***"
-        return url.string ?? "postgres://***"
+        guard let start = text.range(of: "://"), let end = text.range(of: "@", options: .backwards),
+            start.upperBound <= end.lowerBound
+        else { return text }
+        let userInfo = text[start.upperBound..<end.lowerBound]
+        guard let colon = userInfo.firstIndex(of: ":") else { return text }
+        return text[..<colon] + ":***" + text[end.lowerBound...]
     }
 }

@@ -24,8 +24,15 @@ public final class SQLiteJobStore: JobStore, ScheduleStore, KeyLockStore, JobNot
     public init(path: String, busyTimeout: Duration = .seconds(30)) throws {
         let location = "sqlite:\(path)"
         do {
+            // The file holds password hashes, payloads and records: readable by its owner only. A folder Sluice
+            // creates is 0700; a new file is created 0600 before SQLite opens it (its -wal and -shm files take the
+            // main file's mode). Existing files and folders keep the mode their owner gave them.
             let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            if !FileManager.default.fileExists(atPath: path) {
+                _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+            }
             var configuration = GRDB.Configuration()
             configuration.busyMode = .timeout(busyTimeout.timeInterval)
             configuration.label = "sluice"

@@ -25,7 +25,7 @@ extension SluiceApp {
     }
 
     private func login(_ request: Request, _ context: SluiceRequestContext) async throws -> Response {
-        let body = try await request.jsonObject(context: context)
+        let body = try await request.jsonObject(upTo: configuration.maxBodyBytes)
         guard let email = body["email"]?.stringValue, let password = body["password"]?.stringValue else {
             throw APIError(.badRequest, "body must be {\"email\": string, \"password\": string}")
         }
@@ -42,19 +42,30 @@ extension SluiceApp {
     func signIn(email: String, password: String, _ context: SluiceRequestContext) async throws -> (
         User, Session, Cookie
     ) {
-        let accountKey = "email:\(email.trimmingCharacters(in: .whitespaces).lowercased())"
-        let addressKey = "address:\(context.remoteAddress?.ipAddress ?? "unknown")"
-        if let wait = throttle.retryAfter([accountKey, addressKey]) {
+        // The account as sign-in resolves it; every malformed email is one account that cannot exist.
+        let account = (try? Accounts.normalizedEmail(email)) ?? "\u{0}malformed"
+        let address = context.remoteAddress?.ipAddress ?? "unknown"
+        let attempt: LoginThrottle.Attempt
+        switch throttle.begin(account: account, address: address) {
+        case .wait(let seconds):
             throw APIError(
-                .tooManyRequests, "too many failed sign-ins; try again in \(wait) s",
-                headers: [.retryAfter: "\(wait)"])
+                .tooManyRequests, "too many sign-in attempts; try again in \(seconds) s",
+                headers: [.retryAfter: "\(seconds)"])
+        case .proceed(let started):
+            attempt = started
         }
-        guard let (token, session, user) = try await accounts.signIn(email: email, password: password) else {
-            throttle.recordFailure([accountKey, addressKey])
-            context.logger.notice("sign-in refused", metadata: ["sluice.address": "\(addressKey)"])
+        let signedIn: (token: String, session: Session, user: User)?
+        do {
+            signedIn = try await accounts.signIn(email: email, password: password)
+        } catch {
+            throttle.finish(attempt, succeeded: false)
+            throw error
+        }
+        throttle.finish(attempt, succeeded: signedIn != nil)
+        guard let (token, session, user) = signedIn else {
+            context.logger.notice("sign-in refused", metadata: ["sluice.address": "\(address)"])
             throw APIError(.unauthorized, "invalid email or password")
         }
-        throttle.recordSuccess(accountKey)
         let maxAge = Int(session.expiresAt.timeIntervalSince(session.createdAt))
         let cookie = SessionCookie.make(
             token: token, maxAge: maxAge, secure: configuration.environment == .production)

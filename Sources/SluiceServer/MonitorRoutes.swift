@@ -21,7 +21,7 @@ extension SluiceApp {
 
     func addMonitorRoutes(to router: Router<SluiceRequestContext>) {
         router.get("/login") { request, context -> Response in
-            let next = Self.safeNext(request.uri.queryParameters["next"].map(String.init))
+            let next = Self.safeNext(try request.query()["next"].map(String.init))
             if let user = context.user, user.role >= .manager { return HTMLResponse.redirect(to: next) }
             var values: [String: Any] = ["title": "Sign in", "next": next]
             if let user = context.user { values["signedInAs"] = Self.userView(user) }
@@ -40,7 +40,7 @@ extension SluiceApp {
         }
         router.get("/admin/queue-monitor") { request, context -> Response in
             try await page(request, context) { user in
-                let filter = try Self.jobFilter(request.uri.queryParameters)
+                let filter = try Self.jobFilter(try request.query())
                 let live = try await liveValues(filter, user: user)
                 var values = live.values
                 values["title"] = "Queue monitor"
@@ -63,12 +63,12 @@ extension SluiceApp {
         }
         router.get("/admin/queue-monitor/live") { request, context -> Response in
             let user = try context.requireRole(.manager)
-            let filter = try Self.jobFilter(request.uri.queryParameters)
+            let filter = try Self.jobFilter(try request.query())
             return HTMLResponse.make(try web().render("live", try await liveValues(filter, user: user).values))
         }
         router.get("/admin/queue-monitor/find") { request, context -> Response in
             try await page(request, context) { _ in
-                let id = request.uri.queryParameters["id"].map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+                let id = try request.query()["id"].map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
                 guard !id.isEmpty else { return HTMLResponse.redirect(to: Self.monitorPath) }
                 let escaped = id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/"])) ?? ""
                 return HTMLResponse.redirect(to: "\(Self.monitorPath)/jobs/\(escaped)")

@@ -12,12 +12,24 @@ enum OpenAPIDocument {
           "components": {
             "securitySchemes": {
               "session": {"type": "apiKey", "in": "cookie", "name": "sluice_session"},
+              "apiToken": {"type": "http", "scheme": "bearer", "bearerFormat": "sluice_<43 characters>", "description": "An API token (sluice tokens create, or POST /api/admin/tokens) acting with its role; needs no Origin check"},
               "cronSecret": {"type": "http", "scheme": "bearer", "description": "CRON_SECRET; required in production"}
             },
             "schemas": {
               "Error": {
                 "type": "object", "required": ["error"], "additionalProperties": false,
                 "properties": {"error": {"type": "string"}}
+              },
+              "APIToken": {
+                "type": "object", "required": ["id", "name", "role", "createdAt", "expiresAt", "lastUsedAt"],
+                "additionalProperties": false,
+                "properties": {
+                  "id": {"type": "string"}, "name": {"type": "string"},
+                  "role": {"enum": ["VIEWER", "MANAGER", "ADMIN"]},
+                  "createdAt": {"type": "string", "format": "date-time"},
+                  "expiresAt": {"type": ["string", "null"], "format": "date-time"},
+                  "lastUsedAt": {"type": ["string", "null"], "format": "date-time"}
+                }
               },
               "User": {
                 "type": "object", "required": ["id", "email", "role"], "additionalProperties": false,
@@ -132,7 +144,9 @@ enum OpenAPIDocument {
               "Forbidden": {"description": "Role too low, or a cross-site request", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
               "NotFound": {"description": "No such job", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
               "ServerError": {"description": "Server fault, or CRON_SECRET unset in production", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-              "Unavailable": {"description": "Database unreachable", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+              "Unavailable": {"description": "Database unreachable", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+              "UnsupportedMediaType": {"description": "The body was not sent as application/json", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+              "Conflict": {"description": "The name is taken", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
             },
             "parameters": {
               "jobId": {"name": "jobId", "in": "query", "required": true, "schema": {"type": "string"}}
@@ -169,6 +183,7 @@ enum OpenAPIDocument {
                   "type": "object", "required": ["email", "password"],
                   "properties": {"email": {"type": "string"}, "password": {"type": "string"}}}}}},
                 "responses": {
+                  "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
                   "200": {"description": "Signed in", "content": {"application/json": {"schema": {
                     "type": "object", "required": ["user", "expiresAt"], "additionalProperties": false,
                     "properties": {"user": {"$ref": "#/components/schemas/User"}, "expiresAt": {"type": "string", "format": "date-time"}}}}}},
@@ -193,7 +208,7 @@ enum OpenAPIDocument {
             "/api/auth/me": {
               "get": {
                 "summary": "The signed-in user",
-                "security": [{"session": []}],
+                "security": [{"session": []}, {"apiToken": []}],
                 "responses": {
                   "200": {"description": "Signed in", "content": {"application/json": {"schema": {
                     "type": "object", "required": ["user"], "additionalProperties": false,
@@ -205,7 +220,7 @@ enum OpenAPIDocument {
             "/api/admin/queue/stats": {
               "get": {
                 "summary": "Queue statistics, recent jobs and the oldest pending job (MANAGER, ADMIN)",
-                "security": [{"session": []}],
+                "security": [{"session": []}, {"apiToken": []}],
                 "parameters": [
                   {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}},
                   {"name": "status", "in": "query", "schema": {"enum": ["PENDING", "PROCESSING", "COMPLETED", "FAILED"]}},
@@ -222,7 +237,7 @@ enum OpenAPIDocument {
             "/api/admin/queue/retry": {
               "post": {
                 "summary": "Send a FAILED job back to PENDING (ADMIN)",
-                "security": [{"session": []}],
+                "security": [{"session": []}, {"apiToken": []}],
                 "parameters": [{"$ref": "#/components/parameters/jobId"}],
                 "responses": {
                   "200": {"description": "Retried", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobActionResponse"}}}},
@@ -237,7 +252,7 @@ enum OpenAPIDocument {
             "/api/admin/queue/cancel": {
               "post": {
                 "summary": "Cancel a PENDING or PROCESSING job (ADMIN)",
-                "security": [{"session": []}],
+                "security": [{"session": []}, {"apiToken": []}],
                 "parameters": [{"$ref": "#/components/parameters/jobId"}],
                 "responses": {
                   "200": {"description": "Cancelled", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobActionResponse"}}}},
@@ -252,7 +267,7 @@ enum OpenAPIDocument {
             "/api/admin/queue/jobs/{id}": {
               "get": {
                 "summary": "One job: result, attempt errors, progress, lease (MANAGER, ADMIN)",
-                "security": [{"session": []}],
+                "security": [{"session": []}, {"apiToken": []}],
                 "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
                 "responses": {
                   "200": {"description": "The job", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobDetail"}}}},
@@ -265,7 +280,7 @@ enum OpenAPIDocument {
             "/api/admin/queue/throughput": {
               "get": {
                 "summary": "Completed and failed jobs per minute, oldest minute first, zeros included (MANAGER, ADMIN)",
-                "security": [{"session": []}],
+                "security": [{"session": []}, {"apiToken": []}],
                 "parameters": [{"name": "minutes", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1440, "default": 60}}],
                 "responses": {
                   "200": {"description": "One entry per minute", "content": {"application/json": {"schema": {
@@ -285,7 +300,7 @@ enum OpenAPIDocument {
             "/api/admin/queue/bulk": {
               "get": {
                 "summary": "How many jobs a bulk action would change: FAILED ones for retry, PENDING and PROCESSING ones for cancel (ADMIN)",
-                "security": [{"session": []}],
+                "security": [{"session": []}, {"apiToken": []}],
                 "parameters": [
                   {"name": "action", "in": "query", "required": true, "schema": {"enum": ["retry", "cancel"]}},
                   {"name": "status", "in": "query", "schema": {"enum": ["PENDING", "PROCESSING", "COMPLETED", "FAILED"]}},
@@ -302,11 +317,12 @@ enum OpenAPIDocument {
               },
               "post": {
                 "summary": "Retry or cancel, oldest first, up to SLUICE_BULK_ACTION_LIMIT of the jobs matching status and jobType (ADMIN)",
-                "security": [{"session": []}],
+                "security": [{"session": []}, {"apiToken": []}],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {
                   "type": "object", "required": ["action"],
                   "properties": {"action": {"enum": ["retry", "cancel"]}, "status": {"type": "string"}, "jobType": {"type": "string"}}}}}},
                 "responses": {
+                  "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
                   "200": {"description": "What changed", "content": {"application/json": {"schema": {
                     "type": "object", "required": ["action", "changed", "jobIds", "skipped", "remaining", "limit"], "additionalProperties": false,
                     "properties": {
@@ -325,10 +341,11 @@ enum OpenAPIDocument {
             "/api/projects": {
               "post": {
                 "summary": "Create a project (MANAGER, ADMIN)",
-                "security": [{"session": []}],
+                "security": [{"session": []}, {"apiToken": []}],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {
                   "type": "object", "required": ["name"], "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200}}}}}},
                 "responses": {
+                  "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
                   "201": {"description": "Created", "content": {"application/json": {"schema": {
                     "type": "object", "required": ["project"], "additionalProperties": false,
                     "properties": {"project": {"$ref": "#/components/schemas/Project"}}}}}},
@@ -340,7 +357,7 @@ enum OpenAPIDocument {
               },
               "get": {
                 "summary": "Every project with its record and embedding counts (MANAGER, ADMIN)",
-                "security": [{"session": []}],
+                "security": [{"session": []}, {"apiToken": []}],
                 "responses": {
                   "200": {"description": "Projects", "content": {"application/json": {"schema": {
                     "type": "object", "required": ["projects"], "additionalProperties": false,
@@ -353,7 +370,7 @@ enum OpenAPIDocument {
             "/api/projects/{id}": {
               "get": {
                 "summary": "One project (MANAGER, ADMIN)",
-                "security": [{"session": []}],
+                "security": [{"session": []}, {"apiToken": []}],
                 "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
                 "responses": {
                   "200": {"description": "The project", "content": {"application/json": {"schema": {
@@ -368,7 +385,7 @@ enum OpenAPIDocument {
             "/api/projects/{id}/ingest": {
               "post": {
                 "summary": "Upload records (JSON or CSV with a header row); split into INGEST_DATA jobs (MANAGER, ADMIN)",
-                "security": [{"session": []}],
+                "security": [{"session": []}, {"apiToken": []}],
                 "parameters": [
                   {"name": "id", "in": "path", "required": true, "schema": {"type": "string"}},
                   {"name": "generateEmbeddings", "in": "query", "description": "CSV uploads only", "schema": {"enum": ["true", "false"]}},
@@ -403,7 +420,7 @@ enum OpenAPIDocument {
             "/api/projects/{id}/search": {
               "get": {
                 "summary": "The k records nearest to a text, by cosine distance of their embeddings (any signed-in role)",
-                "security": [{"session": []}],
+                "security": [{"session": []}, {"apiToken": []}],
                 "parameters": [
                   {"name": "id", "in": "path", "required": true, "schema": {"type": "string"}},
                   {"name": "q", "in": "query", "required": true, "schema": {"type": "string", "minLength": 1, "maxLength": 8192}},
@@ -433,7 +450,7 @@ enum OpenAPIDocument {
             "/api/projects/{id}/reembed": {
               "post": {
                 "summary": "Forget the project's vectors and embed every record again with the configured model (MANAGER, ADMIN)",
-                "security": [{"session": []}],
+                "security": [{"session": []}, {"apiToken": []}],
                 "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
                 "responses": {
                   "202": {"description": "Queued", "content": {"application/json": {"schema": {
@@ -448,12 +465,59 @@ enum OpenAPIDocument {
             "/api/ingest-jobs/{id}": {
               "get": {
                 "summary": "An ingest job's status and counts (MANAGER, ADMIN)",
-                "security": [{"session": []}],
+                "security": [{"session": []}, {"apiToken": []}],
                 "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
                 "responses": {
                   "200": {"description": "The ingest job", "content": {"application/json": {"schema": {
                     "type": "object", "required": ["ingestJob"], "additionalProperties": false,
                     "properties": {"ingestJob": {"$ref": "#/components/schemas/IngestJob"}}}}}},
+                  "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "403": {"$ref": "#/components/responses/Forbidden"},
+                  "404": {"$ref": "#/components/responses/NotFound"}
+                }
+              }
+            },
+            "/api/admin/tokens": {
+              "get": {
+                "summary": "Every API token: name, role, created, last used, expiry; never the token (ADMIN)",
+                "security": [{"session": []}, {"apiToken": []}],
+                "responses": {
+                  "200": {"description": "The tokens, by name", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["tokens"], "additionalProperties": false,
+                    "properties": {"tokens": {"type": "array", "items": {"$ref": "#/components/schemas/APIToken"}}}}}}},
+                  "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "403": {"$ref": "#/components/responses/Forbidden"}
+                }
+              },
+              "post": {
+                "summary": "Make an API token for a program; the token is in this answer only (ADMIN)",
+                "security": [{"session": []}, {"apiToken": []}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                  "type": "object", "required": ["name", "role"],
+                  "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 100},
+                                 "role": {"enum": ["VIEWER", "MANAGER", "ADMIN"]},
+                                 "expiresInDays": {"type": ["integer", "null"], "minimum": 1, "maximum": 3650}}}}}},
+                "responses": {
+                  "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
+                  "201": {"description": "Made", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["token", "apiToken"], "additionalProperties": false,
+                    "properties": {"token": {"type": "string"}, "apiToken": {"$ref": "#/components/schemas/APIToken"}}}}}},
+                  "400": {"$ref": "#/components/responses/BadRequest"},
+                  "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "403": {"$ref": "#/components/responses/Forbidden"},
+                  "409": {"$ref": "#/components/responses/Conflict"}
+                }
+              }
+            },
+            "/api/admin/tokens/{id}": {
+              "delete": {
+                "summary": "Revoke an API token by id or name: the next request with it is refused (ADMIN)",
+                "security": [{"session": []}, {"apiToken": []}],
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": {
+                  "200": {"description": "Revoked", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["success"], "additionalProperties": false,
+                    "properties": {"success": {"const": true}}}}}},
                   "401": {"$ref": "#/components/responses/Unauthorized"},
                   "403": {"$ref": "#/components/responses/Forbidden"},
                   "404": {"$ref": "#/components/responses/NotFound"}

@@ -12,7 +12,7 @@ extension SluiceApp {
     func addProjectRoutes(to router: Router<SluiceRequestContext>) {
         router.post("/api/projects") { request, context -> Response in
             _ = try context.requireRole(.manager)
-            let body = try await request.jsonObject(context: context)
+            let body = try await request.jsonObject(upTo: configuration.maxBodyBytes)
             guard let name = body["name"]?.stringValue?.trimmingCharacters(in: .whitespacesAndNewlines),
                 (1...200).contains(name.count)
             else {
@@ -41,8 +41,8 @@ extension SluiceApp {
             return try await ingest(request, context)
         }
         router.get("/api/projects/{id}/search") { request, context -> Response in
-            _ = try context.requireRole(.viewer)
-            return try await search(request, context)
+            let user = try context.requireRole(.viewer)
+            return try await search(request, context, user: user)
         }
         router.post("/api/projects/{id}/reembed") { _, context -> Response in
             _ = try context.requireRole(.manager)
@@ -78,7 +78,7 @@ extension SluiceApp {
         let contentType = request.headers[.contentType]?.lowercased() ?? "application/json"
         let upload: Uploads.Request
         if contentType.hasPrefix("text/csv") {
-            let query = request.uri.queryParameters
+            let query = try request.query()
             let textFields = query["textFields"].map { $0.split(separator: ",").map(String.init) } ?? []
             guard query["generateEmbeddings"].map({ ["true", "false"].contains($0) }) ?? true else {
                 throw APIError(.badRequest, "generateEmbeddings must be true or false")
@@ -109,9 +109,9 @@ extension SluiceApp {
 
     /// Embeds the query with the configured provider and returns the nearest records. Refuses to compare a query
     /// from one model with vectors from another.
-    private func search(_ request: Request, _ context: SluiceRequestContext) async throws -> Response {
+    private func search(_ request: Request, _ context: SluiceRequestContext, user: User) async throws -> Response {
         let id = try context.parameters.require("id")
-        let query = request.uri.queryParameters
+        let query = try request.query()
         guard let text = query["q"].map(String.init), !text.trimmingCharacters(in: .whitespaces).isEmpty,
             text.utf8.count <= 8_192
         else {
@@ -141,9 +141,10 @@ extension SluiceApp {
             vector = try await embedder.embed([text])[0]
         } catch let error as EmbeddingError {
             context.logger.error("query embedding failed", metadata: ["sluice.error": "\(error.message)"])
+            // The provider's words can name internal hosts or part of a key: for operators, not for every reader.
+            let detail = user.role >= .manager ? ": \(error.message)" : " (the server log has the details)"
             throw APIError(
-                error.code == .rateLimited ? .tooManyRequests : .badGateway,
-                "the embedding provider failed: \(error.message)")
+                error.code == .rateLimited ? .tooManyRequests : .badGateway, "the embedding provider failed\(detail)")
         }
         let hits = try await store.nearest(projectID: id, to: vector, model: model, limit: k)
         return JSONResponse.make([

@@ -11,7 +11,7 @@ extension SluiceApp {
     func addQueueRoutes(to router: Router<SluiceRequestContext>) {
         router.get("/api/admin/queue/stats") { request, context -> Response in
             _ = try context.requireRole(.manager)
-            return JSONResponse.make(try await statsJSON(request.uri.queryParameters))
+            return JSONResponse.make(try await statsJSON(try request.query()))
         }
         router.post("/api/admin/queue/retry") { request, context -> Response in
             _ = try context.requireRole(.admin)
@@ -30,7 +30,7 @@ extension SluiceApp {
         router.get("/api/admin/queue/throughput") { request, context -> Response in
             _ = try context.requireRole(.manager)
             var minutes = 60
-            if let text = request.uri.queryParameters["minutes"] {
+            if let text = try request.query()["minutes"] {
                 guard let value = Int(text), (1...Self.throughputMaximumMinutes).contains(value) else {
                     throw APIError(
                         .badRequest, "minutes must be a whole number from 1 to \(Self.throughputMaximumMinutes)")
@@ -52,7 +52,7 @@ extension SluiceApp {
         }
         router.get("/api/admin/queue/bulk") { request, context -> Response in
             _ = try context.requireRole(.admin)
-            let query = request.uri.queryParameters
+            let query = try request.query()
             let action = try Self.bulkAction(query["action"].map(String.init))
             let filter = try Self.jobFilter(query)
             let matching = try await queue.countJobs(for: action, status: filter.status, jobType: filter.jobType)
@@ -63,7 +63,7 @@ extension SluiceApp {
         }
         router.post("/api/admin/queue/bulk") { request, context -> Response in
             let user = try context.requireRole(.admin)
-            let body = try await request.jsonObject(context: context)
+            let body = try await request.jsonObject(upTo: configuration.maxBodyBytes)
             let action = try Self.bulkAction(body["action"]?.stringValue)
             var query = FlatDictionary<Substring, Substring>()
             for key in ["status", "jobType"] {
@@ -133,7 +133,7 @@ extension SluiceApp {
     }
 
     private static func jobID(_ request: Request) throws -> String {
-        guard let id = request.uri.queryParameters["jobId"].map(String.init), !id.isEmpty else {
+        guard let id = try request.query()["jobId"].map(String.init), !id.isEmpty else {
             throw APIError(.badRequest, "Missing jobId parameter")
         }
         guard id.count <= 200 else { throw APIError(.badRequest, "jobId is too long") }

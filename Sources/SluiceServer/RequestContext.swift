@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import NIOCore
 import SluiceAccounts
 import SluiceCore
@@ -17,13 +18,17 @@ public struct SluiceRequestContext: RequestContext, RemoteAddressRequestContext 
         remoteAddress = source.channel.remoteAddress
     }
 
-    /// Request bodies are small JSON documents; 1 MiB is generous.
+    /// What Hummingbird's own body decoding accepts; Sluice's handlers pass their limit explicitly
+    /// (``ServerConfiguration/maxBodyBytes``, ``ServerConfiguration/maxIngestBytes``).
     public var maxUploadSize: Int { 1 << 20 }
 
     /// The signed-in user, if their role is at least `role`: 401 when nobody is signed in, 403 when the role is
     /// too low.
     func requireRole(_ role: Role) throws -> User {
-        guard let user else { throw APIError(.unauthorized, "sign in first: POST /api/auth/login") }
+        guard let user else {
+            throw APIError(
+                .unauthorized, "sign in first (POST /api/auth/login), or send Authorization: Bearer <API token>")
+        }
         guard user.role >= role else {
             throw APIError(.forbidden, "Forbidden: requires the \(role.rawValue) role or higher")
         }
@@ -55,7 +60,10 @@ enum JSONResponse {
     static func make(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
         Response(
             status: status,
-            headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
+            headers: [
+                .contentType: "application/json; charset=utf-8", .cacheControl: "no-store",
+                HTTPField.Name("X-Content-Type-Options")!: "nosniff",
+            ],
             body: ResponseBody(byteBuffer: ByteBuffer(string: value.jsonText)))
     }
 
@@ -79,13 +87,54 @@ extension Request {
         }
     }
 
-    /// The body as a JSON object: 413 past the size limit, 400 when it is not a JSON object.
-    func jsonObject(context: SluiceRequestContext) async throws -> [String: JSONValue] {
-        let text = try await text(upTo: context.maxUploadSize)
+    /// The body as a JSON object: 415 unless it is sent as `application/json` (an HTML form can send only form
+    /// encodings and `text/plain`, so no form can post to the API, even one injected into a page of this server),
+    /// 413 past `limit` bytes, 400 when it is not a JSON object or holds a NUL character anywhere (no store keeps
+    /// one: PostgreSQL's text and jsonb refuse it).
+    func jsonObject(upTo limit: Int) async throws -> [String: JSONValue] {
+        // Read first: a connection whose request body was left unread cannot carry the next request.
+        let text = try await text(upTo: limit)
+        let type = headers[.contentType] ?? ""
+        let mediaType = type.split(separator: ";")[0].trimmingCharacters(in: .whitespaces).lowercased()
+        guard mediaType == "application/json" else {
+            throw APIError(
+                .unsupportedMediaType,
+                "send the body as JSON with Content-Type: application/json"
+                    + (type.isEmpty ? "" : ", not \(mediaType.prefix(100))"))
+        }
         guard !text.isEmpty else { throw APIError(.badRequest, "request body must be a JSON object") }
         guard case .object(let object) = try? JSONValue(parsing: text) else {
             throw APIError(.badRequest, "request body must be a JSON object")
         }
+        guard !JSONValue.object(object).containsNUL else {
+            throw APIError(.badRequest, "request body must not contain a NUL character (\\u0000)")
+        }
         return object
+    }
+
+    /// The query string, decoded once for every route as `application/x-www-form-urlencoded`, the way browsers'
+    /// forms, Python's `requests` and `curl -G --data-urlencode` encode it: `+` is a space, `%2B` a plus. The first
+    /// of repeated names wins. 400 for a broken escape, bytes that are not UTF-8, or a NUL character.
+    func query() throws -> FlatDictionary<Substring, Substring> {
+        var parameters = FlatDictionary<Substring, Substring>()
+        guard let query = uri.query, !query.isEmpty else { return parameters }
+        for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = try Self.formDecoded(parts[0])
+            let value = parts.count > 1 ? try Self.formDecoded(parts[1]) : ""
+            guard !name.unicodeScalars.contains("\u{0}"), !value.unicodeScalars.contains("\u{0}") else {
+                throw APIError(.badRequest, "query parameter \(name) must not contain a NUL character")
+            }
+            if parameters[Substring(name)] == nil { parameters[Substring(name)] = Substring(value) }
+        }
+        return parameters
+    }
+
+    private static func formDecoded(_ text: Substring) throws -> String {
+        let spaced = text.replacingOccurrences(of: "+", with: " ")
+        guard let decoded = spaced.removingPercentEncoding else {
+            throw APIError(.badRequest, "the query string is not valid percent-encoded UTF-8")
+        }
+        return decoded
     }
 }

@@ -18,8 +18,16 @@ public struct ServerConfiguration: Sendable {
     public var environment: AppEnvironment
     /// The bearer secret of the worker endpoints (`CRON_SECRET`); required in production.
     public var cronSecret: String?
-    /// Largest request body accepted. Default 1 MiB.
+    /// The origin browsers reach this server at, such as `https://sluice.example.com` behind a TLS proxy
+    /// (`SLUICE_PUBLIC_URL`). When set, a browser's POST must come from exactly this origin and address this host;
+    /// when not, from the host it addressed, over `https` in production and `http` in development. Default none.
+    public var publicURL: String?
+    /// Largest JSON request body accepted (uploads have their own limit, `maxIngestBytes`). Default 1 MiB
+    /// (`SLUICE_MAX_BODY_BYTES`).
     public var maxBodyBytes: Int
+    /// A connection idle this long (between requests, or before it finished sending a request's headers) is
+    /// closed. Default 60 s (`SLUICE_IDLE_TIMEOUT_SECONDS`).
+    public var idleTimeout: Duration
     /// Time budget of one worker-endpoint or scheduled invocation. Default 60 s (`SLUICE_WORKER_BUDGET_SECONDS`).
     public var workerBudget: Duration
     /// Run continuous workers in this process. Default true (`--no-workers`).
@@ -41,7 +49,8 @@ public struct ServerConfiguration: Sendable {
     public var retentionDays: Int
     /// How often the rescuer looks for jobs whose worker was lost. Default 30 s.
     public var rescueInterval: Duration
-    /// Failed sign-ins allowed per account or address before further attempts are delayed. Default 5.
+    /// Failed sign-ins allowed per (address, account) pair before further attempts are delayed (four times as many
+    /// per account, from any address). Default 5.
     public var loginFailuresBeforeDelay: Int
     /// Largest upload `POST /api/projects/{id}/ingest` accepts. Default 64 MiB (`SLUICE_MAX_INGEST_BYTES`).
     public var maxIngestBytes: Int
@@ -54,7 +63,8 @@ public struct ServerConfiguration: Sendable {
 
     public init(
         host: String = "127.0.0.1", port: Int = 3000, environment: AppEnvironment = .development,
-        cronSecret: String? = nil, maxBodyBytes: Int = 1 << 20, workerBudget: Duration = .seconds(60),
+        cronSecret: String? = nil, maxBodyBytes: Int = 1 << 20, idleTimeout: Duration = .seconds(60),
+        workerBudget: Duration = .seconds(60),
         runWorkers: Bool = true, workers: ContinuousWorkerOptions = ContinuousWorkerOptions(types: JobType.builtIn),
         runScheduler: Bool = true, ingestionSchedule: Schedule = .every(seconds: 60),
         vectorizationSchedule: Schedule = .every(seconds: 60), cleanupSchedule: Schedule = .dailyAt(hour: 2, minute: 0),
@@ -66,7 +76,8 @@ public struct ServerConfiguration: Sendable {
         self.port = port
         self.environment = environment
         self.cronSecret = cronSecret.flatMap { $0.isEmpty ? nil : $0 }
-        self.maxBodyBytes = maxBodyBytes
+        self.maxBodyBytes = max(1, maxBodyBytes)
+        self.idleTimeout = idleTimeout
         self.workerBudget = workerBudget
         self.runWorkers = runWorkers
         self.workers = workers
@@ -89,7 +100,9 @@ extension ServerConfiguration {
     /// `SLUICE_WORKER_BUDGET_SECONDS`, `SLUICE_WORKER_CONCURRENCY`, `SLUICE_SHUTDOWN_GRACE_SECONDS`,
     /// `SLUICE_SCHEDULE_INGESTION`, `SLUICE_SCHEDULE_VECTORIZATION`, `SLUICE_SCHEDULE_CLEANUP`,
     /// `SLUICE_SCHEDULE_RECONCILE` and
-    /// `SLUICE_RETENTION_DAYS`, `SLUICE_MAX_INGEST_BYTES`, `SLUICE_INGEST_JOB_RECORDS` and
+    /// `SLUICE_RETENTION_DAYS`, `SLUICE_MAX_INGEST_BYTES`, `SLUICE_MAX_BODY_BYTES`, `SLUICE_IDLE_TIMEOUT_SECONDS`,
+    /// `SLUICE_PUBLIC_URL`,
+    /// `SLUICE_INGEST_JOB_RECORDS` and
     /// `SLUICE_BULK_ACTION_LIMIT`. A malformed value is an
     /// error naming the variable, never silently ignored.
     public init(environment: [String: String]) throws {
@@ -122,6 +135,18 @@ extension ServerConfiguration {
         }
         if let days = try positive("SLUICE_RETENTION_DAYS") { retentionDays = days }
         if let bytes = try positive("SLUICE_MAX_INGEST_BYTES") { maxIngestBytes = bytes }
+        if let bytes = try positive("SLUICE_MAX_BODY_BYTES") { maxBodyBytes = bytes }
+        if let seconds = try positive("SLUICE_IDLE_TIMEOUT_SECONDS") { idleTimeout = .seconds(seconds) }
+        if let text = value("SLUICE_PUBLIC_URL") {
+            let origin = text.hasSuffix("/") ? String(text.dropLast()) : text
+            guard let url = URL(string: origin), ["http", "https"].contains(url.scheme?.lowercased() ?? ""),
+                url.host?.isEmpty == false, url.path.isEmpty, url.query == nil, url.user == nil
+            else {
+                throw QueueError.invalidConfiguration(
+                    "SLUICE_PUBLIC_URL must be an origin such as https://sluice.example.com, not '\(text)'")
+            }
+            publicURL = origin
+        }
         if let count = try positive("SLUICE_INGEST_JOB_RECORDS") { ingestPartSize = count }
         if let count = try positive("SLUICE_BULK_ACTION_LIMIT") { bulkActionLimit = count }
         func schedule(_ name: String) throws -> Schedule? {

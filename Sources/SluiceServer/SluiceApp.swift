@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import NIOCore
 import ServiceLifecycle
 import SluiceAccounts
 import SluiceCore
@@ -40,7 +41,8 @@ public struct SluiceApp: Sendable {
         self.runner = JobRunner(queue: queue, handlers: handlers, metrics: metrics, logger: logger)
         self.routine = WorkerRoutine(runner: runner, budget: configuration.workerBudget)
         self.metrics = metrics
-        self.throttle = LoginThrottle(freeFailures: configuration.loginFailuresBeforeDelay, clock: clock)
+        self.throttle = LoginThrottle(
+            options: LoginThrottle.Options(freeFailures: configuration.loginFailuresBeforeDelay), clock: clock)
         self.clock = clock
         self.logger = logger
     }
@@ -51,8 +53,11 @@ public struct SluiceApp: Sendable {
         -> some ApplicationProtocol
     {
         let host = configuration.host
-        return Application(
+        let idle = TimeAmount.nanoseconds(Int64(configuration.idleTimeout.timeInterval * 1e9))
+        var application = Application(
             router: makeRouter(),
+            // Idle keep-alive connections, and connections that never finish sending their headers, are closed.
+            server: .http1(configuration: .init(idleTimeout: idle)),
             configuration: ApplicationConfiguration(
                 address: .hostname(host, port: configuration.port), serverName: "sluice"),
             services: services(),
@@ -60,6 +65,9 @@ public struct SluiceApp: Sendable {
                 onListening("http://\(host):\(channel.localAddress?.port ?? 0)")
             },
             logger: logger)
+        // The hash unknown emails are checked against, made before the first sign-in rather than during it.
+        application.beforeServerStarts { [accounts] in try await accounts.prepare() }
+        return application
     }
 
     /// Runs the server and its services until SIGINT or SIGTERM, then shuts down gracefully: the server stops
@@ -72,13 +80,17 @@ public struct SluiceApp: Sendable {
     public func makeRouter() -> Router<SluiceRequestContext> {
         let router = Router(context: SluiceRequestContext.self)
         router.add(middleware: ErrorMiddleware())
-        router.add(middleware: SameOriginMiddleware())
+        router.add(
+            middleware: SameOriginMiddleware(
+                publicOrigin: configuration.publicURL,
+                scheme: configuration.environment == .production ? "https" : "http"))
         router.add(middleware: SessionMiddleware(accounts: accounts))
         addSystemRoutes(to: router)
         addAuthRoutes(to: router)
         addQueueRoutes(to: router)
         addWorkerRoutes(to: router)
         addProjectRoutes(to: router)
+        addTokenRoutes(to: router)
         addMonitorRoutes(to: router)
         return router
     }
@@ -176,6 +188,7 @@ public enum Routes {
         (.post, "/api/projects"), (.get, "/api/projects"), (.get, "/api/projects/{id}"),
         (.post, "/api/projects/{id}/ingest"), (.get, "/api/ingest-jobs/{id}"), (.get, "/api/projects/{id}/search"),
         (.post, "/api/projects/{id}/reembed"),
+        (.get, "/api/admin/tokens"), (.post, "/api/admin/tokens"), (.delete, "/api/admin/tokens/{id}"),
     ]
 
     /// The queue monitor's HTML pages and static files: routed like the API, but not part of its description.

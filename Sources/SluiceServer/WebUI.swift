@@ -8,7 +8,9 @@ import SluiceCore
 /// The queue monitor's Mustache templates and static files, read once from the package resources.
 ///
 /// Templates escape every `{{value}}` as HTML; none of them uses the unescaped `{{{value}}}` form, so a job's
-/// type, result, error or progress message is always shown as text.
+/// type, result, error or progress message is always shown as text. Each template starts with
+/// `{{% CONTENT_TYPE: HTML_SCALARS }}`, which selects ``ScalarHTMLEscaping`` (every template and partial must:
+/// swift-mustache starts each partial with its own HTML escaping, and a test renders them all with hostile values).
 struct WebUI: Sendable {
     let templates: MustacheLibrary
     let assets: [String: Asset]
@@ -31,6 +33,7 @@ struct WebUI: Sendable {
     }
 
     init(folder: URL) throws {
+        MustacheContentTypes.register(ScalarHTMLEscaping(), named: ScalarHTMLEscaping.name)
         var library = MustacheLibrary()
         let templateFolder = folder.appendingPathComponent("templates")
         for name in try FileManager.default.contentsOfDirectory(atPath: templateFolder.path)
@@ -64,6 +67,35 @@ struct WebUI: Sendable {
             throw QueueError.invalidConfiguration("no template named \(name)")
         }
         return html
+    }
+}
+
+/// HTML escaping per Unicode scalar, as browsers tokenize. swift-mustache's own `HTML` content type looks at whole
+/// `Character`s (grapheme clusters), so a `"` followed by a combining mark (U+0301), or a `<` after a prepended
+/// mark (U+0600), is one `Character` that is not `"` or `<` and passed unescaped, while a browser still reads a
+/// quote or a tag there.
+struct ScalarHTMLEscaping: MustacheContentType {
+    static let name = "HTML_SCALARS"
+
+    func escapeText(_ text: String) -> String {
+        Self.escape(text)
+    }
+
+    static func escape(_ text: String) -> String {
+        guard text.utf8.contains(where: { [0x26, 0x3C, 0x3E, 0x22, 0x27].contains($0) }) else { return text }
+        var escaped = String.UnicodeScalarView()
+        escaped.reserveCapacity(text.utf8.count + 16)
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "&": escaped.append(contentsOf: "&amp;".unicodeScalars)
+            case "<": escaped.append(contentsOf: "&lt;".unicodeScalars)
+            case ">": escaped.append(contentsOf: "&gt;".unicodeScalars)
+            case "\"": escaped.append(contentsOf: "&quot;".unicodeScalars)
+            case "'": escaped.append(contentsOf: "&#39;".unicodeScalars)
+            default: escaped.append(scalar)
+            }
+        }
+        return String(escaped)
     }
 }
 

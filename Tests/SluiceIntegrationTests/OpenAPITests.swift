@@ -90,6 +90,21 @@ struct OpenAPITests {
             try await server.request(.get, "/api/projects/nope/search?q=a", cookie: admin)
             try await server.request(.post, "/api/projects/\(projectID)/reembed", cookie: admin)
             try await server.request(.get, "/api/admin/queue/stats", cookie: admin)  // now with results
+            let made = try await server.request(
+                .post, "/api/admin/tokens", cookie: admin, body: #"{"name": "etl", "role": "manager"}"#)
+            try await server.request(
+                .post, "/api/admin/tokens", cookie: admin, body: #"{"name": "etl", "role": "manager"}"#)
+            try await server.request(.post, "/api/admin/tokens", cookie: admin, body: #"{"name": "x"}"#)
+            try await server.request(
+                .post, "/api/admin/tokens", cookie: admin, headers: [.contentType: "text/plain"],
+                body: #"{"name": "form", "role": "admin"}"#)
+            try await server.request(.get, "/api/admin/tokens", cookie: admin)
+            try await server.request(.get, "/api/admin/tokens", cookie: cookies[1].1)
+            let token = made.json?["token"]?.stringValue ?? "?"
+            try await server.request(.get, "/api/admin/queue/stats", headers: [.authorization: "Bearer \(token)"])
+            try await server.request(.delete, "/api/admin/tokens/etl", cookie: admin)
+            try await server.request(.delete, "/api/admin/tokens/etl", cookie: admin)
+            try await server.request(.get, "/api/admin/queue/stats", headers: [.authorization: "Bearer \(token)"])
             try await server.request(.post, "/api/auth/logout", cookie: admin)
 
             let exchanges = server.recorded.exchanges.withLock { $0 }

@@ -76,7 +76,10 @@ struct ServeProcessTests {
         var request = HTTPClientRequest(url: url)
         request.method = method
         if let cookie { request.headers.add(name: "Cookie", value: cookie) }
-        if let body { request.body = .bytes(ByteBuffer(string: body)) }
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: body))
+        }
         let response = try await client.execute(request, timeout: .seconds(30))
         let buffer = try await response.body.collect(upTo: 1 << 20)
         return (Int(response.status.code), response.headers, String(buffer: buffer))
