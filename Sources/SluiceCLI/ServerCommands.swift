@@ -126,10 +126,19 @@ struct Serve: AsyncParsableCommand {
             case .created(let email):
                 printError("created admin \(email) (password from SLUICE_ADMIN_PASSWORD)")
             case .generated(let email, let password):
-                printError(
-                    "created admin \(email) with password \(password)\n"
-                        + "This is shown once: sign in and keep it safe, or create your own admin with "
-                        + "`sluice users create` and delete this one.")
+                // On a terminal it is shown once; a service's standard error is kept in its log, so there it goes
+                // to a file only its owner can read.
+                if Terminal.isInteractive(STDERR_FILENO) {
+                    printError(
+                        "created admin \(email) with password \(password)\n"
+                            + "This is shown once: sign in and keep it safe, or create your own admin with "
+                            + "`sluice users create` and delete this one.")
+                } else {
+                    let file = try Terminal.writePrivateFile(named: "sluice-admin-password.txt", password + "\n")
+                    printError(
+                        "created admin \(email); its generated password is in \(file) (readable by you only): "
+                            + "sign in, then delete the file")
+                }
             }
             if serverConfiguration.cronSecret == nil {
                 if serverConfiguration.environment == .production {
@@ -207,14 +216,14 @@ struct Users: AsyncParsableCommand {
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Create a user; the password is read from standard input (one line).")
+            abstract: "Create a user; the password is read from standard input (one line; not echoed at a terminal).")
 
         @OptionGroup var settings: QueueSettings
         @Option(help: "Email address to sign in with.") var email: String
         @Option(help: "admin, manager or viewer.") var role: Role
 
         func run() async throws {
-            guard let password = readLine(strippingNewline: true), !password.isEmpty else {
+            guard let password = Terminal.readSecret(prompt: "Password for \(email): "), !password.isEmpty else {
                 throw ValidationError(
                     "no password on standard input (pipe it in: echo \"$PASSWORD\" | sluice users create …)")
             }

@@ -93,6 +93,16 @@ struct CLITests {
         #expect(!result.stderr.contains("hunter2"))
         #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
 
+        // A password with an unescaped # or / does not parse as a URL; it is kept out of the message all the same
+        // (review L3).
+        for password in ["Sup3r#SecretPw", "1234#SecretPw", "a/b?SecretPw"] {
+            let odd = try await runProduct(
+                "sluice", ["migrate", "--database-url", "postgres://user:\(password)@127.0.0.1:1/db"])
+            #expect(odd.status != 0)
+            #expect(!odd.stderr.contains("SecretPw"), "\(odd.stderr)")
+            #expect(odd.stderr.contains("postgres://user:***@127.0.0.1:1/db"), "\(odd.stderr)")
+        }
+
         let badScheme = try await runProduct("sluice", ["stats"], environment: ["DATABASE_URL": "mysql://a:b@c/d"])
         #expect(badScheme.status != 0)
         #expect(badScheme.stderr.contains("DATABASE_URL must start with postgres:// or sqlite:"))

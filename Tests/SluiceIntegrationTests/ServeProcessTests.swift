@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import SluiceAccounts
 import SluiceCore
 import Synchronization
 import Testing
@@ -18,8 +19,12 @@ struct ServeProcessTests {
             let text = Mutex("")
         }
 
-        init(arguments: [String], environment: [String: String], command: [String] = ["serve", "--port", "0"]) throws {
+        init(
+            arguments: [String], environment: [String: String], command: [String] = ["serve", "--port", "0"],
+            directory: URL? = nil
+        ) throws {
             process = Process()
+            if let directory { process.currentDirectoryURL = directory }
             process.executableURL = productsDirectory().appendingPathComponent("sluice")
             process.arguments = command + arguments
             var env = ProcessInfo.processInfo.environment
@@ -93,12 +98,24 @@ struct ServeProcessTests {
         let url = "sqlite:\(folder.path)/sluice.sqlite"
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         do {
-            let server = try ServerProcess(arguments: ["--database-url", url], environment: [:])
+            let server = try ServerProcess(arguments: ["--database-url", url], environment: [:], directory: folder)
             let port = try await server.port()
             let base = "http://127.0.0.1:\(port)"
+            // Standard error is a pipe here, as under a service manager that keeps it in a log: the generated
+            // password goes to a file only its owner can read, never to the log.
             let line = try #require(server.output.split(separator: "\n").first { $0.contains("created admin") })
-            #expect(line.contains("admin@sluice.local with password "))
-            let password = String(try #require(line.split(separator: " ").last))
+            let file = folder.appendingPathComponent("sluice-admin-password.txt").path
+            #expect(line.contains("admin@sluice.local; its generated password is in \(file)"), "\(line)")
+            let password = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .newlines)
+            #expect(password.count == 20)
+            #expect(!server.output.contains(password), "the password is not in the log")
+            let mode = try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int
+            #expect(mode == 0o600)
+            // The database and its folder are the owner's alone (they hold password hashes and records).
+            let databaseMode =
+                try FileManager.default.attributesOfItem(atPath: "\(folder.path)/sluice.sqlite")[
+                    .posixPermissions] as? Int
+            #expect(databaseMode == 0o600)
             #expect(server.output.contains("sluice serving \(base) on \(url) (development; workers on, scheduler on)"))
             #expect(server.output.contains("CRON_SECRET is not set"))
 
@@ -230,6 +247,10 @@ struct ServeProcessTests {
                 (["create", "--email", "new@example.com", "--role", "viewer"], nil, "no password"),
                 (["create", "--email", "new@example.com", "--role", "viewer"], "short\n", "at least 8"),
                 (["create", "--email", "not-an-email", "--role", "viewer"], "long enough pw\n", "not an email"),
+                // bcrypt would stop at the NUL: the account would open to "abcdefgh", or to "" (review L2).
+                (["create", "--email", "nul@example.com", "--role", "admin"], "abcdefgh\u{0}-rest\n", "NUL"),
+                (["create", "--email", "nul@example.com", "--role", "admin"], "\u{0}\u{0}long passphrase\n", "NUL"),
+                (["create", "--email", "nul\u{0}@example.com", "--role", "admin"], "long enough pw\n", "not an email"),
                 (["set-role", "--email", "ghost@example.com", "--role", "viewer"], nil, "no user"),
                 (["delete", "--email", "ghost@example.com"], nil, "no user"),
             ]
@@ -240,6 +261,46 @@ struct ServeProcessTests {
             }
             #expect(try await sluice(["delete", "--email", "ops@example.com"]).status == 0)
             #expect(!(try await sluice(["list"]).stdout.contains("ops@example.com")))
+        }
+    }
+
+    @Test(
+        "tokens: create prints a token once, list shows no token, revoke by name; clear refusals",
+        arguments: StoreKind.sql)
+    func tokens(kind: StoreKind) async throws {
+        try await withStore(kind) { store, url in
+            let url = try #require(url)
+            func sluice(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
+                try await runProduct("sluice", ["tokens"] + arguments + ["--database-url", url])
+            }
+            let created = try await sluice(["create", "--name", "etl", "--role", "manager", "--expires-in", "90d"])
+            #expect(created.status == 0, "\(created.stderr)")
+            let token = created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(token.hasPrefix("sluice_") && token.count == 50, "\(token)")
+            #expect(created.stderr.contains("created token etl (MANAGER, expires "))
+            let accounts = Accounts(store: try #require(store as? any AccountStore))
+            let record = try #require(try await accounts.apiToken(token))
+            #expect(record.role == .manager)
+            let days = (record.expiresAt ?? .distantPast).timeIntervalSince(record.createdAt) / 86_400
+            #expect(abs(days - 90) < 0.01)
+
+            let listed = try await sluice(["list"])
+            #expect(listed.stdout.contains("etl") && listed.stdout.contains("MANAGER"))
+            #expect(!listed.stdout.contains(token) && !listed.stdout.contains(String(token.dropFirst(7).prefix(12))))
+            let refusals: [([String], String)] = [
+                (["create", "--name", "etl", "--role", "viewer"], "already exists"),
+                (["create", "--name", "x", "--role", "boss"], "--role"),
+                (["create", "--name", "x", "--role", "viewer", "--expires-in", "soon"], "--expires-in"),
+                (["create", "--name", " ", "--role", "viewer"], "1 to 100 characters"),
+                (["revoke", "ghost"], "no API token"),
+            ]
+            for (arguments, message) in refusals {
+                let result = try await sluice(arguments)
+                #expect(result.status != 0, "\(arguments)")
+                #expect(result.stderr.contains(message), "\(arguments): \(result.stderr)")
+            }
+            #expect(try await sluice(["revoke", "etl"]).status == 0)
+            #expect(try await accounts.apiToken(token) == nil, "refused from the next request on")
         }
     }
 }
