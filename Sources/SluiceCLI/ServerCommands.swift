@@ -119,6 +119,7 @@ struct Serve: AsyncParsableCommand {
             let app = SluiceApp(
                 configuration: serverConfiguration, store: store, queueOptions: queueOptions,
                 accountOptions: accountOptions, handlers: registry, embedder: embedder, logger: logger)
+            app.metrics.bootstrapSwiftMetrics()
             switch try await app.accounts.bootstrapAdmin(
                 email: environment["SLUICE_ADMIN_EMAIL"], password: environment["SLUICE_ADMIN_PASSWORD"])
             {

@@ -26,7 +26,24 @@ enum PostgresErrors {
         case .server:
             return QueueError.databaseError("\(serverMessage ?? "statement refused") (SQLSTATE \(sqlState ?? "?"))")
         default:
-            return error
+            // PSQLError's own description is a fixed text ("Generic description to prevent accidental leakage…"):
+            // say what failed instead, by its code and the server's message (never bound values).
+            return QueueError.databaseError(summary(error))
         }
+    }
+
+    /// What a log line needs of a postgres-nio error: its code, and the server's SQLSTATE and message when the
+    /// server answered. Bound values and the query text are left out.
+    static func summary(_ error: PSQLError) -> String {
+        var text = "PostgreSQL client error \(error.code)"
+        if let state = error.serverInfo?[.sqlState] { text += ", SQLSTATE \(state)" }
+        if let message = error.serverInfo?[.message] { text += ": \(message)" }
+        if let underlying = error.underlying { text += " (\(underlying))" }
+        return text
+    }
+
+    /// `error` described for a log line: ``summary(_:)`` for postgres-nio's errors, the error itself otherwise.
+    static func loggable(_ error: any Error) -> String {
+        (error as? PSQLError).map(summary) ?? "\(error)"
     }
 }

@@ -100,7 +100,8 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
                 guard !Task.isCancelled else { return }
                 failures += 1
                 logger.warning(
-                    "listening for new jobs failed; workers poll meanwhile", metadata: ["sluice.error": "\(error)"])
+                    "listening for new jobs failed; workers poll meanwhile",
+                    metadata: ["sluice.error": "\(PostgresErrors.loggable(error))"])
                 try? await Task.sleep(for: .seconds(min(30, 1 << min(failures, 5))))
             }
         }

@@ -79,6 +79,9 @@ public struct SluiceApp: Sendable {
 
     public func makeRouter() -> Router<SluiceRequestContext> {
         let router = Router(context: SluiceRequestContext.self)
+        // Outermost, so that it sees every answer as the client gets it: request count and duration by route
+        // template, method and status (`hb_requests_total`, `http_server_request_duration_seconds`).
+        router.add(middleware: MetricsMiddleware())
         router.add(middleware: ErrorMiddleware())
         router.add(
             middleware: SameOriginMiddleware(

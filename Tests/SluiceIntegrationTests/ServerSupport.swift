@@ -90,7 +90,7 @@ struct Harness: Sendable {
 func withServer(
     _ kind: StoreKind, configuration: ServerConfiguration = .testing(),
     handlers: JobHandlerRegistry = JobHandlerRegistry(), withIngestion: Bool = false, setup: TestingSetup = .router,
-    embedder: any EmbeddingProvider = LocalEmbedder(dimensions: 64),
+    embedder: any EmbeddingProvider = LocalEmbedder(dimensions: 64), metrics: ServerMetrics = ServerMetrics(),
     _ body: @Sendable (Harness) async throws -> Void
 ) async throws {
     try await withServerStore(kind) { store in
@@ -105,7 +105,7 @@ func withServer(
         let app = SluiceApp(
             configuration: configuration, store: store,
             accountOptions: AccountOptions(passwordHasher: PasswordHasher(cost: 4)), handlers: handlers,
-            embedder: embedder, clock: clock, logger: quietLogger)
+            metrics: metrics, embedder: embedder, clock: clock, logger: quietLogger)
         for role in Role.allCases {
             try await app.accounts.createUser(email: Harness.email(role), password: Harness.password, role: role)
         }
