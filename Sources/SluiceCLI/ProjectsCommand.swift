@@ -165,26 +165,25 @@ struct Ingest: AsyncParsableCommand {
             throw ValidationError("cannot read \(file): \(error.localizedDescription)")
         }
         let kind = format?.lowercased() ?? (file.lowercased().hasSuffix(".csv") ? "csv" : "jsonl")
-        let records: [JSONValue]
-        switch kind {
-        case "csv": records = try Uploads.csv(text)
-        case "jsonl", "ndjson": records = try Uploads.jsonLines(text)
-        default: throw ValidationError("--format must be csv or jsonl, not '\(kind)'")
+        guard ["csv", "jsonl", "ndjson"].contains(kind) else {
+            throw ValidationError("--format must be csv or jsonl, not '\(kind)'")
         }
-        let upload = Uploads.Request(
-            records: records, generateEmbeddings: embed,
-            textFields: textFields.map { $0.split(separator: ",").map(String.init) } ?? [])
         // The same part size the server uses (SLUICE_INGEST_JOB_RECORDS).
         let partSize = try ServerConfiguration(environment: ProcessInfo.processInfo.environment).ingestPartSize
-        let (projectName, wait) = (project, !noWait)
+        let (projectName, wait, embed) = (project, !noWait, self.embed)
+        let fields = textFields.map { $0.split(separator: ",").map(String.init) } ?? []
         let outcome = try await settings.withStore { store, queueOptions, logger in
             let target = try await ProjectLookup.find(projectName, in: store)
             let queue = DatabaseQueue(store: store, options: queueOptions, logger: logger)
-            let (ingestJobID, jobIDs) = try await Uploads.submit(
-                upload, projectID: target.project.id, partSize: partSize, store: store, queue: queue, now: Date())
-            printError("queued ingest job \(ingestJobID): \(records.count) records in \(jobIDs.count) job(s)")
-            guard wait else { return (ingestJobID, nil as IngestJob?) }
-            return (ingestJobID, try await Self.follow(ingestJobID, store: store))
+            let writer = UploadWriter(projectID: target.project.id, partSize: partSize)
+            writer.generateEmbeddings = embed
+            writer.textFields = fields
+            if kind == "csv" { try Uploads.csv(text, into: writer) } else { try Uploads.jsonLines(text, into: writer) }
+            let total = writer.total
+            let jobIDs = try await Uploads.submit(writer, store: store, queue: queue, now: Date())
+            printError("queued ingest job \(writer.ingestJobID): \(total) records in \(jobIDs.count) job(s)")
+            guard wait else { return (writer.ingestJobID, nil as IngestJob?) }
+            return (writer.ingestJobID, try await Self.follow(writer.ingestJobID, store: store))
         }
         print(outcome.0)
         guard let job = outcome.1 else { return }

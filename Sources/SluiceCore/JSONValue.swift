@@ -21,6 +21,30 @@ public enum JSONValue: Sendable, Hashable {
         }
     }
 
+    /// Parses JSON text that must be an object, handing the elements of the array at member `key` to `element` one
+    /// at a time as they are read, without keeping them: a large upload's records are never all in memory as
+    /// values at once. Returns the other members, and whether `key` was present. Throws
+    /// ``QueueError/invalidJSON`` for malformed text, and what `element` throws.
+    public static func parseObject(
+        _ text: String, streamingArrayAt key: String, _ element: (JSONValue) throws -> Void
+    ) throws -> (members: [String: JSONValue], streamed: Bool) {
+        var thrown: (any Error)?
+        do {
+            return try JSONParser.parseObject(text, streamingArrayAt: key, stopped: "stopped") { value in
+                do {
+                    try element(value)
+                    return true
+                } catch {
+                    thrown = error
+                    return false
+                }
+            }
+        } catch {
+            if let thrown { throw thrown }
+            throw QueueError.invalidJSON("\(error.message) (at byte \(error.offset))")
+        }
+    }
+
     /// Compact JSON text with sorted keys, so equal values always encode to equal text.
     public var jsonText: String {
         var out = ""

@@ -84,7 +84,31 @@ public struct AttemptError: Sendable, Hashable, Codable {
 /// A job to add to the queue.
 public struct NewJob: Sendable, Hashable {
     public var jobType: JobType
-    public var payload: JSONValue
+    /// The job's input. A job made from JSON text (``init(jobType:payloadText:priority:maxAttempts:)``) keeps the
+    /// text and parses it only when this is read.
+    public var payload: JSONValue {
+        get {
+            switch storedPayload {
+            case .value(let value): value
+            case .text(let text): (try? JSONValue(parsing: text)) ?? .null
+            }
+        }
+        set { storedPayload = .value(newValue) }
+    }
+    /// The payload as stores write it: compact JSON text.
+    public var payloadText: String {
+        switch storedPayload {
+        case .value(let value): value.jsonText
+        case .text(let text): text
+        }
+    }
+    private var storedPayload: StoredPayload
+
+    private enum StoredPayload: Sendable, Hashable {
+        case value(JSONValue)
+        /// JSON text that was checked when it was made: well-formed, without NUL characters.
+        case text(String)
+    }
     /// Higher is claimed first. Default 0.
     public var priority: Int
     /// Claims before the job fails for good. Default 3.
@@ -99,11 +123,23 @@ public struct NewJob: Sendable, Hashable {
         scheduledFor: Date? = nil, uniqueKey: String? = nil
     ) {
         self.jobType = jobType
-        self.payload = payload
+        self.storedPayload = .value(payload)
         self.priority = priority
         self.maxAttempts = maxAttempts
         self.scheduledFor = scheduledFor
         self.uniqueKey = uniqueKey
+    }
+
+    /// A job whose payload is already JSON text, for producers that build large payloads as text so that they are
+    /// never held as values (an upload's parts). The text must be well-formed JSON without NUL characters: the
+    /// package's own producers check every value they write into it.
+    package init(jobType: JobType, payloadText: String, priority: Int = 0, maxAttempts: Int = 3) {
+        self.jobType = jobType
+        self.storedPayload = .text(payloadText)
+        self.priority = priority
+        self.maxAttempts = maxAttempts
+        self.scheduledFor = nil
+        self.uniqueKey = nil
     }
 
     /// Rejects what no store should hold, with a message that says which field is wrong.
@@ -118,8 +154,9 @@ public struct NewJob: Sendable, Hashable {
         if let uniqueKey, uniqueKey.isEmpty || uniqueKey.utf8.count > 255 {
             throw QueueError.invalidJob("uniqueKey must be 1 to 255 bytes")
         }
-        // Refused on every store alike, because PostgreSQL's jsonb cannot hold it.
-        guard !payload.containsNUL else {
+        // Refused on every store alike, because PostgreSQL's jsonb cannot hold it. (Text payloads were checked
+        // when they were made.)
+        if case .value(let payload) = storedPayload, payload.containsNUL {
             throw QueueError.invalidJob("payload contains a NUL character (\\u0000), which cannot be stored")
         }
     }

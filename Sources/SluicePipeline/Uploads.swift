@@ -2,52 +2,48 @@ import Foundation
 import SluiceCore
 import SwiftCSV
 
-/// Reads uploads into records: a JSON body `{records: [...], generateEmbeddings, textFields}`, or CSV with a header
-/// row (each row becomes an object of strings keyed by the header).
+/// Reads uploads (a JSON body `{records: [...], generateEmbeddings, textFields}`, CSV with a header row, JSON
+/// Lines) straight into the payloads of their INGEST_DATA jobs.
+///
+/// Each record is parsed, checked and written into its part's payload text as it is read, then dropped: the
+/// records are never all held as values at once. (Held as a tree, a body of many small records took about 28
+/// times its size in memory.)
 public enum Uploads {
-    /// What an upload asks for.
-    public struct Request: Sendable, Hashable {
-        public var records: [JSONValue]
-        public var generateEmbeddings: Bool
-        public var textFields: [String]
-
-        public init(records: [JSONValue], generateEmbeddings: Bool = false, textFields: [String] = []) {
-            self.records = records
-            self.generateEmbeddings = generateEmbeddings
-            self.textFields = textFields
+    /// Reads `{records: [...], generateEmbeddings?: bool, textFields?: [string]}` into `writer`.
+    public static func json(_ text: String, into writer: UploadWriter) throws {
+        let members: [String: JSONValue]
+        do {
+            let (others, streamed) = try JSONValue.parseObject(text, streamingArrayAt: "records") { record in
+                try writer.add(record)
+            }
+            guard streamed else {
+                throw PipelineError(code: .invalidInput, message: "body must have a records array")
+            }
+            members = others
+        } catch let error as QueueError where error.code == .invalidJSON {
+            throw PipelineError(
+                code: .invalidInput, message: "body must be a JSON object with a records array: \(error.message)")
         }
-    }
-
-    /// Parses `{records: [...], generateEmbeddings?: bool, textFields?: [string]}`.
-    public static func json(_ text: String) throws -> Request {
-        guard case .object(let body)? = try? JSONValue(parsing: text) else {
-            throw PipelineError(code: .invalidInput, message: "body must be a JSON object with a records array")
-        }
-        guard case .array(let records)? = body["records"] else {
-            throw PipelineError(code: .invalidInput, message: "body must have a records array")
-        }
-        var textFields: [String] = []
-        switch body["textFields"] {
+        switch members["textFields"] {
         case nil, .null?: break
         case .array(let fields)?:
-            textFields = fields.compactMap(\.stringValue)
-            guard textFields.count == fields.count else {
+            let names = fields.compactMap(\.stringValue)
+            guard names.count == fields.count else {
                 throw PipelineError(code: .invalidInput, message: "textFields must be an array of strings")
             }
+            writer.textFields = names
         default: throw PipelineError(code: .invalidInput, message: "textFields must be an array of strings")
         }
-        var generate = false
-        switch body["generateEmbeddings"] {
+        switch members["generateEmbeddings"] {
         case nil, .null?: break
-        case .bool(let value)?: generate = value
+        case .bool(let value)?: writer.generateEmbeddings = value
         default: throw PipelineError(code: .invalidInput, message: "generateEmbeddings must be true or false")
         }
-        return Request(records: records, generateEmbeddings: generate, textFields: textFields)
     }
 
-    /// Parses CSV with a header row; every row becomes an object of the header's fields.
-    public static func csv(_ text: String) throws -> [JSONValue] {
-        guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { return [] }
+    /// Reads CSV with a header row into `writer`; every row becomes an object of the header's fields.
+    public static func csv(_ text: String, into writer: UploadWriter) throws {
+        guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { return }
         let parsed: CSV<Named>
         do {
             parsed = try CSV<Named>(string: text, delimiter: .comma, loadColumns: false)
@@ -57,59 +53,113 @@ public enum Uploads {
         guard !parsed.header.isEmpty, Set(parsed.header).count == parsed.header.count else {
             throw PipelineError(code: .invalidInput, message: "CSV needs a header row of distinct column names")
         }
-        return parsed.rows.map { row in .object(row.mapValues(JSONValue.string)) }
-    }
-
-    /// Splits `records` into parts of at most `size` records (at least one part, empty for an empty upload).
-    public static func parts(_ records: [JSONValue], size: Int) -> [ArraySlice<JSONValue>] {
-        guard !records.isEmpty else { return [records[...]] }
-        return stride(from: 0, to: records.count, by: max(1, size)).map {
-            records[$0..<min($0 + max(1, size), records.count)]
+        var failure: (any Error)?
+        do {
+            try parsed.enumerateAsDict { row in
+                guard failure == nil else { return }
+                do { try writer.add(.object(row.mapValues(JSONValue.string))) } catch { failure = error }
+            }
+        } catch {
+            throw PipelineError(code: .invalidInput, message: "CSV could not be read: \(error)")
         }
+        if let failure { throw failure }
     }
-}
 
-extension Uploads {
-    /// Reads JSON Lines: one JSON value per non-empty line. A line that is not JSON is an error naming it.
-    public static func jsonLines(_ text: String) throws -> [JSONValue] {
-        var records: [JSONValue] = []
+    /// Reads JSON Lines into `writer`: one JSON value per non-empty line. A line that is not JSON is an error naming
+    /// it.
+    public static func jsonLines(_ text: String, into writer: UploadWriter) throws {
         for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
             guard !trimmed.isEmpty else { continue }
+            let record: JSONValue
             do {
-                records.append(try JSONValue(parsing: trimmed))
+                record = try JSONValue(parsing: trimmed)
             } catch {
                 throw PipelineError(code: .invalidInput, message: "line \(number + 1) is not JSON")
             }
+            try writer.add(record)
         }
-        return records
     }
 
-    /// Records an upload carries, and where they go: creates the ingest job with one part per `partSize`
-    /// records and enqueues one INGEST_DATA job per part (all in one round trip). Returns the ingest job's id and
-    /// the queue jobs' ids. When enqueueing fails, the ingest job is marked FAILED.
+    /// Creates the ingest job with the writer's parts and enqueues one INGEST_DATA job per part (all in one round
+    /// trip). Returns the queue jobs' ids. When enqueueing fails, the ingest job is marked FAILED.
     public static func submit(
-        _ upload: Request, projectID: String, partSize: Int, store: any PipelineStore, queue: DatabaseQueue,
-        now: Date
-    ) async throws -> (ingestJobID: String, jobIDs: [String]) {
+        _ writer: UploadWriter, store: any PipelineStore, queue: DatabaseQueue, now: Date
+    ) async throws -> [String] {
+        let jobs = writer.finish()
         let ingestJob = IngestJob(
-            id: UUID().uuidString.lowercased(), projectID: projectID, total: upload.records.count, createdAt: now)
-        let parts = Uploads.parts(upload.records, size: partSize)
-        try await store.createIngestJob(ingestJob, chunks: parts.count, generateEmbeddings: upload.generateEmbeddings)
-        let jobs = parts.enumerated().map { index, part in
-            var payload: [String: JSONValue] = [
-                "ingestJobId": .string(ingestJob.id), "projectId": .string(projectID), "records": .array(Array(part)),
-                "generateEmbeddings": .bool(upload.generateEmbeddings), "chunk": .int(Int64(index)),
-            ]
-            if !upload.textFields.isEmpty { payload["textFields"] = .array(upload.textFields.map(JSONValue.string)) }
-            return NewJob(jobType: .ingestData, payload: .object(payload))
-        }
+            id: writer.ingestJobID, projectID: writer.projectID, total: writer.total, createdAt: now)
+        try await store.createIngestJob(ingestJob, chunks: jobs.count, generateEmbeddings: writer.generateEmbeddings)
         do {
-            let enqueued = try await queue.enqueue(contentsOf: jobs)
-            return (ingestJob.id, enqueued.map(\.id))
+            return try await queue.enqueue(contentsOf: jobs).map(\.id)
         } catch {
             try? await store.failIngestJob(id: ingestJob.id, error: "could not be queued: \(error)", now: now)
             throw error
         }
+    }
+}
+
+/// An upload's INGEST_DATA payloads, written as JSON text while its records are read: `{chunk, ingestJobId,
+/// projectId, records: [...], generateEmbeddings, textFields?}` for each part of at most `partSize` records.
+public final class UploadWriter {
+    public let ingestJobID: String
+    public let projectID: String
+    public let partSize: Int
+    /// Whether the parts' records are embedded once stored. Default false.
+    public var generateEmbeddings = false
+    /// The fields whose text is embedded (empty: the default choice). Default none.
+    public var textFields: [String] = []
+    /// Records read so far.
+    public private(set) var total = 0
+
+    /// Each part's text up to the end of its records array.
+    private var parts: [String] = []
+    private var inLastPart = 0
+
+    public init(ingestJobID: String = UUID().uuidString.lowercased(), projectID: String, partSize: Int) {
+        self.ingestJobID = ingestJobID
+        self.projectID = projectID
+        self.partSize = max(1, partSize)
+    }
+
+    /// Writes one record into the current part; refuses one that no store can keep.
+    public func add(_ record: JSONValue) throws {
+        guard !record.containsNUL else {
+            throw PipelineError(
+                code: .invalidInput,
+                message: "record \(total) contains a NUL character (\\u0000), which cannot be stored")
+        }
+        if parts.isEmpty || inLastPart == partSize {
+            parts.append(prefix(chunk: parts.count))
+            inLastPart = 0
+        }
+        if inLastPart > 0 { parts[parts.count - 1] += "," }
+        parts[parts.count - 1] += record.jsonText
+        inLastPart += 1
+        total += 1
+    }
+
+    /// The INGEST_DATA jobs, one per part (one with no records for an empty upload). The writer is empty after.
+    public func finish() -> [NewJob] {
+        if parts.isEmpty { parts.append(prefix(chunk: 0)) }
+        var suffix = "],\"generateEmbeddings\":\(generateEmbeddings)"
+        if !textFields.isEmpty {
+            suffix += ",\"textFields\":" + JSONValue.array(textFields.map(JSONValue.string)).jsonText
+        }
+        suffix += "}"
+        var jobs: [NewJob] = []
+        jobs.reserveCapacity(parts.count)
+        for index in parts.indices {
+            parts[index] += suffix
+            jobs.append(NewJob(jobType: .ingestData, payloadText: parts[index]))
+            parts[index] = ""
+        }
+        parts = []
+        return jobs
+    }
+
+    private func prefix(chunk: Int) -> String {
+        "{\"chunk\":\(chunk),\"ingestJobId\":\(JSONValue.string(ingestJobID).jsonText),"
+            + "\"projectId\":\(JSONValue.string(projectID).jsonText),\"records\":["
     }
 }

@@ -29,7 +29,7 @@ enum PostgresStatements {
             bindings.append(job.jobType.rawValue)
             bindings.append(job.priority)
             bindings.append(job.maxAttempts)
-            bindings.append(job.payload.jsonText)
+            bindings.append(job.payloadText)
             bindings.append(job.uniqueKey)
             bindings.append(job.scheduledFor ?? now)
             bindings.append(now)
@@ -65,7 +65,7 @@ enum PostgresStatements {
             bindings.append(jobs.map(\.jobType.rawValue))
             bindings.append(jobs.map(\.priority))
             bindings.append(jobs.map(\.maxAttempts))
-            bindings.append(jobs.map(\.payload.jsonText))
+            bindings.append(jobs.map(\.payloadText))
             bindings.append(jobs.map { $0.uniqueKey ?? "" })  // "" stands for NULL: validation forbids empty keys
             bindings.append(jobs.map { $0.scheduledFor ?? now })
             bindings.append(now)

@@ -111,7 +111,7 @@ public final class SQLiteJobStore: JobStore, ScheduleStore, KeyLockStore, JobNot
         return try jobs.map { job in
             let id = JobID.make(at: now)
             try insert.execute(arguments: [
-                id, job.jobType.rawValue, job.priority, job.maxAttempts, job.payload.jsonText, job.uniqueKey,
+                id, job.jobType.rawValue, job.priority, job.maxAttempts, job.payloadText, job.uniqueKey,
                 Self.micros(job.scheduledFor ?? now), Self.micros(now),
             ])
             if db.changesCount > 0 { return EnqueueResult(id: id, inserted: true) }

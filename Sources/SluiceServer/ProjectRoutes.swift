@@ -69,41 +69,47 @@ extension SluiceApp {
     }
 
     /// Creates the ingest job and its parts, enqueues one INGEST_DATA job per part, and answers 202 with the ids.
+    /// At most ``ServerConfiguration/maxConcurrentUploads`` bodies are read at once; past that the answer is 503
+    /// with `Retry-After`, before the body is read.
     private func ingest(_ request: Request, _ context: SluiceRequestContext) async throws -> Response {
         let projectID = try context.parameters.require("id")
         guard try await store.project(id: projectID) != nil else {
             throw APIError(.notFound, "project \(projectID) does not exist")
         }
-        let text = try await request.text(upTo: configuration.maxIngestBytes)
+        guard uploads.enter() else {
+            throw APIError(
+                .serviceUnavailable,
+                "\(configuration.maxConcurrentUploads) uploads are being read already; try again in a few seconds",
+                headers: [.retryAfter: "5"])
+        }
+        defer { uploads.leave() }
         let contentType = request.headers[.contentType]?.lowercased() ?? "application/json"
-        let upload: Uploads.Request
+        let writer = UploadWriter(projectID: projectID, partSize: configuration.ingestPartSize)
         if contentType.hasPrefix("text/csv") {
             let query = try request.query()
-            let textFields = query["textFields"].map { $0.split(separator: ",").map(String.init) } ?? []
             guard query["generateEmbeddings"].map({ ["true", "false"].contains($0) }) ?? true else {
                 throw APIError(.badRequest, "generateEmbeddings must be true or false")
             }
-            upload = Uploads.Request(
-                records: try Uploads.csv(text), generateEmbeddings: query["generateEmbeddings"] == "true",
-                textFields: textFields)
+            writer.generateEmbeddings = query["generateEmbeddings"] == "true"
+            writer.textFields = query["textFields"].map { $0.split(separator: ",").map(String.init) } ?? []
+            try Uploads.csv(try await request.text(upTo: configuration.maxIngestBytes), into: writer)
         } else if contentType.hasPrefix("application/json") {
-            upload = try Uploads.json(text)
+            try Uploads.json(try await request.text(upTo: configuration.maxIngestBytes), into: writer)
         } else {
             throw APIError(.unsupportedMediaType, "send application/json or text/csv, not \(contentType)")
         }
-        let (ingestJobID, jobIDs) = try await Uploads.submit(
-            upload, projectID: projectID, partSize: configuration.ingestPartSize, store: store, queue: queue,
-            now: clock.now())
+        let total = writer.total
+        let jobIDs = try await Uploads.submit(writer, store: store, queue: queue, now: clock.now())
         context.logger.info(
             "ingest queued",
             metadata: [
-                "sluice.ingest.id": "\(ingestJobID)", "sluice.records": "\(upload.records.count)",
+                "sluice.ingest.id": "\(writer.ingestJobID)", "sluice.records": "\(total)",
                 "sluice.parts": "\(jobIDs.count)",
             ])
         return JSONResponse.make(
             [
-                "ingestJobId": .string(ingestJobID), "jobId": .string(jobIDs[0]),
-                "jobIds": .array(jobIDs.map(JSONValue.string)), "total": .int(Int64(upload.records.count)),
+                "ingestJobId": .string(writer.ingestJobID), "jobId": .string(jobIDs[0]),
+                "jobIds": .array(jobIDs.map(JSONValue.string)), "total": .int(Int64(total)),
             ], status: .accepted)
     }
 

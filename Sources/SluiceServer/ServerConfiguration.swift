@@ -54,6 +54,10 @@ public struct ServerConfiguration: Sendable {
     public var loginFailuresBeforeDelay: Int
     /// Largest upload `POST /api/projects/{id}/ingest` accepts. Default 64 MiB (`SLUICE_MAX_INGEST_BYTES`).
     public var maxIngestBytes: Int
+    /// Uploads read at once; another is answered 503 with `Retry-After` before its body is read, so that memory
+    /// stays bounded (an upload takes about three times its size while it is read). Default 2
+    /// (`SLUICE_MAX_CONCURRENT_UPLOADS`).
+    public var maxConcurrentUploads: Int
     /// Records per INGEST_DATA job: larger uploads are split so that no job outlives a worker's time budget.
     /// Default 2,000 (`SLUICE_INGEST_JOB_RECORDS`).
     public var ingestPartSize: Int
@@ -70,7 +74,8 @@ public struct ServerConfiguration: Sendable {
         vectorizationSchedule: Schedule = .every(seconds: 60), cleanupSchedule: Schedule = .dailyAt(hour: 2, minute: 0),
         reconcileSchedule: Schedule = .every(seconds: 300),
         retentionDays: Int = 7, rescueInterval: Duration = .seconds(30), loginFailuresBeforeDelay: Int = 5,
-        maxIngestBytes: Int = 64 << 20, ingestPartSize: Int = 2_000, bulkActionLimit: Int = 1_000
+        maxIngestBytes: Int = 64 << 20, maxConcurrentUploads: Int = 2, ingestPartSize: Int = 2_000,
+        bulkActionLimit: Int = 1_000
     ) {
         self.host = host
         self.port = port
@@ -90,6 +95,7 @@ public struct ServerConfiguration: Sendable {
         self.rescueInterval = rescueInterval
         self.loginFailuresBeforeDelay = loginFailuresBeforeDelay
         self.maxIngestBytes = maxIngestBytes
+        self.maxConcurrentUploads = max(1, maxConcurrentUploads)
         self.ingestPartSize = max(1, ingestPartSize)
         self.bulkActionLimit = max(1, bulkActionLimit)
     }
@@ -101,7 +107,7 @@ extension ServerConfiguration {
     /// `SLUICE_SCHEDULE_INGESTION`, `SLUICE_SCHEDULE_VECTORIZATION`, `SLUICE_SCHEDULE_CLEANUP`,
     /// `SLUICE_SCHEDULE_RECONCILE` and
     /// `SLUICE_RETENTION_DAYS`, `SLUICE_MAX_INGEST_BYTES`, `SLUICE_MAX_BODY_BYTES`, `SLUICE_IDLE_TIMEOUT_SECONDS`,
-    /// `SLUICE_PUBLIC_URL`,
+    /// `SLUICE_PUBLIC_URL`, `SLUICE_MAX_CONCURRENT_UPLOADS`,
     /// `SLUICE_INGEST_JOB_RECORDS` and
     /// `SLUICE_BULK_ACTION_LIMIT`. A malformed value is an
     /// error naming the variable, never silently ignored.
@@ -136,6 +142,7 @@ extension ServerConfiguration {
         if let days = try positive("SLUICE_RETENTION_DAYS") { retentionDays = days }
         if let bytes = try positive("SLUICE_MAX_INGEST_BYTES") { maxIngestBytes = bytes }
         if let bytes = try positive("SLUICE_MAX_BODY_BYTES") { maxBodyBytes = bytes }
+        if let count = try positive("SLUICE_MAX_CONCURRENT_UPLOADS") { maxConcurrentUploads = count }
         if let seconds = try positive("SLUICE_IDLE_TIMEOUT_SECONDS") { idleTimeout = .seconds(seconds) }
         if let text = value("SLUICE_PUBLIC_URL") {
             let origin = text.hasSuffix("/") ? String(text.dropLast()) : text

@@ -24,6 +24,7 @@ public struct SluiceApp: Sendable {
     public let embedder: any EmbeddingProvider
     let routine: WorkerRoutine
     let throttle: LoginThrottle
+    let uploads: ConcurrencyLimit
     let clock: any WallClock
     let logger: Logger
 
@@ -43,6 +44,7 @@ public struct SluiceApp: Sendable {
         self.metrics = metrics
         self.throttle = LoginThrottle(
             options: LoginThrottle.Options(freeFailures: configuration.loginFailuresBeforeDelay), clock: clock)
+        self.uploads = ConcurrencyLimit(configuration.maxConcurrentUploads)
         self.clock = clock
         self.logger = logger
     }

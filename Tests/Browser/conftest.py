@@ -49,12 +49,14 @@ class FakeEmbeddings:
         self.gate.set()
         self.failure = None
         self.requests = 0
+        self.inputs = []
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
                 fake.requests += 1
+                fake.inputs.append(body.get("input") or [])
                 fake.gate.wait(timeout=60)
                 if fake.failure is not None:
                     self.answer(400, {"error": {"message": fake.failure, "type": "invalid_request_error"}})
