@@ -133,26 +133,3 @@ final class LoginThrottle: Sendable {
         SecretToken.digest("\(kind):\(text)")
     }
 }
-
-/// At most `limit` holders at once; the next is refused at once rather than queued.
-final class ConcurrencyLimit: Sendable {
-    private let held = Mutex(0)
-    let limit: Int
-
-    init(_ limit: Int) {
-        self.limit = max(1, limit)
-    }
-
-    /// Takes a place; false when all are taken.
-    func enter() -> Bool {
-        held.withLock { held in
-            guard held < limit else { return false }
-            held += 1
-            return true
-        }
-    }
-
-    func leave() {
-        held.withLock { $0 -= 1 }
-    }
-}

@@ -413,6 +413,7 @@ enum OpenAPIDocument {
                   "403": {"$ref": "#/components/responses/Forbidden"},
                   "404": {"$ref": "#/components/responses/NotFound"},
                   "413": {"description": "Upload too large (SLUICE_MAX_INGEST_BYTES)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                  "503": {"description": "SLUICE_MAX_CONCURRENT_UPLOADS uploads are being read; see Retry-After", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
                   "415": {"description": "Neither JSON nor CSV", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
                 }
               }
@@ -442,7 +443,7 @@ enum OpenAPIDocument {
                   "401": {"$ref": "#/components/responses/Unauthorized"},
                   "404": {"$ref": "#/components/responses/NotFound"},
                   "409": {"description": "No embeddings yet, or they come from another model than the configured one", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-                  "429": {"description": "The embedding provider's rate limit", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                  "429": {"description": "The embedding provider's rate limit, or more than SLUICE_SEARCHES_PER_MINUTE searches a minute; see Retry-After", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
                   "502": {"description": "The embedding provider failed", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
                 }
               }
@@ -529,6 +530,7 @@ enum OpenAPIDocument {
                 "summary": "Rescue lost jobs, then run up to 3 INGEST_DATA jobs within the time budget",
                 "security": [{"cronSecret": []}],
                 "responses": {
+                  "403": {"$ref": "#/components/responses/Forbidden"},
                   "200": {"description": "Run", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WorkerResponse"}}}},
                   "401": {"$ref": "#/components/responses/Unauthorized"},
                   "500": {"$ref": "#/components/responses/ServerError"}
@@ -540,6 +542,7 @@ enum OpenAPIDocument {
                 "summary": "Rescue lost jobs, then run up to 2 VECTORIZE jobs within the time budget",
                 "security": [{"cronSecret": []}],
                 "responses": {
+                  "403": {"$ref": "#/components/responses/Forbidden"},
                   "200": {"description": "Run", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WorkerResponse"}}}},
                   "401": {"$ref": "#/components/responses/Unauthorized"},
                   "500": {"$ref": "#/components/responses/ServerError"}
@@ -551,6 +554,7 @@ enum OpenAPIDocument {
                 "summary": "Delete COMPLETED and FAILED jobs older than the retention period (7 days)",
                 "security": [{"cronSecret": []}],
                 "responses": {
+                  "403": {"$ref": "#/components/responses/Forbidden"},
                   "200": {"description": "Cleaned", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CleanupResponse"}}}},
                   "401": {"$ref": "#/components/responses/Unauthorized"},
                   "500": {"$ref": "#/components/responses/ServerError"}

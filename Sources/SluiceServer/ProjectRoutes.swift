@@ -42,6 +42,12 @@ extension SluiceApp {
         }
         router.get("/api/projects/{id}/search") { request, context -> Response in
             let user = try context.requireRole(.viewer)
+            if let wait = searches.admit(user.id) {
+                throw APIError(
+                    .tooManyRequests,
+                    "at most \(configuration.searchesPerMinute) searches a minute; try again in \(wait) s",
+                    headers: [.retryAfter: "\(wait)"])
+            }
             return try await search(request, context, user: user)
         }
         router.post("/api/projects/{id}/reembed") { _, context -> Response in

@@ -54,6 +54,9 @@ public struct ServerConfiguration: Sendable {
     public var loginFailuresBeforeDelay: Int
     /// Largest upload `POST /api/projects/{id}/ingest` accepts. Default 64 MiB (`SLUICE_MAX_INGEST_BYTES`).
     public var maxIngestBytes: Int
+    /// Searches one user or API token may make per minute (each embeds its query with the provider); past it the
+    /// answer is 429 with `Retry-After`. Default 120 (`SLUICE_SEARCHES_PER_MINUTE`).
+    public var searchesPerMinute: Int
     /// Uploads read at once; another is answered 503 with `Retry-After` before its body is read, so that memory
     /// stays bounded (an upload takes about three times its size while it is read). Default 2
     /// (`SLUICE_MAX_CONCURRENT_UPLOADS`).
@@ -74,7 +77,8 @@ public struct ServerConfiguration: Sendable {
         vectorizationSchedule: Schedule = .every(seconds: 60), cleanupSchedule: Schedule = .dailyAt(hour: 2, minute: 0),
         reconcileSchedule: Schedule = .every(seconds: 300),
         retentionDays: Int = 7, rescueInterval: Duration = .seconds(30), loginFailuresBeforeDelay: Int = 5,
-        maxIngestBytes: Int = 64 << 20, maxConcurrentUploads: Int = 2, ingestPartSize: Int = 2_000,
+        maxIngestBytes: Int = 64 << 20, maxConcurrentUploads: Int = 2, searchesPerMinute: Int = 120,
+        ingestPartSize: Int = 2_000,
         bulkActionLimit: Int = 1_000
     ) {
         self.host = host
@@ -96,6 +100,7 @@ public struct ServerConfiguration: Sendable {
         self.loginFailuresBeforeDelay = loginFailuresBeforeDelay
         self.maxIngestBytes = maxIngestBytes
         self.maxConcurrentUploads = max(1, maxConcurrentUploads)
+        self.searchesPerMinute = max(1, searchesPerMinute)
         self.ingestPartSize = max(1, ingestPartSize)
         self.bulkActionLimit = max(1, bulkActionLimit)
     }
@@ -107,7 +112,7 @@ extension ServerConfiguration {
     /// `SLUICE_SCHEDULE_INGESTION`, `SLUICE_SCHEDULE_VECTORIZATION`, `SLUICE_SCHEDULE_CLEANUP`,
     /// `SLUICE_SCHEDULE_RECONCILE` and
     /// `SLUICE_RETENTION_DAYS`, `SLUICE_MAX_INGEST_BYTES`, `SLUICE_MAX_BODY_BYTES`, `SLUICE_IDLE_TIMEOUT_SECONDS`,
-    /// `SLUICE_PUBLIC_URL`, `SLUICE_MAX_CONCURRENT_UPLOADS`,
+    /// `SLUICE_PUBLIC_URL`, `SLUICE_MAX_CONCURRENT_UPLOADS`, `SLUICE_SEARCHES_PER_MINUTE`,
     /// `SLUICE_INGEST_JOB_RECORDS` and
     /// `SLUICE_BULK_ACTION_LIMIT`. A malformed value is an
     /// error naming the variable, never silently ignored.
@@ -143,6 +148,7 @@ extension ServerConfiguration {
         if let bytes = try positive("SLUICE_MAX_INGEST_BYTES") { maxIngestBytes = bytes }
         if let bytes = try positive("SLUICE_MAX_BODY_BYTES") { maxBodyBytes = bytes }
         if let count = try positive("SLUICE_MAX_CONCURRENT_UPLOADS") { maxConcurrentUploads = count }
+        if let count = try positive("SLUICE_SEARCHES_PER_MINUTE") { searchesPerMinute = count }
         if let seconds = try positive("SLUICE_IDLE_TIMEOUT_SECONDS") { idleTimeout = .seconds(seconds) }
         if let text = value("SLUICE_PUBLIC_URL") {
             let origin = text.hasSuffix("/") ? String(text.dropLast()) : text

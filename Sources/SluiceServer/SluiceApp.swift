@@ -25,6 +25,9 @@ public struct SluiceApp: Sendable {
     let routine: WorkerRoutine
     let throttle: LoginThrottle
     let uploads: ConcurrencyLimit
+    let searches: PerMinuteLimit
+    /// Uploads being read now (for tests and the curious).
+    public var uploadsInFlight: Int { uploads.held }
     let clock: any WallClock
     let logger: Logger
 
@@ -45,6 +48,7 @@ public struct SluiceApp: Sendable {
         self.throttle = LoginThrottle(
             options: LoginThrottle.Options(freeFailures: configuration.loginFailuresBeforeDelay), clock: clock)
         self.uploads = ConcurrencyLimit(configuration.maxConcurrentUploads)
+        self.searches = PerMinuteLimit(limit: configuration.searchesPerMinute, clock: clock)
         self.clock = clock
         self.logger = logger
     }

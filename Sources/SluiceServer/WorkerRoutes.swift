@@ -48,6 +48,10 @@ extension SluiceApp {
                 throw APIError(
                     .internalServerError, "CRON_SECRET is not set; worker endpoints are disabled in production")
             }
+            // Open, but not to other sites' pages: a cross-site <img> or fetch would run the workers (review I1).
+            if let site = request.headers[HTTPField.Name("Sec-Fetch-Site")!], !["same-origin", "none"].contains(site) {
+                throw APIError(.forbidden, "worker endpoints do not run for other sites' pages")
+            }
             context.logger.warning("CRON_SECRET is not set: worker endpoints are open (development)")
             return
         }

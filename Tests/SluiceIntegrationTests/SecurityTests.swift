@@ -1,8 +1,10 @@
+import AsyncHTTPClient
 import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+import NIOHTTP1
 import SluiceAccounts
 import SluiceCore
 import SluiceEmbeddings
@@ -365,6 +367,41 @@ struct SecurityTests {
         }
     }
 
+    @Test("searches are limited per user and per token; each embeds its query with the provider (I8)")
+    func searchRateLimit() async throws {
+        let embedder = RecordingEmbedder()
+        var configuration = ServerConfiguration.testing()
+        configuration.searchesPerMinute = 3
+        try await withServer(.sqlite, configuration: configuration, embedder: embedder) { server in
+            let project = try await searchableProject(server, embedder)
+            let viewer = try await server.login(.viewer)
+            let uri = "/api/projects/\(project)/search?q=alpha"
+            for _ in 0..<3 { #expect(try await server.request(.get, uri, cookie: viewer).status == .ok) }
+            let limited = try await server.request(.get, uri, cookie: viewer)
+            #expect(limited.status == .tooManyRequests)
+            #expect(limited.headers[.retryAfter] == "60")
+            let calls = embedder.texts.withLock { $0.count }
+            #expect(calls == 3, "a refused search costs the provider nothing")
+            // Another user has a budget of their own.
+            #expect(try await server.request(.get, uri, cookie: try await server.login(.manager)).status == .ok)
+            server.clock.advance(by: .seconds(60))
+            #expect(try await server.request(.get, uri, cookie: viewer).status == .ok)
+        }
+    }
+
+    @Test("without CRON_SECRET in development, worker endpoints still refuse other sites' pages (I1)")
+    func workerEndpointsAcrossSites() async throws {
+        try await withServer(.sqlite) { server in
+            let site = HTTPField.Name("Sec-Fetch-Site")!
+            let image = try await server.request(.get, "/api/workers/cleanup", headers: [site: "cross-site"])
+            #expect(image.status == .forbidden)
+            #expect(
+                try await server.request(.get, "/api/workers/cleanup", headers: [site: "same-site"]).status
+                    == .forbidden)
+            #expect(try await server.request(.get, "/api/workers/cleanup").status == .ok, "curl and cron still may")
+        }
+    }
+
     @Test("idle connections and connections that never finish their headers are closed (L5)")
     func idleTimeout() async throws {
         try await withServerStore(.sqlite) { store in
@@ -410,6 +447,51 @@ enum RawSocket {
             let count = recv(descriptor, &buffer, buffer.count, 0)
             if count == 0 { return true }  // closed by the server
             if count < 0 { return errno == ECONNRESET }  // timed out (EAGAIN), or reset
+        }
+    }
+}
+
+/// Uploads are bounded: the memory one takes (review L6) and how many are read at once.
+@Suite("Upload limits")
+struct UploadLimitTests {
+    @Test("past the concurrent upload limit the answer is 503 with Retry-After, before the body is read")
+    func concurrentUploads() async throws {
+        var configuration = ServerConfiguration.testing()
+        configuration.maxConcurrentUploads = 1
+        try await withServer(.sqlite, configuration: configuration, setup: .live) { server in
+            let port = try #require(server.client.port)
+            let manager = try await server.login(.manager)
+            let created = try await server.request(.post, "/api/projects", cookie: manager, body: #"{"name": "p"}"#)
+            let project = try #require(created.json?["project"]?["id"]?.stringValue)
+            let url = "http://127.0.0.1:\(port)/api/projects/\(project)/ingest"
+            let client = HTTPClient(eventLoopGroupProvider: .singleton)
+            defer { _ = client.shutdown() }
+            // The first upload's body arrives slowly: the server is reading it while the second one comes.
+            let (chunks, feed) = AsyncStream<ByteBuffer>.makeStream()
+            var slow = HTTPClientRequest(url: url)
+            slow.method = .POST
+            slow.headers.add(name: "Cookie", value: manager)
+            slow.headers.add(name: "Content-Type", value: "application/json")
+            slow.body = .stream(chunks, length: .unknown)
+            async let first = client.execute(slow, timeout: .seconds(30))
+            feed.yield(ByteBuffer(string: #"{"records": [{"text": "a"},"#))
+            // Wait until the server holds the first upload's place.
+            let deadline = ContinuousClock.now + .seconds(10)
+            while server.app.uploadsInFlight == 0 && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let second = try await server.request(
+                .post, "/api/projects/\(project)/ingest", cookie: manager, body: #"{"records": [{"text": "b"}]}"#)
+            #expect(second.status == .serviceUnavailable, "\(second.text)")
+            #expect(second.headers[.retryAfter] == "5")
+            feed.yield(ByteBuffer(string: #"{"text": "c"}]}"#))
+            feed.finish()
+            let answer = try await first
+            #expect(answer.status == .accepted)
+            // Once it is done, the next upload goes through.
+            let third = try await server.request(
+                .post, "/api/projects/\(project)/ingest", cookie: manager, body: #"{"records": [{"text": "d"}]}"#)
+            #expect(third.status == .accepted, "\(third.text)")
         }
     }
 }
