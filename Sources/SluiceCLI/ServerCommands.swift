@@ -115,6 +115,7 @@ struct Serve: AsyncParsableCommand {
         try await settings.withStore { store, queueOptions, logger in
             let registry = try BuiltInHandlers.registry(store: store, environment: environment)
             let embedder = try BuiltInHandlers.embedder(environment)
+            if let warning = try? EmbeddingSettings(environment: environment).warning { logger.warning("\(warning)") }
             try await store.prepareVectorIndex(dimensions: embedder.dimensions)
             let app = SluiceApp(
                 configuration: serverConfiguration, store: store, queueOptions: queueOptions,

@@ -124,6 +124,15 @@ public struct EmbeddingSettings: Sendable, Hashable {
 }
 
 extension EmbeddingSettings {
+    /// Why these settings deserve a second look, for a warning at start: the API key sent in clear text to a host
+    /// that is not this machine (`http://` to anything but loopback).
+    public var warning: String? {
+        guard provider == .openai, apiKey != nil, let url = URL(string: baseURL), url.scheme == "http",
+            let host = url.host, !["localhost", "127.0.0.1", "::1", "[::1]"].contains(host.lowercased())
+        else { return nil }
+        return "EMBEDDING_BASE_URL is http://\(host): the API key goes over the network unencrypted; use https://"
+    }
+
     /// The provider these settings name: the local embedder, or an OpenAI-compatible client on `http`.
     public func makeProvider(http: @autoclosure () -> HTTPClient = .shared) -> any EmbeddingProvider {
         switch provider {

@@ -29,7 +29,7 @@ extension SluiceApp {
         guard let email = body["email"]?.stringValue, let password = body["password"]?.stringValue else {
             throw APIError(.badRequest, "body must be {\"email\": string, \"password\": string}")
         }
-        let (user, session, cookie) = try await signIn(email: email, password: password, context)
+        let (user, session, cookie) = try await signIn(email: email, password: password, request, context)
         var response = JSONResponse.make([
             "user": Self.userJSON(user), "expiresAt": JSONResponse.timestamp(session.expiresAt),
         ])
@@ -39,12 +39,12 @@ extension SluiceApp {
 
     /// Checks an email and password behind the failed-sign-in throttle, for the API and the sign-in page alike:
     /// the user, their new session and its cookie, or an ``APIError`` (401 wrong credentials, 429 throttled).
-    func signIn(email: String, password: String, _ context: SluiceRequestContext) async throws -> (
+    func signIn(email: String, password: String, _ request: Request, _ context: SluiceRequestContext) async throws -> (
         User, Session, Cookie
     ) {
         // The account as sign-in resolves it; every malformed email is one account that cannot exist.
         let account = (try? Accounts.normalizedEmail(email)) ?? "\u{0}malformed"
-        let address = context.remoteAddress?.ipAddress ?? "unknown"
+        let address = clientAddress(request, context)
         let attempt: LoginThrottle.Attempt
         switch throttle.begin(account: account, address: address) {
         case .wait(let seconds):
@@ -70,6 +70,18 @@ extension SluiceApp {
         let cookie = SessionCookie.make(
             token: token, maxAge: maxAge, secure: configuration.environment == .production)
         return (user, session, cookie)
+    }
+
+    /// The client's address: the socket's peer, or, when the peer is a trusted proxy, the last address in
+    /// `X-Forwarded-For` that is not a trusted proxy.
+    func clientAddress(_ request: Request, _ context: SluiceRequestContext) -> String {
+        let peer = context.remoteAddress?.ipAddress.map(IPAddressText.normalized) ?? "unknown"
+        guard configuration.trustedProxies.contains(peer) else { return peer }
+        let forwarded = request.headers[values: HTTPField.Name("X-Forwarded-For")!]
+            .flatMap { $0.split(separator: ",") }
+            .map { IPAddressText.normalized($0.trimmingCharacters(in: .whitespaces)) }
+        return forwarded.reversed().first { !configuration.trustedProxies.contains($0) && IPAddressText.isAddress($0) }
+            ?? peer
     }
 
     static func userJSON(_ user: User) -> JSONValue {

@@ -162,7 +162,7 @@ extension SluiceApp {
         let next = Self.safeNext(form.next)
         let email = form.email ?? ""
         do {
-            let (_, _, cookie) = try await signIn(email: email, password: form.password ?? "", context)
+            let (_, _, cookie) = try await signIn(email: email, password: form.password ?? "", request, context)
             var response = HTMLResponse.redirect(to: next)
             response.setCookie(cookie)
             return response

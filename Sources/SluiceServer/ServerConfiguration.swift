@@ -22,6 +22,11 @@ public struct ServerConfiguration: Sendable {
     /// (`SLUICE_PUBLIC_URL`). When set, a browser's POST must come from exactly this origin and address this host;
     /// when not, from the host it addressed, over `https` in production and `http` in development. Default none.
     public var publicURL: String?
+    /// Addresses of reverse proxies whose `X-Forwarded-For` is believed (`SLUICE_TRUSTED_PROXIES`, comma-separated
+    /// IP addresses): a request from one of them is counted, for sign-in throttling, as coming from the last
+    /// address in that header that is not itself a trusted proxy. From any other peer the header is ignored, so
+    /// it cannot be forged. Default none.
+    public var trustedProxies: Set<String> = []
     /// Largest JSON request body accepted (uploads have their own limit, `maxIngestBytes`). Default 1 MiB
     /// (`SLUICE_MAX_BODY_BYTES`).
     public var maxBodyBytes: Int
@@ -112,7 +117,7 @@ extension ServerConfiguration {
     /// `SLUICE_SCHEDULE_INGESTION`, `SLUICE_SCHEDULE_VECTORIZATION`, `SLUICE_SCHEDULE_CLEANUP`,
     /// `SLUICE_SCHEDULE_RECONCILE` and
     /// `SLUICE_RETENTION_DAYS`, `SLUICE_MAX_INGEST_BYTES`, `SLUICE_MAX_BODY_BYTES`, `SLUICE_IDLE_TIMEOUT_SECONDS`,
-    /// `SLUICE_PUBLIC_URL`, `SLUICE_MAX_CONCURRENT_UPLOADS`, `SLUICE_SEARCHES_PER_MINUTE`,
+    /// `SLUICE_PUBLIC_URL`, `SLUICE_TRUSTED_PROXIES`, `SLUICE_MAX_CONCURRENT_UPLOADS`, `SLUICE_SEARCHES_PER_MINUTE`,
     /// `SLUICE_INGEST_JOB_RECORDS` and
     /// `SLUICE_BULK_ACTION_LIMIT`. A malformed value is an
     /// error naming the variable, never silently ignored.
@@ -149,6 +154,14 @@ extension ServerConfiguration {
         if let bytes = try positive("SLUICE_MAX_BODY_BYTES") { maxBodyBytes = bytes }
         if let count = try positive("SLUICE_MAX_CONCURRENT_UPLOADS") { maxConcurrentUploads = count }
         if let count = try positive("SLUICE_SEARCHES_PER_MINUTE") { searchesPerMinute = count }
+        if let text = value("SLUICE_TRUSTED_PROXIES") {
+            let addresses = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard addresses.allSatisfy({ IPAddressText.isAddress($0) }) else {
+                throw QueueError.invalidConfiguration(
+                    "SLUICE_TRUSTED_PROXIES must be IP addresses separated by commas, not '\(text)'")
+            }
+            trustedProxies = Set(addresses.map(IPAddressText.normalized))
+        }
         if let seconds = try positive("SLUICE_IDLE_TIMEOUT_SECONDS") { idleTimeout = .seconds(seconds) }
         if let text = value("SLUICE_PUBLIC_URL") {
             let origin = text.hasSuffix("/") ? String(text.dropLast()) : text
@@ -174,5 +187,23 @@ extension ServerConfiguration {
         if let parsed = try schedule("SLUICE_SCHEDULE_VECTORIZATION") { vectorizationSchedule = parsed }
         if let parsed = try schedule("SLUICE_SCHEDULE_CLEANUP") { cleanupSchedule = parsed }
         if let parsed = try schedule("SLUICE_SCHEDULE_RECONCILE") { reconcileSchedule = parsed }
+    }
+}
+
+/// IP addresses as text, as peers and `X-Forwarded-For` give them.
+enum IPAddressText {
+    static func isAddress(_ text: String) -> Bool {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
+    }
+
+    /// One spelling per address (IPv6 lower-cased and compressed), so that lookups compare like with like.
+    static func normalized(_ text: String) -> String {
+        var v6 = in6_addr()
+        guard !text.contains("."), inet_pton(AF_INET6, text, &v6) == 1 else { return text }
+        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        guard inet_ntop(AF_INET6, &v6, &buffer, socklen_t(buffer.count)) != nil else { return text }
+        return String(cString: buffer)
     }
 }

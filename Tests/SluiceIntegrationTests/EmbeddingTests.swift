@@ -107,6 +107,20 @@ final class FakeEmbeddingServer: Sendable {
 
 @Suite("Embedding providers")
 struct EmbeddingTests {
+    @Test("an API key sent over http:// to another machine is warned about at start; loopback and https are not")
+    func plainHTTPWarning() throws {
+        func warning(_ url: String, key: String? = "sk-x") throws -> String? {
+            var environment = ["EMBEDDING_PROVIDER": "openai", "EMBEDDING_BASE_URL": url]
+            environment["EMBEDDING_API_KEY"] = key
+            return try EmbeddingSettings(environment: environment).warning
+        }
+        #expect(try warning("http://gpu-7.corp.internal/v1")?.contains("unencrypted") == true)
+        #expect(try warning("http://127.0.0.1:1234/v1") == nil)
+        #expect(try warning("http://localhost:11434/v1") == nil)
+        #expect(try warning("https://api.openai.com/v1") == nil)
+        #expect(try warning("http://gpu-7.corp.internal/v1", key: nil) == nil, "no key, nothing to leak")
+    }
+
     static let fastRetry = EmbeddingRetryOptions(
         attempts: 3, backoff: .milliseconds(10), rateLimitBudget: .seconds(2), rateLimitDefault: .milliseconds(50))
 

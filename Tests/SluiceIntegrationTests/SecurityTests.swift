@@ -209,6 +209,38 @@ struct SecurityTests {
         #expect(throttle.keyCount <= 1_000)
     }
 
+    @Test("X-Forwarded-For names the client only when a trusted proxy sent it")
+    func trustedProxies() async throws {
+        let forwarded = HTTPField.Name("X-Forwarded-For")!
+        @Sendable func failFive(_ server: Harness, from client: String) async throws {
+            for _ in 0..<5 {
+                let answer = try await server.request(
+                    .post, "/api/auth/login", headers: [forwarded: "\(client), 10.0.0.9"],
+                    body: #"{"email": "admin@example.com", "password": "wrong-wrong"}"#)
+                #expect(answer.status == .unauthorized)
+            }
+        }
+        let signIn = #"{"email": "admin@example.com", "password": "\#(Harness.password)"}"#
+        var behindProxy = ServerConfiguration.testing()
+        behindProxy.trustedProxies = ["127.0.0.1", "10.0.0.9"]
+        try await withServer(.sqlite, configuration: behindProxy, setup: .live) { server in
+            try await failFive(server, from: "203.0.113.7")
+            let same = try await server.request(
+                .post, "/api/auth/login", headers: [forwarded: "203.0.113.7"], body: signIn)
+            #expect(same.status == .tooManyRequests, "that client's pair waits")
+            let other = try await server.request(
+                .post, "/api/auth/login", headers: [forwarded: "203.0.113.8"], body: signIn)
+            #expect(other.status == .ok, "another client behind the same proxy signs in")
+        }
+        // From a peer that is not a trusted proxy the header is ignored: it cannot buy a fresh address.
+        try await withServer(.sqlite, setup: .live) { server in
+            try await failFive(server, from: "203.0.113.7")
+            let forged = try await server.request(
+                .post, "/api/auth/login", headers: [forwarded: "198.51.100.1"], body: signIn)
+            #expect(forged.status == .tooManyRequests)
+        }
+    }
+
     @Test("values are HTML-escaped per Unicode scalar in every position (M2)", arguments: StoreKind.sql)
     func scalarEscaping(kind: StoreKind) async throws {
         try await withServer(kind) { server in
