@@ -203,6 +203,24 @@ struct SecurityTests {
         throttle.finish(second, succeeded: false)
         #expect(attempt("c@example.com", from: "10.9.9.9"))
 
+        // Attempts are counted when they start: five guesses in flight at once use up the pair's free failures,
+        // so a sixth that starts before any of them has finished already waits (M1).
+        let wide = LoginThrottle(
+            options: .init(freeFailures: 5, attemptsInFlightPerAddress: 100, attemptsInFlight: 100), clock: clock)
+        var inFlight: [LoginThrottle.Attempt] = []
+        for _ in 0..<5 {
+            guard case .proceed(let started) = wide.begin(account: "admin@example.com", address: "10.3.0.1") else {
+                Issue.record("the first five attempts should start")
+                return
+            }
+            inFlight.append(started)
+        }
+        guard case .wait = wide.begin(account: "admin@example.com", address: "10.3.0.1") else {
+            Issue.record("a sixth concurrent guess passed the throttle")
+            return
+        }
+        for started in inFlight { wide.finish(started, succeeded: false) }
+
         // Keys are digests (the same size for a 900 KiB email) and the table stays under its capacity (M4).
         let huge = String(repeating: "x", count: 900_000)
         for index in 0..<3_000 { _ = attempt("\(index)\(huge.prefix(index % 7 == 0 ? 900_000 : 10))", from: "1") }
