@@ -31,7 +31,7 @@ struct JSONParser {
         return try result.get()
     }
 
-    /// Parses a document that must be an object. The elements of the array at member `key` are handed to
+    /// Parses a document that must be an object. The elements of the array at its member `key` are handed to
     /// `element` one at a time, as they are read, and not kept (`element` returns false to stop with `stopped`);
     /// the other members are returned. `streamed` tells whether `key` was present.
     static func parseObject(
@@ -39,76 +39,60 @@ struct JSONParser {
     ) throws(Failure) -> (members: [String: JSONValue], streamed: Bool) {
         var text = text
         text.makeContiguousUTF8()
-        let result: Result<([String: JSONValue], Bool), Failure> =
-            text.utf8.withContiguousStorageIfAvailable { bytes in
-                var parser = JSONParser(bytes: bytes)
-                return Result { () throws(Failure) -> ([String: JSONValue], Bool) in
-                    try parser.parseStreamingObject(key: key, stopped: stopped, element: element)
-                }
-            } ?? .failure(Failure(message: "the text is not contiguous UTF-8", offset: 0))
-        return try result.get()
+        return try withoutActuallyEscaping(element) { element throws(Failure) in
+            let result: Result<([String: JSONValue], Bool), Failure> =
+                text.utf8.withContiguousStorageIfAvailable { bytes in
+                    var parser = JSONParser(bytes: bytes)
+                    parser.streaming = Streaming(key: key, stopped: stopped, element: element)
+                    return Result { () throws(Failure) -> ([String: JSONValue], Bool) in
+                        parser.skipWhitespace()
+                        guard parser.peek() == UInt8(ascii: "{") else {
+                            throw parser.fail("The JSON text is not an object")
+                        }
+                        guard case .object(let members) = try parser.parseDocument() else {
+                            throw parser.fail("The JSON text is not an object")
+                        }
+                        return (members, parser.streaming?.seen ?? false)
+                    }
+                } ?? .failure(Failure(message: "the text is not contiguous UTF-8", offset: 0))
+            return try result.get()
+        }
     }
 
-    private mutating func parseStreamingObject(key streamedKey: String, stopped: String, element: (JSONValue) -> Bool)
-        throws(Failure) -> ([String: JSONValue], Bool)
-    {
-        skipWhitespace()
-        guard peek() == UInt8(ascii: "{") else { throw fail("The JSON text is not an object") }
+    /// The array member of the top-level object whose elements go to `element` instead of into the result.
+    private struct Streaming {
+        let key: String
+        let stopped: String
+        let element: (JSONValue) -> Bool
+        var seen = false
+    }
+    private var streaming: Streaming?
+
+    /// The streamed array's elements, each handed over as soon as it is read.
+    private mutating func streamArray(_ streaming: Streaming) throws(Failure) {
+        guard !streaming.seen else { throw fail("The member \(streaming.key) appears twice") }
+        self.streaming?.seen = true
+        guard peek() == UInt8(ascii: "[") else { throw fail("The member \(streaming.key) is not an array") }
         try enter()
         index += 1
-        var members: [String: JSONValue] = [:]
-        var streamed = false
         skipWhitespace()
-        if peek() != UInt8(ascii: "}") {
-            members: while true {
-                skipWhitespace()
-                guard peek() == UInt8(ascii: "\"") else {
-                    throw fail(
-                        "Unexpected \(describeByte()) where an object key (a string in double quotes) was expected")
-                }
-                let key = try parseString()
-                skipWhitespace()
-                guard peek() == UInt8(ascii: ":") else {
-                    throw fail("Unexpected \(describeByte()) after an object key")
-                }
-                index += 1
-                skipWhitespace()
-                if key == streamedKey {
-                    guard !streamed else { throw fail("The member \(streamedKey) appears twice") }
-                    streamed = true
-                    guard peek() == UInt8(ascii: "[") else { throw fail("The member \(streamedKey) is not an array") }
-                    try enter()
-                    index += 1
-                    skipWhitespace()
-                    if peek() != UInt8(ascii: "]") {
-                        elements: while true {
-                            skipWhitespace()
-                            let start = index
-                            guard element(try parseValue()) else { throw fail(stopped, at: start) }
-                            skipWhitespace()
-                            switch peek() {
-                            case UInt8(ascii: ","): index += 1
-                            case UInt8(ascii: "]"): break elements
-                            default: throw fail("Unexpected \(describeByte()) in an array: expected ',' or ']'")
-                            }
-                        }
-                    }
-                    _ = leave(.null)
-                } else {
-                    members[key] = try parseValue()
-                }
-                skipWhitespace()
-                switch peek() {
-                case UInt8(ascii: ","): index += 1
-                case UInt8(ascii: "}"): break members
-                default: throw fail("Unexpected \(describeByte()) in an object: expected ',' or '}'")
-                }
+        if peek() == UInt8(ascii: "]") {
+            _ = leave(.null)
+            return
+        }
+        while true {
+            skipWhitespace()
+            let start = index
+            guard streaming.element(try parseValue()) else { throw fail(streaming.stopped, at: start) }
+            skipWhitespace()
+            switch peek() {
+            case UInt8(ascii: ","): index += 1
+            case UInt8(ascii: "]"):
+                _ = leave(.null)
+                return
+            default: throw fail("Unexpected \(describeByte()) in an array: expected ',' or ']'")
             }
         }
-        _ = leave(.null)
-        skipWhitespace()
-        guard index == bytes.count else { throw fail("Unexpected \(describeByte()) after the JSON value") }
-        return (members, streamed)
     }
 
     private mutating func parseDocument() throws(Failure) -> JSONValue {
@@ -156,7 +140,11 @@ struct JSONParser {
             guard peek() == UInt8(ascii: ":") else { throw fail("Unexpected \(describeByte()) after an object key") }
             index += 1
             skipWhitespace()
-            members[key] = try parseValue()
+            if depth == 1, let streaming, key == streaming.key {
+                try streamArray(streaming)
+            } else {
+                members[key] = try parseValue()
+            }
             skipWhitespace()
             switch peek() {
             case UInt8(ascii: ","): index += 1
