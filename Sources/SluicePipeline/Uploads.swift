@@ -46,7 +46,8 @@ public enum Uploads {
         guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { return }
         let parsed: CSV<Named>
         do {
-            parsed = try CSV<Named>(string: text, delimiter: .comma, loadColumns: false)
+            // One row read here: enough for the header; the rows are streamed below, never all held.
+            parsed = try CSV<Named>(string: text, delimiter: .comma, loadColumns: false, rowLimit: 1)
         } catch {
             throw PipelineError(code: .invalidInput, message: "CSV could not be read: \(error)")
         }

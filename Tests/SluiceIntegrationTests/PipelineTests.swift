@@ -7,6 +7,50 @@ import Testing
 
 @Suite("Ingestion pipeline")
 struct PipelineTests {
+    @Test("an upload is written into its parts' payloads as it is read: JSON, CSV with quoted lines, JSON Lines")
+    func uploadParts() throws {
+        func records(_ jobs: [NewJob]) -> [[JSONValue]] {
+            jobs.map { job in
+                guard case .array(let records)? = job.payload["records"] else { return [] }
+                return records
+            }
+        }
+        let json = UploadWriter(ingestJobID: "i", projectID: "p", partSize: 2)
+        try Uploads.json(
+            #"{"textFields": ["t"], "records": [{"t": "a"}, {"t": "b"}, {"t": "c"}], "generateEmbeddings": true}"#,
+            into: json)
+        #expect(json.total == 3)
+        let jobs = json.finish()
+        #expect(records(jobs) == [[["t": "a"], ["t": "b"]], [["t": "c"]]])
+        #expect(jobs[1].payload["chunk"] == 1)
+        #expect(jobs[1].payload["ingestJobId"] == "i" && jobs[1].payload["projectId"] == "p")
+        #expect(jobs[0].payload["generateEmbeddings"] == true, "read after the records, written into every part")
+        #expect(jobs[0].payload["textFields"] == ["t"])
+        #expect(jobs.allSatisfy { $0.jobType == .ingestData })
+
+        let csv = UploadWriter(projectID: "p", partSize: 2)
+        try Uploads.csv("title,body\nOne,\"two\nlines, and a comma\"\nThree,x\nFour,y\n", into: csv)
+        #expect(
+            records(csv.finish()) == [
+                [["title": "One", "body": "two\nlines, and a comma"], ["title": "Three", "body": "x"]],
+                [["title": "Four", "body": "y"]],
+            ])
+
+        let lines = UploadWriter(projectID: "p", partSize: 10)
+        try Uploads.jsonLines("{\"a\": 1}\n\n[2]\n", into: lines)
+        #expect(records(lines.finish()) == [[["a": 1], [2]]])
+        let empty = UploadWriter(projectID: "p", partSize: 10)
+        #expect(records(empty.finish()) == [[]], "an empty upload is one part with no records")
+
+        // What no store can keep is refused with the record's place, before anything is queued.
+        let nul = UploadWriter(projectID: "p", partSize: 10)
+        #expect(throws: PipelineError.self) {
+            try Uploads.json(#"{"records": [{"t": "ok"}, {"t": "a\u0000b"}]}"#, into: nul)
+        }
+        #expect(throws: PipelineError.self) { try Uploads.json(#"{"records": {}}"#, into: nul) }
+        #expect(throws: PipelineError.self) { try Uploads.json(#"{"rows": []}"#, into: nul) }
+    }
+
     /// A project, an ingest job for `records`, and the INGEST_DATA job carrying them, run to an outcome.
     private struct Ingest {
         let store: any SluiceStore
