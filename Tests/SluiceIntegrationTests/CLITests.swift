@@ -116,6 +116,13 @@ struct CLITests {
         let result = try await runProduct("sluice", ["enqueue", "--type", "VECTORIZE"], directory: directory.path)
         #expect(result.status == 0, "\(result.stderr)")
         #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("data/sluice.sqlite").path))
+        // Readable by their owner only: the file holds password hashes, payloads and records (review L1).
+        func mode(_ path: String) throws -> Int? {
+            try FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent(path).path)[
+                .posixPermissions] as? Int
+        }
+        #expect(try mode("data") == 0o700)
+        #expect(try mode("data/sluice.sqlite") == 0o600)
         let stats = try await runProduct("sluice", ["stats", "--json"], directory: directory.path)
         #expect(try JSONValue(parsing: stats.stdout)["total"]?["pending"] == 1)
     }

@@ -344,6 +344,21 @@ struct SecurityTests {
         }
     }
 
+    @Test("the JSON body limit is the configured one (SLUICE_MAX_BODY_BYTES)")
+    func bodyLimit() async throws {
+        var configuration = ServerConfiguration.testing()
+        configuration.maxBodyBytes = 128
+        try await withServer(.sqlite, configuration: configuration) { server in
+            let manager = try await server.login(.manager)
+            let small = try await server.request(.post, "/api/projects", cookie: manager, body: #"{"name": "ok"}"#)
+            #expect(small.status == .created)
+            let large = try await server.request(
+                .post, "/api/projects", cookie: manager, body: #"{"name": "\#(String(repeating: "x", count: 150))"}"#)
+            #expect(large.status == .contentTooLarge)
+            #expect(large.error == "request body is larger than 128 bytes")
+        }
+    }
+
     @Test("the same-origin check compares scheme, host and port, and accepts only same-origin fetches (L7)")
     func schemefulOrigin() async throws {
         let site = HTTPField.Name("Sec-Fetch-Site")!
