@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import SluiceCore
 import SluiceWorkers
 
@@ -190,20 +191,14 @@ extension ServerConfiguration {
     }
 }
 
-/// IP addresses as text, as peers and `X-Forwarded-For` give them.
+/// IP addresses as text, as peers and `X-Forwarded-For` give them (parsed by NIO's `SocketAddress`).
 enum IPAddressText {
     static func isAddress(_ text: String) -> Bool {
-        var v4 = in_addr()
-        var v6 = in6_addr()
-        return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
+        (try? SocketAddress(ipAddress: text, port: 0)) != nil
     }
 
     /// One spelling per address (IPv6 lower-cased and compressed), so that lookups compare like with like.
     static func normalized(_ text: String) -> String {
-        var v6 = in6_addr()
-        guard !text.contains("."), inet_pton(AF_INET6, text, &v6) == 1 else { return text }
-        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-        guard inet_ntop(AF_INET6, &v6, &buffer, socklen_t(buffer.count)) != nil else { return text }
-        return String(cString: buffer)
+        (try? SocketAddress(ipAddress: text, port: 0))?.ipAddress ?? text
     }
 }
