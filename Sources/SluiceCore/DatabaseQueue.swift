@@ -62,28 +62,20 @@ public struct BulkActionResult: Sendable, Hashable {
     public init() {}
 }
 
-/// Metadata keys Sluice logs with.
-public enum LogKey {
-    public static let jobID = "sluice.job.id"
-    public static let jobType = "sluice.job.type"
-    public static let attempt = "sluice.job.attempt"
-    public static let store = "sluice.store"
-}
-
 /// The job queue: enqueue, claim, complete, fail, retry, cancel, clean up and rescue, on any ``JobStore``.
 ///
 /// Workers claim jobs and get a ``JobLease`` with each; only the holder of the lease can complete, fail or report
 /// progress on the job, so a worker whose job was cancelled or rescued meanwhile is told to stop
 /// (``QueueError/Code/leaseLost``) instead of overwriting what happened since.
 public struct DatabaseQueue: Sendable {
-    public let store: any JobStore
+    public let store: any QueueStore
     public let options: QueueOptions
     private let clock: any WallClock
     private let completions = CompletionBatcher()
     private let logger: Logger
 
     public init(
-        store: any JobStore, options: QueueOptions = QueueOptions(), clock: any WallClock = SystemWallClock(),
+        store: any QueueStore, options: QueueOptions = QueueOptions(), clock: any WallClock = SystemWallClock(),
         logger: Logger = Logger(label: "sluice.queue")
     ) {
         self.store = store
@@ -108,7 +100,7 @@ public struct DatabaseQueue: Sendable {
         guard !jobs.isEmpty else { return [] }
         for job in jobs { try job.validate() }
         let results = try await store.insert(jobs, now: clock.now())
-        logger.debug("enqueued jobs", metadata: ["sluice.count": "\(results.count { $0.inserted })"])
+        logger.debug("enqueued jobs", metadata: [LogKey.count: "\(results.count { $0.inserted })"])
         return results
     }
 
@@ -171,7 +163,7 @@ public struct DatabaseQueue: Sendable {
             throw try await leaseLost(lease)
         }
         if let retryAt {
-            logger.info("job attempt failed; will retry", metadata: metadata(lease, ["sluice.retry_at": "\(retryAt)"]))
+            logger.info("job attempt failed; will retry", metadata: metadata(lease, [LogKey.retryAt: "\(retryAt)"]))
             return .retryScheduled(at: retryAt)
         }
         logger.warning("job failed; no attempts left", metadata: metadata(lease))
@@ -197,25 +189,22 @@ public struct DatabaseQueue: Sendable {
     // MARK: Concurrency keys
 
     /// Takes the cluster-wide lock on `key` for the holder of `lease`, for one lease duration; false while another
-    /// worker holds it. Stores without key locks grant every request.
+    /// worker holds it.
     public func lockKey(_ key: String, for lease: JobLease) async throws -> Bool {
-        guard let locks = store as? any KeyLockStore else { return true }
         let now = clock.now()
-        return try await locks.acquireKeyLock(
+        return try await store.acquireKeyLock(
             key, owner: Self.keyOwner(lease), now: now, expiresAt: now + options.leaseDuration.timeInterval)
     }
 
     /// Extends the lock on `key` by one lease duration; false when it was lost (it expired and another worker took
     /// it).
     public func renewKey(_ key: String, for lease: JobLease) async throws -> Bool {
-        guard let locks = store as? any KeyLockStore else { return true }
-        return try await locks.renewKeyLock(
+        return try await store.renewKeyLock(
             key, owner: Self.keyOwner(lease), expiresAt: clock.now() + options.leaseDuration.timeInterval)
     }
 
     public func unlockKey(_ key: String, for lease: JobLease) async throws {
-        guard let locks = store as? any KeyLockStore else { return }
-        try await locks.releaseKeyLock(key, owner: Self.keyOwner(lease))
+        try await store.releaseKeyLock(key, owner: Self.keyOwner(lease))
     }
 
     /// Jobs claimed together share a lease owner; a key lock belongs to one job.
@@ -311,7 +300,7 @@ public struct DatabaseQueue: Sendable {
         logger.info(
             "bulk \(action.rawValue)",
             metadata: [
-                "sluice.bulk.changed": "\(result.changed.count)", "sluice.bulk.skipped": "\(result.skipped)",
+                LogKey.bulkChanged: "\(result.changed.count)", LogKey.bulkSkipped: "\(result.skipped)",
                 LogKey.jobType: "\(jobType?.rawValue ?? "any")",
             ])
         return result
@@ -342,7 +331,7 @@ public struct DatabaseQueue: Sendable {
             deleted += batch
             if batch < options.cleanupBatchSize { break }
         }
-        logger.info("cleanup done", metadata: ["sluice.deleted": "\(deleted)", "sluice.days": "\(days)"])
+        logger.info("cleanup done", metadata: [LogKey.deleted: "\(deleted)", LogKey.days: "\(days)"])
         return deleted
     }
 
@@ -355,7 +344,7 @@ public struct DatabaseQueue: Sendable {
         if !result.requeued.isEmpty || !result.failed.isEmpty {
             logger.warning(
                 "rescued jobs whose worker was lost",
-                metadata: ["sluice.requeued": "\(result.requeued.count)", "sluice.failed": "\(result.failed.count)"])
+                metadata: [LogKey.requeued: "\(result.requeued.count)", LogKey.failed: "\(result.failed.count)"])
         }
         return result
     }
@@ -372,7 +361,7 @@ public struct DatabaseQueue: Sendable {
 
     private func leaseLost(_ lease: JobLease) async throws -> QueueError {
         let status = try await store.job(id: lease.jobID)?.status
-        logger.notice("lease lost", metadata: metadata(lease, ["sluice.status": "\(status?.rawValue ?? "deleted")"]))
+        logger.notice("lease lost", metadata: metadata(lease, [LogKey.status: "\(status?.rawValue ?? "deleted")"]))
         return QueueError.leaseLost(lease.jobID, status: status)
     }
 

@@ -65,3 +65,30 @@ public struct JobType: RawRepresentable, Sendable, Hashable, Codable, CustomStri
         }
     }
 }
+
+/// The rules for operator transitions, shared by the stores so that every store refuses with the same words.
+public enum QueueTransitions {
+    /// Only FAILED jobs can be retried.
+    public static func checkRetry(id: String, status: JobStatus) throws {
+        switch status {
+        case .failed: return
+        case .pending:
+            throw QueueError.invalidTransition(id, from: .pending, reason: "is pending, not failed: it will run anyway")
+        case .processing:
+            throw QueueError.invalidTransition(id, from: .processing, reason: "is processing, not failed")
+        case .completed:
+            throw QueueError.invalidTransition(id, from: .completed, reason: "is already completed")
+        }
+    }
+
+    /// Only PENDING and PROCESSING jobs can be cancelled.
+    public static func checkCancel(id: String, status: JobStatus) throws {
+        switch status {
+        case .pending, .processing: return
+        case .completed:
+            throw QueueError.invalidTransition(id, from: .completed, reason: "is already completed")
+        case .failed:
+            throw QueueError.invalidTransition(id, from: .failed, reason: "is already failed")
+        }
+    }
+}

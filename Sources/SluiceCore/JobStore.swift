@@ -234,8 +234,16 @@ public struct RescueResult: Sendable, Hashable {
     }
 }
 
+/// What ``DatabaseQueue`` needs of a database to keep every guarantee it documents: the job operations, key locks
+/// (one VECTORIZE job per project across every worker) and scheduled-run records (each scheduled task once per
+/// cluster). A compile-time requirement, so that a new store cannot silently lose either. Wake-ups
+/// (``JobNotifyingStore``) stay optional: without them workers poll, which is slower but loses nothing.
+///
+/// A store implements these three protocols; the conformance suite (`ConformanceTests`) runs against each.
+public typealias QueueStore = JobStore & KeyLockStore & ScheduleStore
+
 /// Once-per-cluster runs of scheduled work: the first server to claim a (name, slot) pair runs it, the others see
-/// it taken. A store capability separate from ``JobStore`` because only the scheduler needs it.
+/// it taken. Part of ``QueueStore``; its own protocol because only the scheduler calls it.
 public protocol ScheduleStore: Sendable {
     /// Records that `owner` runs `name` for the time slot `slot`; false when another server claimed it first.
     /// Also forgets claims older than a week.

@@ -39,12 +39,18 @@ public struct QueueError: Error, Sendable, Hashable, CustomStringConvertible {
     public let jobID: String?
     /// The state the job was in, for ``Code/invalidTransition`` and ``Code/leaseLost``.
     public let status: JobStatus?
+    /// The constraint a ``Code/databaseError`` violated (`projects_name_key`), for stores that turn a violation
+    /// into a domain error by its name rather than by the words of a message.
+    public let constraint: String?
 
-    public init(code: Code, message: String, jobID: String? = nil, status: JobStatus? = nil) {
+    public init(
+        code: Code, message: String, jobID: String? = nil, status: JobStatus? = nil, constraint: String? = nil
+    ) {
         self.code = code
         self.message = message
         self.jobID = jobID
         self.status = status
+        self.constraint = constraint
     }
 
     public var description: String { message }
@@ -83,8 +89,8 @@ public struct QueueError: Error, Sendable, Hashable, CustomStringConvertible {
         QueueError(code: .schemaOutOfDate, message: "database schema out of date: \(reason)")
     }
 
-    public static func databaseError(_ reason: String) -> QueueError {
-        QueueError(code: .databaseError, message: "database error: \(reason)")
+    public static func databaseError(_ reason: String, constraint: String? = nil) -> QueueError {
+        QueueError(code: .databaseError, message: "database error: \(reason)", constraint: constraint)
     }
 
     public static func invalidConfiguration(_ reason: String) -> QueueError {

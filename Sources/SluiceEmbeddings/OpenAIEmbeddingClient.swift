@@ -66,7 +66,7 @@ public struct OpenAIEmbeddingClient: EmbeddingProvider {
                 let wait = error.retryAfter ?? rateLimitDefault
                 rateLimitDefault *= 2
                 guard rateLimitWaited + wait <= retry.rateLimitBudget else { throw error }
-                logger.notice("provider rate limit; waiting", metadata: ["sluice.wait_ms": "\(wait.milliseconds)"])
+                logger.notice("provider rate limit; waiting", metadata: [LogKey.waitMS: "\(wait.milliseconds)"])
                 try await Task.sleep(for: wait)
                 rateLimitWaited += wait
             } catch let error as EmbeddingError where error.code == .unavailable {
@@ -75,7 +75,7 @@ public struct OpenAIEmbeddingClient: EmbeddingProvider {
                 let wait = retry.backoff * (1 << (transientFailures - 1))
                 logger.notice(
                     "provider unavailable; retrying",
-                    metadata: ["sluice.error": "\(error.message)", "sluice.wait_ms": "\(wait.milliseconds)"])
+                    metadata: [LogKey.error: "\(error.message)", LogKey.waitMS: "\(wait.milliseconds)"])
                 try await Task.sleep(for: wait)
             }
         }

@@ -96,7 +96,7 @@ public struct IngestionHandler: JobHandler {
         let reader = RecordReader(textFields: textFields, maxTextBytes: options.maxTextBytes)
         var offset = part.done ? records.count : min(part.processed, records.count)
         if offset > 0 && !part.done {
-            context.logger.info("resuming ingestion", metadata: ["sluice.ingest.processed": "\(offset)"])
+            context.logger.info("resuming ingestion", metadata: [LogKey.ingestProcessed: "\(offset)"])
         }
         var skippedShown: [JSONValue] = []
         var duplicatesThisRun = 0

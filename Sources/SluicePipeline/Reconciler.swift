@@ -35,7 +35,7 @@ public struct VectorizationReconciler: Sendable {
         if !queued.isEmpty {
             logger.notice(
                 "queued VECTORIZE for projects with records left unembedded",
-                metadata: ["sluice.projects": "\(queued.joined(separator: ","))"])
+                metadata: [LogKey.projects: "\(queued.joined(separator: ","))"])
         }
         return queued
     }

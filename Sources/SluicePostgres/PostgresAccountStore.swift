@@ -14,7 +14,7 @@ extension PostgresJobStore: AccountStore {
                 VALUES (\(user.id), \(user.email), \(user.role.rawValue), \(user.passwordHash), \(user.createdAt))
                 RETURNING id
                 """)
-        } catch let error as QueueError where error.message.contains("sluice_users_email_key") {
+        } catch let error as QueueError where error.constraint == "sluice_users_email_key" {
             throw AccountError.emailTaken(user.email)
         }
     }

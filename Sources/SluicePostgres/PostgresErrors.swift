@@ -24,7 +24,9 @@ enum PostgresErrors {
             let reason = error.underlying.map { "\($0)" } ?? "\(error.code)"
             return QueueError.storeUnavailable(location, reason: reason)
         case .server:
-            return QueueError.databaseError("\(serverMessage ?? "statement refused") (SQLSTATE \(sqlState ?? "?"))")
+            return QueueError.databaseError(
+                "\(serverMessage ?? "statement refused") (SQLSTATE \(sqlState ?? "?"))",
+                constraint: error.serverInfo?[.constraintName])
         default:
             // PSQLError's own description is a fixed text ("Generic description to prevent accidental leakage…"):
             // say what failed instead, by its code and the server's message (never bound values).

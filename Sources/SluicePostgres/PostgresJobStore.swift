@@ -101,7 +101,7 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
                 failures += 1
                 logger.warning(
                     "listening for new jobs failed; workers poll meanwhile",
-                    metadata: ["sluice.error": "\(PostgresErrors.loggable(error))"])
+                    metadata: [LogKey.error: "\(PostgresErrors.loggable(error))"])
                 try? await Task.sleep(for: .seconds(min(30, 1 << min(failures, 5))))
             }
         }

@@ -20,7 +20,7 @@ extension PostgresJobStore: PipelineStore {
                 INSERT INTO projects (id, name, created_at) VALUES (\(project.id), \(project.name), \(project.createdAt))
                 RETURNING id
                 """)
-        } catch let error as QueueError where error.message.contains("projects_name_key") {
+        } catch let error as QueueError where error.constraint == "projects_name_key" {
             throw PipelineError(code: .nameTaken, message: "a project named '\(project.name)' already exists")
         }
     }
@@ -65,7 +65,7 @@ extension PostgresJobStore: PipelineStore {
                         """, logger: logger)
                 }
             }
-        } catch let error as QueueError where error.message.contains("ingest_jobs_project_id_fkey") {
+        } catch let error as QueueError where error.constraint == "ingest_jobs_project_id_fkey" {
             throw PipelineError(code: .projectNotFound, message: "project \(job.projectID) does not exist")
         }
     }

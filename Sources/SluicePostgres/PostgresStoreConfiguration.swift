@@ -9,8 +9,19 @@ public struct PostgresStoreConfiguration: Sendable {
     public var client: PostgresClient.Configuration
     /// The URL with its password removed, for messages and logs.
     public var redactedURL: String
-    /// The TLS mode the URL asked for (`disable`, `prefer` or `require`).
-    public var sslMode: String
+    /// The TLS mode the URL asked for.
+    public var sslMode: SSLMode
+
+    /// TLS to the server, as libpq's `sslmode` names it (`allow` reads as `prefer`; `verify-ca` and `verify-full`
+    /// as `require`, which verifies the certificate fully).
+    public enum SSLMode: String, Sendable, Hashable {
+        /// Plain text only.
+        case disable
+        /// TLS when the server offers it, else plain text (the default, as libpq's).
+        case prefer
+        /// TLS with a verified certificate, or no connection.
+        case require
+    }
 
     /// Reads `postgres://user:password@host:port/database?sslmode=disable|prefer|require`.
     ///
@@ -32,19 +43,19 @@ public struct PostgresStoreConfiguration: Sendable {
         let query = Dictionary(
             (url.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { _, last in last })
 
-        let mode: String
+        let mode: SSLMode
         switch query["sslmode"] ?? "prefer" {
-        case "disable": mode = "disable"
-        case "prefer", "allow": mode = "prefer"
-        case "require", "verify-ca", "verify-full": mode = "require"
+        case "disable": mode = .disable
+        case "prefer", "allow": mode = .prefer
+        case "require", "verify-ca", "verify-full": mode = .require
         case let other:
             throw QueueError.invalidConfiguration("unknown sslmode '\(other)' in \(Self.redact(text))")
         }
         let tls: PostgresClient.Configuration.TLS =
             switch mode {
-            case "disable": .disable
-            case "require": .require(.makeClientConfiguration())
-            default: .prefer(.makeClientConfiguration())
+            case .disable: .disable
+            case .require: .require(.makeClientConfiguration())
+            case .prefer: .prefer(.makeClientConfiguration())
             }
         var client = PostgresClient.Configuration(
             host: host, port: url.port ?? 5432, username: user, password: password, database: database, tls: tls)
@@ -64,9 +75,9 @@ public struct PostgresStoreConfiguration: Sendable {
     func connectionConfiguration() throws -> PostgresConnection.Configuration {
         let tls: PostgresConnection.Configuration.TLS
         switch sslMode {
-        case "disable": tls = .disable
-        case "require": tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
-        default: tls = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        case .disable: tls = .disable
+        case .require: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        case .prefer: tls = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
         }
         var configuration = PostgresConnection.Configuration(
             host: client.host ?? "localhost", port: client.port ?? 5432, username: client.username,

@@ -15,7 +15,7 @@ extension PostgresJobStore: APITokenStore {
                         \(token.expiresAt))
                 RETURNING id
                 """)
-        } catch let error as QueueError where error.message.contains("sluice_api_tokens_name_key") {
+        } catch let error as QueueError where error.constraint == "sluice_api_tokens_name_key" {
             throw AccountError(code: .nameTaken, message: "an API token named \(token.name) already exists")
         }
     }

@@ -63,7 +63,7 @@ extension SluiceApp {
         }
         throttle.finish(attempt, succeeded: signedIn != nil)
         guard let (token, session, user) = signedIn else {
-            context.logger.notice("sign-in refused", metadata: ["sluice.address": "\(address)"])
+            context.logger.notice("sign-in refused", metadata: [LogKey.address: "\(address)"])
             throw APIError(.unauthorized, "invalid email or password")
         }
         let maxAge = Int(session.expiresAt.timeIntervalSince(session.createdAt))

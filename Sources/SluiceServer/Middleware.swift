@@ -44,10 +44,10 @@ struct ErrorMiddleware: RouterMiddleware {
             case .jobNotFound: return APIError(.notFound, error.message)
             case .invalidTransition, .invalidJob, .invalidJSON: return APIError(.badRequest, error.message)
             case .storeUnavailable, .schemaOutOfDate:
-                context.logger.error("database unavailable", metadata: ["sluice.error": "\(error)"])
+                context.logger.error("database unavailable", metadata: [LogKey.error: "\(error)"])
                 return APIError(.serviceUnavailable, "the database is unavailable; try again shortly")
             default:
-                context.logger.error("request failed", metadata: ["sluice.error": "\(error)"])
+                context.logger.error("request failed", metadata: [LogKey.error: "\(error)"])
                 return APIError(.internalServerError, "internal server error")
             }
         case let error as AccountError:
@@ -61,7 +61,7 @@ struct ErrorMiddleware: RouterMiddleware {
         case let error as any HTTPResponseError:
             return APIError(error.status, error.status.reasonPhrase)
         default:
-            context.logger.error("request failed", metadata: ["sluice.error": "\(error)"])
+            context.logger.error("request failed", metadata: [LogKey.error: "\(error)"])
             return APIError(.internalServerError, "internal server error")
         }
     }
@@ -83,12 +83,12 @@ struct SessionMiddleware: RouterMiddleware {
                 throw APIError(.unauthorized, "the API token is not valid: unknown, revoked or expired")
             }
             context.user = record.actor
-            context.logger[metadataKey: "sluice.token"] = "\(record.name)"
+            context.logger[metadataKey: LogKey.token] = "\(record.name)"
         } else if let token = request.cookies[SessionCookie.name]?.value,
             let (_, user) = try await accounts.user(forToken: token)
         {
             context.user = user
-            context.logger[metadataKey: "sluice.user"] = "\(user.email)"
+            context.logger[metadataKey: LogKey.user] = "\(user.email)"
         }
         return try await next(request, context)
     }

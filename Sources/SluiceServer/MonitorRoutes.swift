@@ -107,7 +107,7 @@ extension SluiceApp {
         switch WebUI.bundled {
         case .success(let web): return web
         case .failure(let error):
-            logger.error("the monitor's templates could not be loaded", metadata: ["sluice.error": "\(error)"])
+            logger.error("the monitor's templates could not be loaded", metadata: [LogKey.error: "\(error)"])
             throw APIError(.internalServerError, "the monitor's files are missing from this installation")
         }
     }

@@ -20,7 +20,7 @@ extension SluiceApp {
             }
             let project = Project(id: UUID().uuidString.lowercased(), name: name, createdAt: clock.now())
             try await store.createProject(project)
-            context.logger.info("project created", metadata: ["sluice.project": "\(project.id)"])
+            context.logger.info("project created", metadata: [LogKey.project: "\(project.id)"])
             let summary = ProjectSummary(project: project, recordCount: 0, embeddedCount: 0)
             return JSONResponse.make(["project": Self.projectJSON(summary)], status: .created)
         }
@@ -59,7 +59,7 @@ extension SluiceApp {
             let cleared = try await store.clearEmbeddings(projectID: id)
             let job = try await VectorizationHandler.enqueue(projectID: id, on: queue)
             context.logger.info(
-                "re-embedding project", metadata: ["sluice.project": "\(id)", "sluice.cleared": "\(cleared)"])
+                "re-embedding project", metadata: [LogKey.project: "\(id)", LogKey.cleared: "\(cleared)"])
             return JSONResponse.make(
                 ["projectId": .string(id), "clearedCount": .int(Int64(cleared)), "jobId": .string(job.id)],
                 status: .accepted)
@@ -109,8 +109,8 @@ extension SluiceApp {
         context.logger.info(
             "ingest queued",
             metadata: [
-                "sluice.ingest.id": "\(writer.ingestJobID)", "sluice.records": "\(total)",
-                "sluice.parts": "\(jobIDs.count)",
+                LogKey.ingestID: "\(writer.ingestJobID)", LogKey.records: "\(total)",
+                LogKey.parts: "\(jobIDs.count)",
             ])
         return JSONResponse.make(
             [
@@ -152,7 +152,7 @@ extension SluiceApp {
         do {
             vector = try await embedder.embed([text])[0]
         } catch let error as EmbeddingError {
-            context.logger.error("query embedding failed", metadata: ["sluice.error": "\(error.message)"])
+            context.logger.error("query embedding failed", metadata: [LogKey.error: "\(error.message)"])
             // The provider's words can name internal hosts or part of a key: for operators, not for every reader.
             let detail = user.role >= .manager ? ": \(error.message)" : " (the server log has the details)"
             throw APIError(

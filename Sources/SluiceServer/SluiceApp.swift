@@ -158,7 +158,7 @@ public struct SluiceApp: Sendable {
                 }
                 return JSONResponse.make(["status": "ok", "database": "ok"])
             } catch {
-                logger.error("health check failed", metadata: ["sluice.error": "\(error)"])
+                logger.error("health check failed", metadata: [LogKey.error: "\(error)"])
                 return APIError(.serviceUnavailable, "database unreachable").responseBody
             }
         }

@@ -32,14 +32,14 @@ extension SluiceApp {
                 lifetime = .seconds(days * 86_400)
             }
             let (token, record) = try await accounts.createToken(name: name, role: role, lifetime: lifetime)
-            context.logger.notice("API token created", metadata: ["sluice.token": "\(record.name)"])
+            context.logger.notice("API token created", metadata: [LogKey.token: "\(record.name)"])
             return JSONResponse.make(["token": .string(token), "apiToken": Self.tokenJSON(record)], status: .created)
         }
         router.delete("/api/admin/tokens/{id}") { _, context -> Response in
             _ = try context.requireRole(.admin)
             let id = try context.parameters.require("id")
             guard try await accounts.revokeToken(id) else { throw APIError(.notFound, "no API token \(id)") }
-            context.logger.notice("API token revoked", metadata: ["sluice.token": "\(id)"])
+            context.logger.notice("API token revoked", metadata: [LogKey.token: "\(id)"])
             return JSONResponse.make(["success": true])
         }
     }

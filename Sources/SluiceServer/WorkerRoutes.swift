@@ -30,9 +30,9 @@ extension SluiceApp {
         context.logger.info(
             "worker run",
             metadata: [
-                "sluice.types": "\(spec.types.map(\.rawValue).joined(separator: ","))",
-                "sluice.completed": "\(report.completed)", "sluice.failed": "\(report.failed)",
-                "sluice.duration_ms": "\(milliseconds)",
+                LogKey.types: "\(spec.types.map(\.rawValue).joined(separator: ","))",
+                LogKey.completed: "\(report.completed)", LogKey.failed: "\(report.failed)",
+                LogKey.durationMS: "\(milliseconds)",
             ])
         return JSONResponse.make([
             "success": true, "processed": .int(Int64(report.processed)), "duration": .int(milliseconds),

@@ -67,8 +67,8 @@ public struct ContinuousWorker: Service {
         logger.info(
             "continuous worker started",
             metadata: [
-                "sluice.types": "\(options.types.map(\.rawValue).joined(separator: ","))",
-                "sluice.concurrency": "\(options.concurrency)",
+                LogKey.types: "\(options.types.map(\.rawValue).joined(separator: ","))",
+                LogKey.concurrency: "\(options.concurrency)",
             ])
         let (events, sink) = AsyncStream<Event>.makeStream()
         let types = Set(options.types)
@@ -79,6 +79,7 @@ public struct ContinuousWorker: Service {
                     sink.yield(.tick)
                 }
             }
+            // Optional, and harmless without: a store that cannot announce jobs leaves the workers to the poll above.
             if let notifying = runner.queue.store as? any JobNotifyingStore {
                 let wakeups = notifying.readyJobs()
                 group.addTask {
@@ -147,7 +148,7 @@ public struct ContinuousWorker: Service {
                 claiming -= requested
                 failures += 1
                 pausedUntil = .now + min(.seconds(30), options.pollInterval * (1 << min(failures, 5)))
-                logger.error("claim failed; retrying", metadata: ["sluice.error": "\(error)"])
+                logger.error("claim failed; retrying", metadata: [LogKey.error: "\(error)"])
                 continue
             case .tick, .wake, .shutdown, .graceOver: break
             }
@@ -156,7 +157,7 @@ public struct ContinuousWorker: Service {
         }
         guard running + claiming > 0, !Task.isCancelled else { return }
 
-        logger.info("waiting for running jobs", metadata: ["sluice.running": "\(running)"])
+        logger.info("waiting for running jobs", metadata: [LogKey.running: "\(running)"])
         group.addTask { [grace = options.shutdownGracePeriod] in
             try? await Task.sleep(for: grace)
             sink.yield(.graceOver)
@@ -178,7 +179,7 @@ public struct ContinuousWorker: Service {
                 if running > 0 {
                     logger.warning(
                         "grace period over; handing running jobs back to the queue",
-                        metadata: ["sluice.running": "\(running)"])
+                        metadata: [LogKey.running: "\(running)"])
                 }
                 return  // the caller cancels the group: each running job is released to PENDING
             }

@@ -80,11 +80,11 @@ public struct JobRunner: Sendable {
         do {
             guard try await queue.lockKey(key, for: lease) else {
                 try await queue.releaseJob(lease, delay: busyKeyDelay)
-                context.logger.debug("concurrency key busy elsewhere; job deferred", metadata: ["sluice.key": "\(key)"])
+                context.logger.debug("concurrency key busy elsewhere; job deferred", metadata: [LogKey.key: "\(key)"])
                 return .deferred
             }
         } catch {
-            context.logger.error("could not take the concurrency key", metadata: ["sluice.error": "\(error)"])
+            context.logger.error("could not take the concurrency key", metadata: [LogKey.error: "\(error)"])
             return .unrecorded
         }
         let renewEvery = queue.options.leaseDuration / 3
@@ -163,13 +163,13 @@ public struct JobRunner: Sendable {
                     return .released
                 case .later(let later):
                     try await queue.releaseJob(lease, delay: later.delay)
-                    logger.notice("job deferred", metadata: ["sluice.reason": "\(later.reason)"])
+                    logger.notice("job deferred", metadata: [LogKey.reason: "\(later.reason)"])
                     return .deferred
                 }
             } catch let error as QueueError where error.code == .leaseLost {
                 return .leaseLost
             } catch {
-                logger.error("could not record the job's outcome", metadata: ["sluice.error": "\(error)"])
+                logger.error("could not record the job's outcome", metadata: [LogKey.error: "\(error)"])
                 return .unrecorded
             }
         }

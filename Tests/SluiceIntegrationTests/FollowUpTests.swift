@@ -143,7 +143,7 @@ struct FollowUpTests {
         }
     }
 
-    private static func refuseInserts(ofType type: String, in store: any JobStore) async throws {
+    private static func refuseInserts(ofType type: String, in store: any QueueStore) async throws {
         switch store {
         case let postgres as PostgresJobStore:
             for statement in [

@@ -3,16 +3,16 @@ import SluiceCore
 
 /// A store that passes every call to a real one, except where a test steps in: before each claim, and in place of
 /// completing with follow-ups (to inject a fault there).
-struct InterceptingJobStore: JobStore {
+struct InterceptingJobStore: QueueStore {
     typealias CompleteWithFollowUps =
-        @Sendable (_ inner: any JobStore, JobLease, JSONValue?, [NewJob], Date) async throws -> Bool
+        @Sendable (_ inner: any QueueStore, JobLease, JSONValue?, [NewJob], Date) async throws -> Bool
 
-    let inner: any JobStore
+    let inner: any QueueStore
     private let beforeClaim: @Sendable () async -> Void
     private let completeWithFollowUps: CompleteWithFollowUps?
 
     init(
-        _ inner: any JobStore, beforeClaim: @escaping @Sendable () async -> Void = {},
+        _ inner: any QueueStore, beforeClaim: @escaping @Sendable () async -> Void = {},
         completeWithFollowUps: CompleteWithFollowUps? = nil
     ) {
         self.inner = inner
@@ -67,5 +67,17 @@ struct InterceptingJobStore: JobStore {
     }
     func rescueExpired(now: Date, error message: String) async throws -> RescueResult {
         try await inner.rescueExpired(now: now, error: message)
+    }
+    func acquireKeyLock(_ key: String, owner: String, now: Date, expiresAt: Date) async throws -> Bool {
+        try await inner.acquireKeyLock(key, owner: owner, now: now, expiresAt: expiresAt)
+    }
+    func renewKeyLock(_ key: String, owner: String, expiresAt: Date) async throws -> Bool {
+        try await inner.renewKeyLock(key, owner: owner, expiresAt: expiresAt)
+    }
+    func releaseKeyLock(_ key: String, owner: String) async throws {
+        try await inner.releaseKeyLock(key, owner: owner)
+    }
+    func claimScheduledRun(name: String, slot: Date, owner: String, now: Date) async throws -> Bool {
+        try await inner.claimScheduledRun(name: name, slot: slot, owner: owner, now: now)
     }
 }

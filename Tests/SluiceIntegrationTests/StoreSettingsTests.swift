@@ -20,7 +20,7 @@ struct StoreSettingsTests {
         #expect(configuration.client.password == "p@ss")
         #expect(configuration.client.database == "queue")
         #expect(configuration.client.options.maximumConnections == 7)
-        #expect(configuration.sslMode == "disable")
+        #expect(configuration.sslMode == .disable)
         #expect(!settings.redactedURL.contains("p%40ss") && !settings.redactedURL.contains("p@ss"))
         #expect(settings.redactedURL.contains("db.internal:6543/queue"))
     }
@@ -34,7 +34,7 @@ struct StoreSettingsTests {
         #expect(configuration.client.port == 5432)
         #expect(configuration.client.username == "postgres")
         #expect(configuration.client.database == "postgres")
-        #expect(configuration.sslMode == "prefer")
+        #expect(configuration.sslMode == .prefer)
     }
 
     @Test("sqlite: URLs name a file path")

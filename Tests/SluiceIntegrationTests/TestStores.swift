@@ -64,7 +64,7 @@ struct TestSetupError: Error, CustomStringConvertible {
 
 /// Runs `body` with a migrated, empty store of `kind` and its URL (nil for memory), then removes the database.
 func withStore<T: Sendable>(
-    _ kind: StoreKind, _ body: @Sendable (any JobStore, String?) async throws -> T
+    _ kind: StoreKind, _ body: @Sendable (any QueueStore, String?) async throws -> T
 ) async throws -> T {
     switch kind {
     case .memory:

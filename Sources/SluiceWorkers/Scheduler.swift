@@ -3,96 +3,6 @@ import Logging
 import ServiceLifecycle
 import SluiceCore
 
-/// Returns jobs whose worker was lost (lease expired) to the queue, every `interval` (default 30 s). Safe to run
-/// on every server at once: each expired job is moved by exactly one statement.
-public struct Rescuer: Service {
-    public let queue: DatabaseQueue
-    public let interval: Duration
-    private let logger: Logger
-
-    public init(
-        queue: DatabaseQueue, interval: Duration = .seconds(30), logger: Logger = Logger(label: "sluice.rescuer")
-    ) {
-        self.queue = queue
-        self.interval = interval
-        self.logger = logger
-    }
-
-    public func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                try await queue.rescueExpiredJobs()
-            } catch {
-                logger.error("rescue failed", metadata: ["sluice.error": "\(error)"])
-            }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
-        }
-    }
-}
-
-/// When a scheduled task runs: every fixed interval (aligned to the Unix epoch, so every server agrees on the
-/// slots), or daily at a UTC time.
-public enum Schedule: Sendable, Hashable, CustomStringConvertible {
-    case every(seconds: Int)
-    case dailyAt(hour: Int, minute: Int)
-
-    /// Reads `60s`, `5m`, `1h` or `daily@02:00` (UTC).
-    public init(parsing text: String) throws {
-        let text = text.trimmingCharacters(in: .whitespaces).lowercased()
-        if text.hasPrefix("daily@") {
-            let parts = text.dropFirst("daily@".count).split(separator: ":")
-            if parts.count == 2, let hour = Int(parts[0]), let minute = Int(parts[1]), (0..<24).contains(hour),
-                (0..<60).contains(minute)
-            {
-                self = .dailyAt(hour: hour, minute: minute)
-                return
-            }
-        } else if let unit = text.last, let count = Int(text.dropLast()), count > 0 {
-            let seconds: Int? =
-                switch unit {
-                case "s": count
-                case "m": count * 60
-                case "h": count * 3600
-                default: nil
-                }
-            if let seconds {
-                self = .every(seconds: seconds)
-                return
-            }
-        }
-        throw QueueError.invalidConfiguration(
-            "schedule '\(text)' is not one of 30s, 5m, 1h or daily@HH:MM (UTC)")
-    }
-
-    /// The start of the slot `date` falls in.
-    public func slot(containing date: Date) -> Date {
-        let t = date.timeIntervalSince1970
-        switch self {
-        case .every(let seconds):
-            return Date(timeIntervalSince1970: (t / Double(seconds)).rounded(.down) * Double(seconds))
-        case .dailyAt(let hour, let minute):
-            let offset = Double(hour * 3600 + minute * 60)
-            let day = ((t - offset) / 86_400).rounded(.down)
-            return Date(timeIntervalSince1970: day * 86_400 + offset)
-        }
-    }
-
-    /// The start of the slot after the one `date` falls in.
-    public func nextSlot(after date: Date) -> Date {
-        switch self {
-        case .every(let seconds): slot(containing: date) + Double(seconds)
-        case .dailyAt: slot(containing: date) + 86_400
-        }
-    }
-
-    public var description: String {
-        switch self {
-        case .every(let seconds): "every \(seconds) s"
-        case .dailyAt(let hour, let minute): "daily at \(String(format: "%02d:%02d", hour, minute)) UTC"
-        }
-    }
-}
-
 /// A named piece of work and when it runs.
 public struct ScheduledTask: Sendable {
     public var name: String
@@ -144,13 +54,13 @@ public struct Scheduler: Service {
                         guard try await store.claimScheduledRun(name: task.name, slot: slot, owner: owner, now: now)
                         else { return nil }
                         logger.debug(
-                            "scheduled run", metadata: ["sluice.task": "\(task.name)", "sluice.slot": "\(slot)"])
+                            "scheduled run", metadata: [LogKey.task: "\(task.name)", LogKey.slot: "\(slot)"])
                         try await task.action()
                         return task.name
                     } catch {
                         logger.error(
                             "scheduled task failed",
-                            metadata: ["sluice.task": "\(task.name)", "sluice.error": "\(error)"])
+                            metadata: [LogKey.task: "\(task.name)", LogKey.error: "\(error)"])
                         return nil
                     }
                 }
@@ -163,7 +73,7 @@ public struct Scheduler: Service {
 
     public func run() async throws {
         logger.info(
-            "scheduler started", metadata: ["sluice.tasks": "\(tasks.map { "\($0.name) \($0.schedule)" })"])
+            "scheduler started", metadata: [LogKey.tasks: "\(tasks.map { "\($0.name) \($0.schedule)" })"])
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let now = clock.now()
             _ = await cancellingAfterGracePeriod(shutdownGracePeriod) { await runDue(now: now) }
