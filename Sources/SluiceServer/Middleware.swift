@@ -12,6 +12,8 @@ import SluicePipeline
 /// by their code, anything else as a logged 500 that shows the client nothing internal.
 struct ErrorMiddleware: RouterMiddleware {
     typealias Context = SluiceRequestContext
+    /// The router's routes, for 405 answers.
+    let routes: RouteTableBox
 
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
@@ -28,7 +30,7 @@ struct ErrorMiddleware: RouterMiddleware {
         case let error as APIError:
             return error
         case let error as HTTPError where error.status == .notFound && error.body == nil:
-            let allowed = Routes.methods(forPath: request.uri.path)
+            let allowed = routes.value?.methods(forPath: request.uri.path) ?? []
             if !allowed.isEmpty {
                 return APIError(
                     .methodNotAllowed, "\(request.method) is not allowed on \(request.uri.path)",

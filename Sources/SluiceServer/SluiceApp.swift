@@ -10,6 +10,7 @@ import SluiceEmbeddings
 import SluicePipeline
 import SluiceStores
 import SluiceWorkers
+import Synchronization
 
 /// The Sluice server: routes, and the services that run beside them (continuous workers, rescuer, scheduler).
 /// `sluice serve` and the tests build it the same way.
@@ -85,10 +86,11 @@ public struct SluiceApp: Sendable {
 
     public func makeRouter() -> Router<SluiceRequestContext> {
         let router = Router(context: SluiceRequestContext.self)
+        let routes = RouteTableBox()
         // Outermost, so that it sees every answer as the client gets it: request count and duration by route
-        // template, method and status (`hb_requests_total`, `http_server_request_duration_seconds`).
+        // template, method and status (`sluice_http_requests_total`, `sluice_http_request_duration_seconds`).
         router.add(middleware: MetricsMiddleware())
-        router.add(middleware: ErrorMiddleware())
+        router.add(middleware: ErrorMiddleware(routes: routes))
         router.add(
             middleware: SameOriginMiddleware(
                 publicOrigin: configuration.publicURL,
@@ -101,8 +103,12 @@ public struct SluiceApp: Sendable {
         addProjectRoutes(to: router)
         addTokenRoutes(to: router)
         addMonitorRoutes(to: router)
+        routes.set(RouteTable(router))
         return router
     }
+
+    /// The routes this server answers (built from a router of its own).
+    public var routeTable: RouteTable { RouteTable(makeRouter()) }
 
     /// Continuous workers, the rescuer and the scheduler, as `configuration` asks.
     public func services() -> [any Service] {
@@ -185,36 +191,33 @@ extension APIError {
     }
 }
 
-/// Every route the server answers, for 405 answers and for checking the OpenAPI document.
-public enum Routes {
-    public static let all: [(method: HTTPRequest.Method, path: String)] = [
-        (.get, "/health"), (.get, "/metrics"), (.get, "/openapi.json"),
-        (.post, "/api/auth/login"), (.post, "/api/auth/logout"), (.get, "/api/auth/me"),
-        (.get, "/api/admin/queue/stats"), (.post, "/api/admin/queue/retry"), (.post, "/api/admin/queue/cancel"),
-        (.get, "/api/admin/queue/jobs/{id}"), (.get, "/api/admin/queue/throughput"),
-        (.get, "/api/admin/queue/bulk"), (.post, "/api/admin/queue/bulk"),
-        (.get, "/api/workers/ingestion"), (.get, "/api/workers/vectorization"), (.get, "/api/workers/cleanup"),
-        (.post, "/api/projects"), (.get, "/api/projects"), (.get, "/api/projects/{id}"),
-        (.post, "/api/projects/{id}/ingest"), (.get, "/api/ingest-jobs/{id}"), (.get, "/api/projects/{id}/search"),
-        (.post, "/api/projects/{id}/reembed"),
-        (.get, "/api/admin/tokens"), (.post, "/api/admin/tokens"), (.delete, "/api/admin/tokens/{id}"),
-    ]
+/// Every route a router answers, read from the router itself (`Router.routes`), so that no route can be registered
+/// and left out of the 405 answers or of the check against the OpenAPI document.
+public struct RouteTable: Sendable {
+    /// Method and path template (`/api/admin/queue/jobs/{id}`) of every route, API and pages alike.
+    public let routes: [(method: HTTPRequest.Method, path: String)]
 
-    /// The queue monitor's HTML pages and static files: routed like the API, but not part of its description.
-    public static let pages: [(method: HTTPRequest.Method, path: String)] = [
-        (.get, "/login"), (.post, "/login"), (.post, "/logout"), (.get, "/admin/queue-monitor"),
-        (.get, "/admin/queue-monitor/live"), (.get, "/admin/queue-monitor/find"),
-        (.get, "/admin/queue-monitor/jobs/{id}"), (.get, "/assets/{name}"),
-    ]
-
-    /// The methods routed for a concrete path.
-    static func methods(forPath path: String) -> [HTTPRequest.Method] {
-        (all + pages).filter { matches($0.path, path) }.map(\.method)
+    public init(_ router: Router<SluiceRequestContext>) {
+        routes = router.routes.map { ($0.method, $0.path.description) }
     }
 
-    /// The route template (`/api/admin/queue/jobs/{id}`) a concrete path matches, if any.
-    public static func template(forPath path: String) -> String? {
-        all.first { matches($0.path, path) }?.path
+    /// The routes the OpenAPI document describes: everything but the queue monitor's HTML pages and static files.
+    public var api: [(method: HTTPRequest.Method, path: String)] {
+        routes.filter { !Self.isPage($0.path) }
+    }
+
+    private static func isPage(_ path: String) -> Bool {
+        path == "/login" || path == "/logout" || path.hasPrefix("/admin/") || path.hasPrefix("/assets/")
+    }
+
+    /// The methods routed for a concrete path.
+    func methods(forPath path: String) -> [HTTPRequest.Method] {
+        routes.filter { Self.matches($0.path, path) }.map(\.method)
+    }
+
+    /// The API route template a concrete path matches, if any.
+    public func template(forPath path: String) -> String? {
+        api.first { Self.matches($0.path, path) }?.path
     }
 
     /// `{name}` in a template matches one path segment.
@@ -223,4 +226,13 @@ public enum Routes {
         let segments = path.split(separator: "/")
         return pattern.count == segments.count && zip(pattern, segments).allSatisfy { $0.hasPrefix("{") || $0 == $1 }
     }
+}
+
+/// Where the error middleware, added before the routes, finds the table once they are all registered.
+final class RouteTableBox: Sendable {
+    private let table = Mutex<RouteTable?>(nil)
+
+    func set(_ value: RouteTable) { table.withLock { $0 = value } }
+
+    var value: RouteTable? { table.withLock { $0 } }
 }

@@ -138,8 +138,8 @@ struct OpenAPIChecker {
     }
 
     /// Problems with one exchange; empty when it matches the document.
-    func problems(_ exchange: Exchange) -> [String] {
-        guard let template = Routes.template(forPath: exchange.path) else {
+    func problems(_ exchange: Exchange, routes: RouteTable) -> [String] {
+        guard let template = routes.template(forPath: exchange.path) else {
             return exchange.status == .notFound ? [] : ["\(exchange.path) is not a documented path"]
         }
         let name = "\(exchange.method.rawValue) \(template) → \(exchange.status.code)"
