@@ -175,9 +175,15 @@ public struct SluiceApp: Sendable {
                 body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
         }
         router.get("/openapi.json") { _, _ -> Response in
-            Response(
-                status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
-                body: ResponseBody(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
+            switch OpenAPIDocument.json {
+            case .success(let text):
+                return Response(
+                    status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+                    body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+            case .failure(let error):
+                logger.error("the OpenAPI document could not be read", metadata: [LogKey.error: "\(error)"])
+                throw APIError(.internalServerError, "the OpenAPI document is missing from this installation")
+            }
         }
     }
 }

@@ -120,7 +120,7 @@ func withServer(
 
 /// Checks responses against the server's OpenAPI document: the status must be documented for the route, and the
 /// body must match the documented schema (type, required, properties, additionalProperties, items, enum, const,
-/// $ref — the parts of JSON Schema the document uses).
+/// $ref, allOf and unevaluatedProperties — the parts of JSON Schema the document uses).
 struct OpenAPIChecker {
     let document: JSONValue
 
@@ -165,8 +165,27 @@ struct OpenAPIChecker {
         return node.map(resolve) ?? .null
     }
 
+    /// `schema` with its `allOf` parts folded in: their types, properties and required members, as one schema
+    /// (the document uses `allOf` only to share properties).
+    private func merged(_ schemaValue: JSONValue) -> JSONValue {
+        guard case .object(var schema) = resolve(schemaValue),
+            case .array(let parts)? = schema.removeValue(forKey: "allOf")
+        else { return resolve(schemaValue) }
+        var properties: [String: JSONValue] = [:]
+        var required: [JSONValue] = []
+        for part in parts.map(merged) + [.object(schema)] {
+            if case .object(let declared)? = part["properties"] { properties.merge(declared) { _, new in new } }
+            if case .array(let names)? = part["required"] { required += names }
+            if schema["type"] == nil, let type = part["type"] { schema["type"] = type }
+        }
+        schema["properties"] = .object(properties)
+        schema["required"] = .array(required)
+        if let closed = schema.removeValue(forKey: "unevaluatedProperties") { schema["additionalProperties"] = closed }
+        return .object(schema)
+    }
+
     private func validate(_ value: JSONValue, _ schemaValue: JSONValue, at path: String) -> [String] {
-        let schema = resolve(schemaValue)
+        let schema = merged(schemaValue)
         var problems: [String] = []
         if let constant = schema["const"], constant != value {
             problems.append("\(path): expected \(constant.jsonText)")
