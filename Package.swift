@@ -180,20 +180,6 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // `swift run -c release SluiceBench URL SIZES`: the stats endpoint's latency as the job table grows.
-        .executableTarget(
-            name: "SluiceBench",
-            dependencies: [
-                "SluiceCore", "SluiceStores", "SluiceAccounts", "SluiceWorkers", "SluiceServer",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: swiftSettings
-        ),
         // A no-op worker process used by the multi-process concurrency tests (not shipped as a product).
         .executableTarget(
             name: "SluiceTestWorker",

@@ -242,6 +242,44 @@ public struct QueueBenchmark: Sendable {
 
     /// `GET /api/admin/queue/stats` through a live server, with the table as the earlier measurements left it.
     func statsLatency() async throws {
+        let total = try await store.stats().total.total
+        let times = try await statsTimes(samples: min(options.samples, 50))
+        report(BenchmarkResult("stats endpoint p50, \(total.formatted()) jobs", percentile(times, 0.50), "ms"))
+        report(BenchmarkResult("stats endpoint p99, \(total.formatted()) jobs", percentile(times, 0.99), "ms"))
+    }
+
+    /// The stats endpoint as the table grows (`sluice bench --stats-sweep`): the table is filled to each size with
+    /// jobs due tomorrow, like a long history, and at each the endpoint is called 21 times; the median, and its
+    /// ratio to the first size's, are reported. Also bcrypt's cost per hash, the price of a sign-in.
+    public func statsSweep(sizes: [Int]) async throws {
+        for cost: UInt8 in [4, 10, 12] {
+            let start = ContinuousClock.now
+            _ = try await PasswordHasher(cost: cost).hash("a benchmark password")
+            report(BenchmarkResult("bcrypt, cost \(cost)", (ContinuousClock.now - start).timeInterval * 1_000, "ms"))
+        }
+        var baseline: Double?
+        for size in sizes {
+            var count = try await store.stats().total.total
+            while count < size {
+                let batch = min(5_000, size - count)
+                _ = try await queue.enqueue(
+                    contentsOf: (0..<batch).map { index in
+                        NewJob(
+                            jobType: index % 5 == 0 ? .vectorize : .ingestData,
+                            payload: ["n": .int(Int64(count + index))], scheduledFor: Date() + 86_400)
+                    })
+                count += batch
+            }
+            let median = percentile(try await statsTimes(samples: 21), 0.50)
+            baseline = baseline ?? median
+            report(BenchmarkResult("stats endpoint p50, \(size.formatted()) jobs", median, "ms"))
+            report(BenchmarkResult("stats p50 / at \(sizes[0].formatted()) jobs", median / (baseline ?? median), "x"))
+        }
+    }
+
+    /// `samples` calls of `GET /api/admin/queue/stats` through a live server on this store, in milliseconds,
+    /// sorted.
+    private func statsTimes(samples: Int) async throws -> [Double] {
         let app = SluiceApp(
             configuration: ServerConfiguration(port: 0, runWorkers: false, runScheduler: false), store: store,
             accountOptions: AccountOptions(passwordHasher: PasswordHasher(cost: 4)), handlers: JobHandlerRegistry(),
@@ -257,14 +295,13 @@ public struct QueueBenchmark: Sendable {
             configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
             onServerRunning: { channel in port.continuation.yield(channel.localAddress?.port ?? 0) },
             logger: logger)
-        let total = try await store.stats().total.total
         var times: [Double] = []
         try await withThrowingTaskGroup(of: Void.self) { group in
             let services = ServiceGroup(services: [application], logger: logger)
             group.addTask { try await services.run() }
             var ports = port.stream.makeAsyncIterator()
             let url = "http://127.0.0.1:\(await ports.next() ?? 0)/api/admin/queue/stats"
-            for _ in 0..<min(options.samples, 50) {
+            for _ in 0..<samples {
                 var request = HTTPClientRequest(url: url)
                 request.headers.add(name: "Cookie", value: "sluice_session=\(token)")
                 let start = ContinuousClock.now
@@ -278,9 +315,7 @@ public struct QueueBenchmark: Sendable {
             await services.triggerGracefulShutdown()
             try await group.waitForAll()
         }
-        times.sort()
-        report(BenchmarkResult("stats endpoint p50, \(total.formatted()) jobs", percentile(times, 0.50), "ms"))
-        report(BenchmarkResult("stats endpoint p99, \(total.formatted()) jobs", percentile(times, 0.99), "ms"))
+        return times.sorted()
     }
 
     // MARK: Helpers

@@ -16,7 +16,8 @@ struct Bench: AsyncParsableCommand {
             no-op jobs worked per second, pickup latency, claim latency on a small and a large table, the stats \
             endpoint, and ingestion and vectorization records/s with the memory of a `sluice serve` child process, \
             and removes the database. On PostgreSQL it also measures the same job lifecycle in plain SQL, \
-            so that each figure reads as a ratio of what the database allows. Build with -c release for real numbers.
+            so that each figure reads as a ratio of what the database allows. --stats-sweep measures only the stats \
+            endpoint as the table grows (and bcrypt's cost). Build with -c release for real numbers.
             """)
 
     enum Store: String, ExpressibleByArgument, CaseIterable {
@@ -41,6 +42,11 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Records uploaded for the ingestion, vectorization and memory measurements (0 skips them).")
     var records = 100_000
 
+    @Option(
+        name: .customLong("stats-sweep"),
+        help: "Instead of the full run: the stats endpoint at each of these table sizes (1000,100000,1000000).")
+    var statsSweep: String?
+
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
@@ -49,6 +55,17 @@ struct Bench: AsyncParsableCommand {
             throw ValidationError(
                 "--jobs must be at least 1, --pending at least 1000, --samples at least 2, --records 0 or more")
         }
+        _ = try sweepSizes()
+    }
+
+    /// The sizes of `--stats-sweep`, increasing; nil without it.
+    private func sweepSizes() throws -> [Int]? {
+        guard let statsSweep else { return nil }
+        let sizes = statsSweep.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !sizes.isEmpty, sizes.allSatisfy({ ($0 ?? 0) > 0 }) else {
+            throw ValidationError("--stats-sweep takes positive job counts separated by commas: 1000,100000,1000000")
+        }
+        return sizes.compactMap { $0 }.sorted()
     }
 
     func run() async throws {
@@ -77,7 +94,16 @@ struct Bench: AsyncParsableCommand {
             print(Self.header)
         }
         let records = records
+        let sweep = try sweepSizes()
         try await FreshDatabase.with(postgresServer: server, logger: logger) { url in
+            if let sweep {
+                try await withJobStore(try StoreSettings(url: url), logger: logger) { store in
+                    _ = try await store.migrate()
+                    try await QueueBenchmark(store: store, options: options, logger: logger, report: report)
+                        .statsSweep(sizes: sweep)
+                }
+                return
+            }
             if records > 0 {
                 // A `sluice serve` child of this very executable, so that its memory is measured alone.
                 let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()

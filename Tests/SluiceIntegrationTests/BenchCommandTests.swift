@@ -50,6 +50,25 @@ struct BenchCommandTests {
         #expect(rows.count == names.count)
     }
 
+    @Test("the stats sweep fills the table to each size and reports the endpoint's median there")
+    func statsSweep() async throws {
+        let run = try await runProduct("sluice", ["bench", "--store", "sqlite", "--stats-sweep", "500,100", "--json"])
+        try #require(run.status == 0, "sluice bench failed: \(run.stderr)")
+        guard case .array(let rows) = try JSONValue(parsing: run.stdout) else {
+            Issue.record("not a JSON array: \(run.stdout)")
+            return
+        }
+        let names = rows.compactMap { $0["name"]?.stringValue }
+        #expect(
+            names == [
+                "bcrypt, cost 4", "bcrypt, cost 10", "bcrypt, cost 12", "stats endpoint p50, 100 jobs",
+                "stats p50 / at 100 jobs", "stats endpoint p50, 500 jobs", "stats p50 / at 100 jobs",
+            ], "sizes are measured smallest first")
+        #expect(rows[4]["value"] == .double(1), "the first size is the baseline")
+        let bad = try await runProduct("sluice", ["bench", "--stats-sweep", "10,x"])
+        #expect(bad.status != 0 && bad.stderr.contains("--stats-sweep"))
+    }
+
     @Test("bad arguments: one line, non-zero exit")
     func refusals() async throws {
         let noServer = try await runProduct(
