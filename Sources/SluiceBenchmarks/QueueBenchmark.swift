@@ -265,7 +265,7 @@ public struct QueueBenchmark: Sendable {
                 _ = try await queue.enqueue(
                     contentsOf: (0..<batch).map { index in
                         NewJob(
-                            jobType: index % 5 == 0 ? .vectorize : .ingestData,
+                            jobType: index % 5 == 0 ? "BENCH_STATS_B" : "BENCH_STATS_A",
                             payload: ["n": .int(Int64(count + index))], scheduledFor: Date() + 86_400)
                     })
                 count += batch

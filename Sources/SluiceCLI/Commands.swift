@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SluiceCore
+import SluicePipeline
 
 struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Apply the database migrations this build knows.")
@@ -20,7 +21,8 @@ struct Migrate: AsyncParsableCommand {
 struct Enqueue: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Add a job to the queue and print its id.")
 
-    @Option(name: .customLong("type"), help: "Job type: \(JobType.builtIn.map(\.rawValue).joined(separator: " or ")).")
+    @Option(
+        name: .customLong("type"), help: "Job type: \(PipelineJobs.types.map(\.rawValue).joined(separator: " or ")).")
     var type: String
 
     @Option(help: "The job's payload, a JSON object.")
@@ -41,9 +43,10 @@ struct Enqueue: AsyncParsableCommand {
     @OptionGroup var settings: QueueSettings
 
     func validate() throws {
-        guard JobType.builtIn.map(\.rawValue).contains(type) else {
+        guard PipelineJobs.types.map(\.rawValue).contains(type) else {
             throw ValidationError(
-                "unknown job type '\(type)'; known types: \(JobType.builtIn.map(\.rawValue).joined(separator: ", "))")
+                "unknown job type '\(type)'; known types: \(PipelineJobs.types.map(\.rawValue).joined(separator: ", "))"
+            )
         }
         guard delay >= 0, delay.isFinite else { throw ValidationError("--delay must be 0 or more seconds") }
     }

@@ -45,8 +45,6 @@ enum BuiltInHandlers {
         }
     }
 
-    /// The types this build has handlers for, without opening a store (for `--types` defaults).
-    static let types: [JobType] = [.ingestData, .vectorize]
 }
 
 /// Worker flags shared by `serve` and `work`.
@@ -68,7 +66,7 @@ struct WorkerFlags: ParsableArguments {
             for type in parsed { try type.validate() }
             options.types = parsed
         } else {
-            options.types = Array(Set(JobType.builtIn + BuiltInHandlers.types)).sorted { $0.rawValue < $1.rawValue }
+            options.types = PipelineJobs.types
         }
     }
 }

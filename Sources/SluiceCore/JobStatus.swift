@@ -46,14 +46,6 @@ public struct JobType: RawRepresentable, Sendable, Hashable, Codable, CustomStri
 
     public var description: String { rawValue }
 
-    /// Records in: validate, de-duplicate and store a batch of records.
-    public static let ingestData: JobType = "INGEST_DATA"
-    /// Stored records out to an embedding provider, vectors back into the store.
-    public static let vectorize: JobType = "VECTORIZE"
-
-    /// The job types this build of Sluice has handlers for.
-    public static let builtIn: [JobType] = [.ingestData, .vectorize]
-
     /// Checks the shape every store accepts: 1 to 64 characters of `A-Z`, `a-z`, `0-9`, `_`, `-`, `.`.
     public func validate() throws {
         let allowed = rawValue.unicodeScalars.allSatisfy {

@@ -50,25 +50,12 @@ public struct IngestionHandler: JobHandler {
     }
 
     public func run(_ context: JobContext) async throws -> JSONValue? {
-        let payload = context.payload
-        guard let ingestJobID = payload["ingestJobId"]?.stringValue, let projectID = payload["projectId"]?.stringValue,
-            case .array(let records)? = payload["records"]
-        else {
-            throw PipelineError(
-                code: .invalidInput, message: "INGEST_DATA payload needs ingestJobId, projectId and a records array")
-        }
-        let textFields: [String]
-        if case .array(let fields)? = payload["textFields"] {
-            textFields = fields.compactMap(\.stringValue)
-        } else {
-            textFields = []
-        }
-        let generateEmbeddings = payload["generateEmbeddings"]?.boolValue ?? false
-        let chunk = payload["chunk"]?.intValue ?? 0
+        let payload = try IngestPayload(context.payload)
+        let (ingestJobID, projectID) = (payload.ingestJobID, payload.projectID)
         do {
             return try await process(
-                records, ingestJobID: ingestJobID, projectID: projectID, chunk: chunk, textFields: textFields,
-                generateEmbeddings: generateEmbeddings, context: context)
+                payload.records, ingestJobID: ingestJobID, projectID: projectID, chunk: payload.chunk,
+                textFields: payload.textFields, generateEmbeddings: payload.generateEmbeddings, context: context)
         } catch is CancellationError {
             throw CancellationError()  // shutdown: the job goes back to the queue and resumes later
         } catch {

@@ -100,8 +100,8 @@ public enum Uploads {
     }
 }
 
-/// An upload's INGEST_DATA payloads, written as JSON text while its records are read: `{chunk, ingestJobId,
-/// projectId, records: [...], generateEmbeddings, textFields?}` for each part of at most `partSize` records.
+/// An upload's INGEST_DATA payloads (``IngestPayload``), written as JSON text while its records are read, one for
+/// each part of at most `partSize` records: the payload's encoder for uploads.
 public final class UploadWriter {
     public let ingestJobID: String
     public let projectID: String
@@ -143,9 +143,10 @@ public final class UploadWriter {
     /// The INGEST_DATA jobs, one per part (one with no records for an empty upload). The writer is empty after.
     public func finish() -> [NewJob] {
         if parts.isEmpty { parts.append(prefix(chunk: 0)) }
-        var suffix = "],\"generateEmbeddings\":\(generateEmbeddings)"
+        var suffix = "],\"\(IngestPayload.Key.generateEmbeddings)\":\(generateEmbeddings)"
         if !textFields.isEmpty {
-            suffix += ",\"textFields\":" + JSONValue.array(textFields.map(JSONValue.string)).jsonText
+            suffix +=
+                ",\"\(IngestPayload.Key.textFields)\":" + JSONValue.array(textFields.map(JSONValue.string)).jsonText
         }
         suffix += "}"
         var jobs: [NewJob] = []
@@ -160,7 +161,8 @@ public final class UploadWriter {
     }
 
     private func prefix(chunk: Int) -> String {
-        "{\"chunk\":\(chunk),\"ingestJobId\":\(JSONValue.string(ingestJobID).jsonText),"
-            + "\"projectId\":\(JSONValue.string(projectID).jsonText),\"records\":["
+        typealias Key = IngestPayload.Key
+        return "{\"\(Key.chunk)\":\(chunk),\"\(Key.ingestJobID)\":\(JSONValue.string(ingestJobID).jsonText),"
+            + "\"\(Key.projectID)\":\(JSONValue.string(projectID).jsonText),\"\(Key.records)\":["
     }
 }

@@ -58,9 +58,7 @@ public struct VectorizationHandler: JobHandler {
     }
 
     public func run(_ context: JobContext) async throws -> JSONValue? {
-        guard let projectID = context.payload["projectId"]?.stringValue else {
-            throw PipelineError(code: .invalidInput, message: "VECTORIZE payload needs a projectId")
-        }
+        let projectID = try VectorizePayload(context.payload).projectID
         guard let project = try await store.project(id: projectID) else {
             throw PipelineError(code: .projectNotFound, message: "project \(projectID) does not exist")
         }
@@ -122,7 +120,9 @@ public struct VectorizationHandler: JobHandler {
 
     /// The VECTORIZE job of a project, under the project's unique key.
     public static func job(projectID: String) -> NewJob {
-        NewJob(jobType: .vectorize, payload: ["projectId": .string(projectID)], uniqueKey: "vectorize:\(projectID)")
+        NewJob(
+            jobType: .vectorize, payload: VectorizePayload(projectID: projectID).json,
+            uniqueKey: "vectorize:\(projectID)")
     }
 
     /// Requests of at most `batchSize` texts and about `tokensPerRequest` tokens (4 characters a token).

@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import SluiceAccounts
 import SluiceCore
+import SluicePipeline
 
 /// The queue monitor: server-rendered pages for MANAGER and ADMIN users, refreshed in place by a small script
 /// that fetches the live fragment every few seconds. Retry and cancel go through the JSON API, which checks the
@@ -50,7 +51,8 @@ extension SluiceApp {
                         "selected": status == filter.status,
                     ] as [String: Any]
                 }
-                let types = Set(JobType.builtIn).union(live.stats.byType.keys).union(filter.jobType.map { [$0] } ?? [])
+                let types = Set(PipelineJobs.types).union(live.stats.byType.keys).union(
+                    filter.jobType.map { [$0] } ?? [])
                 values["typeOptions"] =
                     [["value": "", "label": "Any type", "selected": filter.jobType == nil]]
                     + types.sorted { $0.rawValue < $1.rawValue }.map { type in

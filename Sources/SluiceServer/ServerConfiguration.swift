@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import SluiceCore
+import SluicePipeline
 import SluiceWorkers
 
 /// `APP_ENV`: production requires `CRON_SECRET` and marks the session cookie Secure.
@@ -78,7 +79,7 @@ public struct ServerConfiguration: Sendable {
         host: String = "127.0.0.1", port: Int = 3000, environment: AppEnvironment = .development,
         cronSecret: String? = nil, maxBodyBytes: Int = 1 << 20, idleTimeout: Duration = .seconds(60),
         workerBudget: Duration = .seconds(60),
-        runWorkers: Bool = true, workers: ContinuousWorkerOptions = ContinuousWorkerOptions(types: JobType.builtIn),
+        runWorkers: Bool = true, workers: ContinuousWorkerOptions = ContinuousWorkerOptions(types: PipelineJobs.types),
         runScheduler: Bool = true, ingestionSchedule: Schedule = .every(seconds: 60),
         vectorizationSchedule: Schedule = .every(seconds: 60), cleanupSchedule: Schedule = .dailyAt(hour: 2, minute: 0),
         reconcileSchedule: Schedule = .every(seconds: 300),

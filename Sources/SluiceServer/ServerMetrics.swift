@@ -2,6 +2,7 @@ import CoreMetrics
 import Foundation
 import Prometheus
 import SluiceCore
+import SluicePipeline
 import SluiceWorkers
 import Synchronization
 
@@ -52,10 +53,10 @@ public final class ServerMetrics: JobMetrics, Sendable {
     /// Registers every job counter and histogram at zero for the built-in job types (and `jobTypes`), so that the
     /// first scrape already shows them and `rate()` and alerts have a series from the start.
     public init(
-        registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), jobTypes: [JobType] = JobType.builtIn
+        registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), jobTypes: [JobType] = PipelineJobs.types
     ) {
         self.registry = registry
-        for type in Set(jobTypes).union(JobType.builtIn) {
+        for type in Set(jobTypes).union(PipelineJobs.types) {
             let labels = [("job_type", type.rawValue)]
             _ = registry.makeCounter(descriptor: Self.completed, labels: labels)
             _ = registry.makeCounter(descriptor: Self.failed, labels: labels)
@@ -107,7 +108,7 @@ public final class ServerMetrics: JobMetrics, Sendable {
     /// Refreshes the queue gauges from the database, then renders every metric in Prometheus text format.
     func exposition(queue: DatabaseQueue, now: Date) async throws -> String {
         let stats = try await queue.getQueueStats()
-        for type in Set(stats.byType.keys).union(JobType.builtIn) {
+        for type in Set(stats.byType.keys).union(PipelineJobs.types) {
             let counts = stats.byType[type] ?? StatusCounts()
             for status in JobStatus.allCases {
                 registry.makeGauge(

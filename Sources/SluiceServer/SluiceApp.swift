@@ -131,10 +131,10 @@ public struct SluiceApp: Sendable {
     public func scheduledTasks() -> [ScheduledTask] {
         [
             ScheduledTask(name: "ingestion", schedule: configuration.ingestionSchedule) {
-                _ = try await routine.run(WorkerRoutine.ingestion)
+                _ = try await routine.run(PipelineJobs.ingestion)
             },
             ScheduledTask(name: "vectorization", schedule: configuration.vectorizationSchedule) {
-                _ = try await routine.run(WorkerRoutine.vectorization)
+                _ = try await routine.run(PipelineJobs.vectorization)
             },
             ScheduledTask(name: "cleanup", schedule: configuration.cleanupSchedule) {
                 _ = try await cleanup()

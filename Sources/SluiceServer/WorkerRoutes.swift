@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import SluiceAccounts
 import SluiceCore
+import SluicePipeline
 import SluiceWorkers
 
 /// The worker endpoints an external cron calls, guarded by `CRON_SECRET`.
@@ -11,11 +12,11 @@ extension SluiceApp {
     func addWorkerRoutes(to router: Router<SluiceRequestContext>) {
         router.get("/api/workers/ingestion") { request, context -> Response in
             try authorizeWorker(request, context)
-            return try await workerResponse(WorkerRoutine.ingestion, context)
+            return try await workerResponse(PipelineJobs.ingestion, context)
         }
         router.get("/api/workers/vectorization") { request, context -> Response in
             try authorizeWorker(request, context)
-            return try await workerResponse(WorkerRoutine.vectorization, context)
+            return try await workerResponse(PipelineJobs.vectorization, context)
         }
         router.get("/api/workers/cleanup") { request, context -> Response in
             try authorizeWorker(request, context)

@@ -4,11 +4,6 @@ import SluiceCore
 /// One invocation of a worker: what the worker endpoints and the scheduler run. It rescues jobs whose worker was
 /// lost, claims a batch, and runs it within a time budget.
 public struct WorkerRoutine: Sendable {
-    /// The reference's ingestion worker: up to 3 INGEST_DATA jobs per invocation, in parallel.
-    public static let ingestion = Spec(types: [.ingestData], batchSize: 3)
-    /// The reference's vectorization worker: up to 2 VECTORIZE jobs per invocation (one per project at a time).
-    public static let vectorization = Spec(types: [.vectorize], batchSize: 2)
-
     /// Which jobs an invocation takes.
     public struct Spec: Sendable, Hashable {
         public var types: [JobType]

@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import SluiceAccounts
 import SluiceCore
+import SluicePipeline
 import SluiceServer
 import Testing
 

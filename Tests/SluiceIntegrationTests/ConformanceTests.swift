@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluicePipeline
 import Testing
 
 /// One suite, every store: the behaviour of the reference's `DatabaseQueue` and its state diagram.

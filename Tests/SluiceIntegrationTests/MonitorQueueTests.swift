@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluicePipeline
 import Testing
 
 /// What the queue monitor asks of every store: throughput per minute and bulk retry/cancel.

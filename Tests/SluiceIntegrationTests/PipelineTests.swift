@@ -27,6 +27,16 @@ struct PipelineTests {
         #expect(jobs[0].payload["generateEmbeddings"] == true, "read after the records, written into every part")
         #expect(jobs[0].payload["textFields"] == ["t"])
         #expect(jobs.allSatisfy { $0.jobType == .ingestData })
+        // What the writer encodes is what the handler's decoder reads.
+        let decoded = try IngestPayload(jobs[1].payload)
+        #expect(
+            decoded
+                == IngestPayload(
+                    ingestJobID: "i", projectID: "p", records: [["t": "c"]], generateEmbeddings: true,
+                    textFields: ["t"], chunk: 1))
+        #expect(try IngestPayload(decoded.json) == decoded)
+        #expect(try VectorizePayload(VectorizePayload(projectID: "p").json).projectID == "p")
+        #expect(throws: PipelineError.self) { try VectorizePayload(["project": "p"]) }
 
         let csv = UploadWriter(projectID: "p", partSize: 2)
         try Uploads.csv("title,body\nOne,\"two\nlines, and a comma\"\nThree,x\nFour,y\n", into: csv)

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import PostgresNIO
 import SluiceCore
+import SluicePipeline
 import SluicePostgres
 import SluiceStores
 import Testing

@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import SluiceAccounts
 import SluiceCore
+import SluicePipeline
 import Synchronization
 import Testing
 

@@ -5,6 +5,7 @@ import HummingbirdTesting
 import PostgresNIO
 import SluiceAccounts
 import SluiceCore
+import SluicePipeline
 import SluicePostgres
 import SluiceServer
 import SluiceWorkers

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import SluiceCore
+import SluicePipeline
 import SluiceWorkers
 import Synchronization
 import Testing

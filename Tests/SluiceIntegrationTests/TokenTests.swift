@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import SluiceAccounts
 import SluiceCore
+import SluicePipeline
 import SluiceServer
 import Testing
 

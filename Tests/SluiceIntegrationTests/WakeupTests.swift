@@ -1,6 +1,7 @@
 import Foundation
 import ServiceLifecycle
 import SluiceCore
+import SluicePipeline
 import SluiceStores
 import SluiceWorkers
 import Testing

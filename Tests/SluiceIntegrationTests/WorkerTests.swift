@@ -6,6 +6,7 @@ import Logging
 import ServiceLifecycle
 import SluiceAccounts
 import SluiceCore
+import SluicePipeline
 import SluiceServer
 import SluiceWorkers
 import Synchronization
