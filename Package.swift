@@ -194,6 +194,12 @@ let package = Package(
             dependencies: ["SluiceCore"],
             swiftSettings: swiftSettings
         ),
+        // The workers' logic without a database: the continuous worker's claim policy, event by event.
+        .testTarget(
+            name: "SluiceWorkersTests",
+            dependencies: ["SluiceWorkers"],
+            swiftSettings: swiftSettings
+        ),
         // The conformance suite (every store), concurrency across processes, migrations and the CLI, against real
         // SQLite files and a real PostgreSQL (TEST_DATABASE_URL; scripts/test starts one).
         .testTarget(

@@ -42,21 +42,11 @@ public struct ContinuousWorker: Service {
         self.logger = logger
     }
 
+    /// An event of ``ClaimPolicy``, with the jobs a claim brought.
     private enum Event: Sendable {
-        /// A job this worker ran is done: a slot is free.
-        case jobFinished
-        /// A claim for `requested` slots came back with these jobs (fewer when fewer were ready).
+        case policy(ClaimPolicy.Event)
         case claimed(requested: Int, jobs: [ClaimedJob])
-        /// A claim for `requested` slots failed.
         case claimFailed(requested: Int, error: String)
-        /// The poll interval passed.
-        case tick
-        /// The store says jobs of a type this worker runs may be ready.
-        case wake
-        /// Graceful shutdown began.
-        case shutdown
-        /// The shutdown grace period is over.
-        case graceOver
     }
 
     /// Everything the worker reacts to arrives as one stream of events: finished jobs, claims coming back, poll
@@ -76,20 +66,20 @@ public struct ContinuousWorker: Service {
             group.addTask { [pollInterval = options.pollInterval] in
                 while !Task.isCancelled {
                     try? await Task.sleep(for: pollInterval)
-                    sink.yield(.tick)
+                    sink.yield(.policy(.tick))
                 }
             }
             // Optional, and harmless without: a store that cannot announce jobs leaves the workers to the poll above.
             if let notifying = runner.queue.store as? any JobNotifyingStore {
                 let wakeups = notifying.readyJobs()
                 group.addTask {
-                    for await type in wakeups where type.map(types.contains) ?? true { sink.yield(.wake) }
+                    for await type in wakeups where type.map(types.contains) ?? true { sink.yield(.policy(.wake)) }
                 }
             }
             await withGracefulShutdownHandler {
                 await work(events: events, sink: sink, group: &group)
             } onGracefulShutdown: {
-                sink.yield(.shutdown)
+                sink.yield(.policy(.shutdown))
             }
             sink.finish()
             group.cancelAll()
@@ -97,92 +87,76 @@ public struct ContinuousWorker: Service {
         logger.info("continuous worker stopped")
     }
 
+    /// Feeds every event to the worker's ``ClaimPolicy`` and performs what it decides.
     private func work(
         events: AsyncStream<Event>, sink: AsyncStream<Event>.Continuation, group: inout TaskGroup<Void>
     ) async {
-        var running = 0  // jobs being run
-        var claiming = 0  // slots asked for by claims still in flight
-        var failures = 0
-        var pausedUntil = ContinuousClock.now
-        var iterator = events.makeAsyncIterator()
+        var policy = ClaimPolicy(
+            concurrency: options.concurrency, batchClaims: options.batchClaims, pollInterval: options.pollInterval)
+        let started = ContinuousClock.now
         let queue = runner.queue
         let types = options.types
+        var iterator = events.makeAsyncIterator()
 
-        // Asks for every free slot (one claim, or one per slot with batching off); the answers arrive as events.
-        func startClaims(_ group: inout TaskGroup<Void>) {
-            guard ContinuousClock.now >= pausedUntil else { return }
-            while options.concurrency - running - claiming > 0 {
-                let limit = options.batchClaims ? options.concurrency - running - claiming : 1
-                claiming += limit
-                group.addTask {
-                    do {
-                        sink.yield(.claimed(requested: limit, jobs: try await queue.claimJobs(types, limit: limit)))
-                    } catch {
-                        sink.yield(.claimFailed(requested: limit, error: "\(error)"))
-                    }
-                }
-            }
-        }
-
-        if !Task.isShuttingDownGracefully { startClaims(&group) }
-        // Under load, a finished job waits for a quarter of the slots to be free, so that one claim fetches
-        // several jobs instead of one claim per job.
-        let claimBatch = options.batchClaims ? max(1, options.concurrency / 4) : 1
-        while !Task.isShuttingDownGracefully, !Task.isCancelled, let event = await iterator.next() {
-            switch event {
-            case .jobFinished:
-                running -= 1
-                if running + claiming > 0, options.concurrency - running - claiming < claimBatch { continue }
-            case .claimed(let requested, let jobs):
-                claiming -= requested
-                failures = 0
-                for job in jobs {
-                    running += 1
+        func perform(_ actions: [ClaimPolicy.Action], jobs: [ClaimedJob], _ group: inout TaskGroup<Void>) async {
+            for action in actions {
+                switch action {
+                case .claim(let limit):
                     group.addTask {
-                        _ = await runner.run(job)
-                        sink.yield(.jobFinished)
+                        do {
+                            sink.yield(.claimed(requested: limit, jobs: try await queue.claimJobs(types, limit: limit)))
+                        } catch {
+                            sink.yield(.claimFailed(requested: limit, error: "\(error)"))
+                        }
+                    }
+                case .run:
+                    for job in jobs {
+                        group.addTask {
+                            _ = await runner.run(job)
+                            sink.yield(.policy(.jobFinished))
+                        }
+                    }
+                case .release:
+                    // In a task of its own, so that the release is written even if the worker is cancelled meanwhile.
+                    await Task { for job in jobs { try? await queue.releaseJob(job.lease) } }.value
+                case .startGracePeriod:
+                    logger.info("waiting for running jobs", metadata: [LogKey.running: "\(policy.running)"])
+                    group.addTask { [grace = options.shutdownGracePeriod] in
+                        try? await Task.sleep(for: grace)
+                        sink.yield(.policy(.graceOver))
+                    }
+                case .stop:
+                    if policy.running > 0 {
+                        logger.warning(
+                            "grace period over; handing running jobs back to the queue",
+                            metadata: [LogKey.running: "\(policy.running)"])
                     }
                 }
-                if jobs.count < requested { continue }  // nothing more is ready: wait for a wake-up or a tick
-            case .claimFailed(let requested, let error):
-                claiming -= requested
-                failures += 1
-                pausedUntil = .now + min(.seconds(30), options.pollInterval * (1 << min(failures, 5)))
-                logger.error("claim failed; retrying", metadata: [LogKey.error: "\(error)"])
-                continue
-            case .tick, .wake, .shutdown, .graceOver: break
             }
-            if Task.isShuttingDownGracefully { break }
-            startClaims(&group)
         }
-        guard running + claiming > 0, !Task.isCancelled else { return }
 
-        logger.info("waiting for running jobs", metadata: [LogKey.running: "\(running)"])
-        group.addTask { [grace = options.shutdownGracePeriod] in
-            try? await Task.sleep(for: grace)
-            sink.yield(.graceOver)
+        // Shutdown may have begun before this worker listened for it: the policy hears of it before anything else.
+        if Task.isShuttingDownGracefully {
+            await perform(policy.handle(.shutdown, now: .zero), jobs: [], &group)
+        } else {
+            await perform(policy.start(now: .zero), jobs: [], &group)
         }
-        var graceOver = false
-        while running + claiming > 0, let event = await iterator.next() {
+        while policy.phase != .stopped, !Task.isCancelled, let event = await iterator.next() {
+            if Task.isShuttingDownGracefully, policy.phase == .working {
+                await perform(policy.handle(.shutdown, now: .now - started), jobs: [], &group)
+                if policy.phase == .stopped { break }
+            }
             switch event {
-            case .jobFinished: running -= 1
+            case .policy(let event):
+                await perform(policy.handle(event, now: .now - started), jobs: [], &group)
             case .claimed(let requested, let jobs):
-                // Claimed while shutting down: handed straight back, the attempt not counted (in a task of its own,
-                // so that the release is written even if the worker is cancelled meanwhile).
-                claiming -= requested
-                await Task { for job in jobs { try? await queue.releaseJob(job.lease) } }.value
-            case .claimFailed(let requested, _): claiming -= requested
-            case .graceOver: graceOver = true
-            case .tick, .wake, .shutdown: break
-            }
-            if graceOver, claiming == 0 {
-                if running > 0 {
-                    logger.warning(
-                        "grace period over; handing running jobs back to the queue",
-                        metadata: [LogKey.running: "\(running)"])
-                }
-                return  // the caller cancels the group: each running job is released to PENDING
+                let actions = policy.handle(.claimed(requested: requested, received: jobs.count), now: .now - started)
+                await perform(actions, jobs: jobs, &group)
+            case .claimFailed(let requested, let error):
+                logger.error("claim failed; retrying", metadata: [LogKey.error: "\(error)"])
+                await perform(policy.handle(.claimFailed(requested: requested), now: .now - started), jobs: [], &group)
             }
         }
+        // The caller cancels the group: each job still running is released to PENDING.
     }
 }
