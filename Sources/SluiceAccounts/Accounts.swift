@@ -25,7 +25,9 @@ public struct Accounts: Sendable {
     private let decoyHash = DecoyHash()
 
     public init(
-        store: any AccountStore, options: AccountOptions = AccountOptions(), clock: any WallClock = SystemWallClock()
+        store: any AccountStore,
+        options: AccountOptions = AccountOptions(),
+        clock: any WallClock = SystemWallClock()
     ) {
         self.store = store
         self.options = options
@@ -50,8 +52,12 @@ public struct Accounts: Sendable {
         let email = try Self.normalizedEmail(email)
         try PasswordHasher.validate(password)
         let user = User(
-            id: UUID().uuidString.lowercased(), email: email, role: role,
-            passwordHash: try await options.passwordHasher.hash(password), createdAt: clock.now())
+            id: UUID().uuidString.lowercased(),
+            email: email,
+            role: role,
+            passwordHash: try await options.passwordHasher.hash(password),
+            createdAt: clock.now()
+        )
         try await store.createUser(user)
         return user
     }
@@ -73,8 +79,11 @@ public struct Accounts: Sendable {
         let token = SecretToken.generate()
         let now = clock.now()
         let session = Session(
-            tokenHash: SecretToken.digest(token), userID: user.id, createdAt: now,
-            expiresAt: now + options.sessionLifetime.timeInterval)
+            tokenHash: SecretToken.digest(token),
+            userID: user.id,
+            createdAt: now,
+            expiresAt: now + options.sessionLifetime.timeInterval
+        )
         try await store.createSession(session)
         return (token, session, user)
     }
@@ -101,12 +110,19 @@ public struct Accounts: Sendable {
             !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
         else {
             throw AccountError(
-                code: .invalidName, message: "a token's name must be 1 to 100 characters, without control characters")
+                code: .invalidName,
+                message: "a token's name must be 1 to 100 characters, without control characters"
+            )
         }
         let now = clock.now()
         let record = APIToken(
-            id: UUID().uuidString.lowercased(), name: name, role: role, createdAt: now,
-            expiresAt: lifetime.map { now + $0.timeInterval }, lastUsedAt: nil)
+            id: UUID().uuidString.lowercased(),
+            name: name,
+            role: role,
+            createdAt: now,
+            expiresAt: lifetime.map { now + $0.timeInterval },
+            lastUsedAt: nil
+        )
         let token = APIToken.prefix + SecretToken.generate()
         try await store.createAPIToken(record, tokenHash: SecretToken.digest(token))
         return (token, record)

@@ -26,7 +26,9 @@ public struct PasswordHasher: Sendable {
         }
         guard password.count >= minimumLength else {
             throw AccountError(
-                code: .invalidPassword, message: "password must be at least \(minimumLength) characters")
+                code: .invalidPassword,
+                message: "password must be at least \(minimumLength) characters"
+            )
         }
         guard password.utf8.count <= maximumBytes else {
             throw AccountError(code: .invalidPassword, message: "password must be at most \(maximumBytes) bytes")

@@ -8,7 +8,9 @@ public enum FreshDatabase {
     /// `postgresServer` is given, a database created on that PostgreSQL server (its user must be allowed to
     /// create databases).
     public static func with<T: Sendable>(
-        postgresServer: String?, logger: Logger, _ body: (String) async throws -> T
+        postgresServer: String?,
+        logger: Logger,
+        _ body: (String) async throws -> T
     ) async throws -> T {
         guard let server = postgresServer else {
             let folder = FileManager.default.temporaryDirectory

@@ -21,7 +21,10 @@ public struct PipelineBenchmark: Sendable {
     static let dimensions = 64
 
     public init(
-        executable: URL, databaseURL: String, records: Int, logger: Logger,
+        executable: URL,
+        databaseURL: String,
+        records: Int,
+        logger: Logger,
         report: @escaping @Sendable (BenchmarkResult) -> Void
     ) {
         self.executable = executable
@@ -38,7 +41,8 @@ public struct PipelineBenchmark: Sendable {
             router: embeddings,
             configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
             onServerRunning: { channel in port.continuation.yield(channel.localAddress?.port ?? 0) },
-            logger: logger)
+            logger: logger
+        )
         let services = ServiceGroup(services: [application], gracefulShutdownSignals: [], logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await services.run() }
@@ -70,8 +74,10 @@ public struct PipelineBenchmark: Sendable {
             let data = (0..<count).map { #"{"object":"embedding","index":\#($0),"embedding":[\#(vector)]}"# }
             let text = #"{"object":"list","model":"bench-zero","data":[\#(data.joined(separator: ","))]}"#
             return Response(
-                status: .ok, headers: [.contentType: "application/json"],
-                body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+                status: .ok,
+                headers: [.contentType: "application/json"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: text))
+            )
         }
         return router
     }
@@ -84,7 +90,8 @@ public struct PipelineBenchmark: Sendable {
                 "SLUICE_ADMIN_PASSWORD": "bench password", "SLUICE_BCRYPT_COST": "4", "SLUICE_LOG_LEVEL": "error",
                 "EMBEDDING_PROVIDER": "openai", "EMBEDDING_BASE_URL": embeddingURL, "EMBEDDING_MODEL": "bench-zero",
                 "EMBEDDING_DIMENSIONS": "\(Self.dimensions)", "EMBEDDING_API_KEY": "bench",
-            ])
+            ]
+        )
         defer { server.stop() }
         let api = APIClient(base: server.url)
         try await api.signIn(email: "bench@example.com", password: "bench password")
@@ -128,12 +135,17 @@ public struct PipelineBenchmark: Sendable {
                 BenchmarkResult(
                     "vectorization (zero-latency server)",
                     Double(records) / (ContinuousClock.now - stored).timeInterval,
-                    "records/s"))
+                    "records/s"
+                )
+            )
         }
         report(
             BenchmarkResult(
                 "server memory, peak during \(records.formatted())-record ingest",
-                Double(peak.value) / 1_048_576, "MiB"))
+                Double(peak.value) / 1_048_576,
+                "MiB"
+            )
+        )
     }
 }
 
@@ -219,7 +231,8 @@ final class APIClient: Sendable {
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.body = .bytes(
-            ByteBuffer(string: JSONValue.object(["email": .string(email), "password": .string(password)]).jsonText))
+            ByteBuffer(string: JSONValue.object(["email": .string(email), "password": .string(password)]).jsonText)
+        )
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
         _ = try await response.body.collect(upTo: 1 << 20)
         guard response.status == .ok, let setCookie = response.headers.first(name: "Set-Cookie") else {
@@ -241,7 +254,8 @@ final class APIClient: Sendable {
         let answer = try await response.body.collect(upTo: 64 << 20)
         guard (200..<300).contains(response.status.code) else {
             throw QueueError.invalidConfiguration(
-                "\(method) \(path) answered \(response.status): \(String(buffer: answer))")
+                "\(method) \(path) answered \(response.status): \(String(buffer: answer))"
+            )
         }
         return try JSONValue(parsing: String(buffer: answer))
     }

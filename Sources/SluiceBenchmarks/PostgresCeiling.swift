@@ -15,10 +15,14 @@ public struct PostgresCeiling: Sendable {
 
     /// Runs `body` with a ceiling on its own connection pool to the database at `url`.
     public static func with<T: Sendable>(
-        url: String, logger: Logger, _ body: @Sendable (PostgresCeiling) async throws -> T
+        url: String,
+        logger: Logger,
+        _ body: @Sendable (PostgresCeiling) async throws -> T
     ) async throws -> T {
         let client = PostgresClient(
-            configuration: try PostgresStoreConfiguration(url: url).client, backgroundLogger: logger)
+            configuration: try PostgresStoreConfiguration(url: url).client,
+            backgroundLogger: logger
+        )
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask {
                 await client.run()
@@ -37,7 +41,9 @@ public struct PostgresCeiling: Sendable {
                 """
                 INSERT INTO job_queue (id, job_type, payload)
                 VALUES (\(JobID.make()), 'BENCH_RAW_INSERT', \(#"{"n": \#(index)}"#)::jsonb)
-                """, logger: logger)
+                """,
+                logger: logger
+            )
         }
         return Double(count) / (ContinuousClock.now - start).timeInterval
     }
@@ -51,7 +57,9 @@ public struct PostgresCeiling: Sendable {
             INSERT INTO job_queue (id, job_type, payload)
             SELECT gen_random_uuid()::text, \(type), jsonb_build_object('n', n)
             FROM generate_series(1, \(jobs)) AS n
-            """, logger: logger)
+            """,
+            logger: logger
+        )
         let start = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<connections {
@@ -69,7 +77,8 @@ public struct PostgresCeiling: Sendable {
                                 ORDER BY priority DESC, scheduled_for, created_at
                                 LIMIT \(batch) FOR UPDATE SKIP LOCKED)
                             RETURNING id
-                            """, logger: logger
+                            """,
+                            logger: logger
                         ).decode(String.self) { claimed.append(id) }
                         guard !claimed.isEmpty else { return }
                         try await client.query(
@@ -78,7 +87,9 @@ public struct PostgresCeiling: Sendable {
                             SET status = 'COMPLETED', payload = NULL, completed_at = now(), lease_owner = NULL,
                                 lease_expires_at = NULL
                             WHERE id = ANY(\(claimed)) AND status = 'PROCESSING' AND lease_owner = 'raw'
-                            """, logger: logger)
+                            """,
+                            logger: logger
+                        )
                     }
                 }
             }

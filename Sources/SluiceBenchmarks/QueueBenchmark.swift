@@ -53,7 +53,9 @@ public struct QueueBenchmark: Sendable {
     let report: @Sendable (BenchmarkResult) -> Void
 
     public init(
-        store: any SluiceStore, options: BenchmarkOptions, logger: Logger,
+        store: any SluiceStore,
+        options: BenchmarkOptions,
+        logger: Logger,
         report: @escaping @Sendable (BenchmarkResult) -> Void
     ) {
         self.store = store
@@ -78,7 +80,8 @@ public struct QueueBenchmark: Sendable {
         try await fillFinished(options.pending)
         try await claimLatency(
             pendingJobs: options.pending,
-            label: "\(options.pending.formatted()) pending, \(options.pending.formatted()) done")
+            label: "\(options.pending.formatted()) pending, \(options.pending.formatted()) done"
+        )
         try await statsLatency()
     }
 
@@ -93,7 +96,9 @@ public struct QueueBenchmark: Sendable {
                     _ = try await queue.enqueue(NewJob(jobType: "BENCH_ENQUEUE", payload: ["n": .int(Int64(index))]))
                 }
                 return Double(single) / (ContinuousClock.now - start).timeInterval
-            }, against: ceiling.map { ceiling in { try await ceiling.insertOneAtATime(single) } })
+            },
+            against: ceiling.map { ceiling in { try await ceiling.insertOneAtATime(single) } }
+        )
         report(BenchmarkResult("enqueue, one at a time", rounds.sluice, "jobs/s"))
         if let raw = rounds.raw {
             report(BenchmarkResult("raw SQL: insert, one at a time", raw, "jobs/s"))
@@ -103,13 +108,18 @@ public struct QueueBenchmark: Sendable {
         try await insert(options.jobs, type: "BENCH_ENQUEUE")
         report(
             BenchmarkResult(
-                "enqueue, 1,000 per call", Double(options.jobs) / (ContinuousClock.now - start).timeInterval, "jobs/s"))
+                "enqueue, 1,000 per call",
+                Double(options.jobs) / (ContinuousClock.now - start).timeInterval,
+                "jobs/s"
+            )
+        )
     }
 
     /// The medians of three rounds of `sluice` and of `raw`, run alternately so that both meet the same table
     /// and the same background load; only `sluice` without a `raw`.
     private func alternating(
-        _ sluice: () async throws -> Double, against raw: (() async throws -> Double)?
+        _ sluice: () async throws -> Double,
+        against raw: (() async throws -> Double)?
     ) async throws -> (sluice: Double, raw: Double?) {
         guard let raw else { return (try await sluice(), nil) }
         var ours: [Double] = []
@@ -127,7 +137,8 @@ public struct QueueBenchmark: Sendable {
         while done < count {
             let batch = min(1_000, count - done)
             _ = try await queue.enqueue(
-                contentsOf: (0..<batch).map { NewJob(jobType: type, payload: ["n": .int(Int64(done + $0))]) })
+                contentsOf: (0..<batch).map { NewJob(jobType: type, payload: ["n": .int(Int64(done + $0))]) }
+            )
             done += batch
         }
     }
@@ -143,7 +154,8 @@ public struct QueueBenchmark: Sendable {
             { try await noOpRate(concurrency: concurrency, batching: true) },
             against: ceiling.map { ceiling in
                 { try await ceiling.claimAndComplete(options.jobs, batch: concurrency, connections: 2) }
-            })
+            }
+        )
         report(BenchmarkResult("no-op jobs worked, concurrency \(concurrency)", rounds.sluice, "jobs/s"))
         if let raw = rounds.raw {
             report(BenchmarkResult("raw SQL: claim + complete, \(concurrency) per statement", raw, "jobs/s"))
@@ -175,7 +187,8 @@ public struct QueueBenchmark: Sendable {
     func singleJobStatements(ceiling: PostgresCeiling?) async throws {
         let rounds = try await alternating(
             { try await noOpRate(concurrency: 8, batching: false) },
-            against: ceiling.map { ceiling in { try await ceiling.claimAndComplete(options.jobs, connections: 8) } })
+            against: ceiling.map { ceiling in { try await ceiling.claimAndComplete(options.jobs, connections: 8) } }
+        )
         report(BenchmarkResult("no-op jobs worked, concurrency 8, batching off", rounds.sluice, "jobs/s"))
         if let raw = rounds.raw {
             report(BenchmarkResult("raw SQL: claim + complete, 8 connections", raw, "jobs/s"))
@@ -199,7 +212,8 @@ public struct QueueBenchmark: Sendable {
             try await Task.sleep(for: .milliseconds(300))  // the worker is idle and waiting
             for _ in 0..<options.samples {
                 _ = try await queue.enqueue(
-                    NewJob(jobType: type, payload: ["sentAt": .double(Date().timeIntervalSince1970)]))
+                    NewJob(jobType: type, payload: ["sentAt": .double(Date().timeIntervalSince1970)])
+                )
                 try await Task.sleep(for: .milliseconds(Int.random(in: 20...120)))
             }
             while latencies.withLock({ $0.count }) < options.samples { try await Task.sleep(for: .milliseconds(5)) }
@@ -266,8 +280,11 @@ public struct QueueBenchmark: Sendable {
                     contentsOf: (0..<batch).map { index in
                         NewJob(
                             jobType: index % 5 == 0 ? "BENCH_STATS_B" : "BENCH_STATS_A",
-                            payload: ["n": .int(Int64(count + index))], scheduledFor: Date() + 86_400)
-                    })
+                            payload: ["n": .int(Int64(count + index))],
+                            scheduledFor: Date() + 86_400
+                        )
+                    }
+                )
                 count += batch
             }
             let median = percentile(try await statsTimes(samples: 21), 0.50)
@@ -281,9 +298,12 @@ public struct QueueBenchmark: Sendable {
     /// sorted.
     private func statsTimes(samples: Int) async throws -> [Double] {
         let app = SluiceApp(
-            configuration: ServerConfiguration(port: 0, runWorkers: false, runScheduler: false), store: store,
-            accountOptions: AccountOptions(passwordHasher: PasswordHasher(cost: 4)), handlers: JobHandlerRegistry(),
-            logger: logger)
+            configuration: ServerConfiguration(port: 0, runWorkers: false, runScheduler: false),
+            store: store,
+            accountOptions: AccountOptions(passwordHasher: PasswordHasher(cost: 4)),
+            handlers: JobHandlerRegistry(),
+            logger: logger
+        )
         let email = "bench-\(UUID().uuidString.prefix(8).lowercased())@example.com"
         try await app.accounts.createUser(email: email, password: "bench password", role: .manager)
         guard let (token, _, _) = try await app.accounts.signIn(email: email, password: "bench password") else {
@@ -294,7 +314,8 @@ public struct QueueBenchmark: Sendable {
             router: app.makeRouter(),
             configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
             onServerRunning: { channel in port.continuation.yield(channel.localAddress?.port ?? 0) },
-            logger: logger)
+            logger: logger
+        )
         var times: [Double] = []
         try await withThrowingTaskGroup(of: Void.self) { group in
             let services = ServiceGroup(services: [application], logger: logger)
@@ -322,7 +343,10 @@ public struct QueueBenchmark: Sendable {
 
     /// Runs `body` while a continuous worker works `types`.
     private func withWorker(
-        types: [JobType], concurrency: Int, batching: Bool = true, handlers: JobHandlerRegistry,
+        types: [JobType],
+        concurrency: Int,
+        batching: Bool = true,
+        handlers: JobHandlerRegistry,
         _ body: () async throws -> Void
     ) async throws {
         let queue = DatabaseQueue(store: store, options: QueueOptions(batchCompletions: batching), logger: logger)
@@ -330,7 +354,8 @@ public struct QueueBenchmark: Sendable {
         let worker = ContinuousWorker(
             runner: runner,
             options: ContinuousWorkerOptions(types: types, concurrency: concurrency, batchClaims: batching),
-            logger: logger)
+            logger: logger
+        )
         let services = ServiceGroup(services: [worker], gracefulShutdownSignals: [], logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await services.run() }

@@ -18,7 +18,8 @@ struct Bench: AsyncParsableCommand {
             and removes the database. On PostgreSQL it also measures the same job lifecycle in plain SQL, \
             so that each figure reads as a ratio of what the database allows. --stats-sweep measures only the stats \
             endpoint as the table grows (and bcrypt's cost). Build with -c release for real numbers.
-            """)
+            """
+    )
 
     enum Store: String, ExpressibleByArgument, CaseIterable {
         case sqlite, postgres
@@ -44,7 +45,8 @@ struct Bench: AsyncParsableCommand {
 
     @Option(
         name: .customLong("stats-sweep"),
-        help: "Instead of the full run: the stats endpoint at each of these table sizes (1000,100000,1000000).")
+        help: "Instead of the full run: the stats endpoint at each of these table sizes (1000,100000,1000000)."
+    )
     var statsSweep: String?
 
     @Flag(help: "Print JSON instead of a table.")
@@ -53,7 +55,8 @@ struct Bench: AsyncParsableCommand {
     func validate() throws {
         guard jobs > 0, pending >= 1_000, samples >= 2, records >= 0 else {
             throw ValidationError(
-                "--jobs must be at least 1, --pending at least 1000, --samples at least 2, --records 0 or more")
+                "--jobs must be at least 1, --pending at least 1000, --samples at least 2, --records 0 or more"
+            )
         }
         _ = try sweepSizes()
     }
@@ -108,7 +111,11 @@ struct Bench: AsyncParsableCommand {
                 // A `sluice serve` child of this very executable, so that its memory is measured alone.
                 let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
                 try await PipelineBenchmark(
-                    executable: executable, databaseURL: url, records: records, logger: logger, report: report
+                    executable: executable,
+                    databaseURL: url,
+                    records: records,
+                    logger: logger,
+                    report: report
                 ).run()
             }
             try await withJobStore(try StoreSettings(url: url), logger: logger) { store in
@@ -128,7 +135,8 @@ struct Bench: AsyncParsableCommand {
                         "store": .string(storeName), "name": .string(result.name), "value": .double(result.value),
                         "unit": .string(result.unit),
                     ]
-                })
+                }
+            )
             print(document.jsonText)
         }
     }

@@ -22,7 +22,9 @@ struct Enqueue: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Add a job to the queue and print its id.")
 
     @Option(
-        name: .customLong("type"), help: "Job type: \(PipelineJobs.types.map(\.rawValue).joined(separator: " or ")).")
+        name: .customLong("type"),
+        help: "Job type: \(PipelineJobs.types.map(\.rawValue).joined(separator: " or "))."
+    )
     var type: String
 
     @Option(help: "The job's payload, a JSON object.")
@@ -55,8 +57,13 @@ struct Enqueue: AsyncParsableCommand {
         let payload = try JSONValue(parsing: self.payload)
         guard case .object = payload else { throw ValidationError("--payload must be a JSON object, like {\"a\": 1}") }
         let job = NewJob(
-            jobType: JobType(rawValue: type), payload: payload, priority: priority, maxAttempts: maxAttempts,
-            scheduledFor: delay > 0 ? Date() + delay : nil, uniqueKey: uniqueKey)
+            jobType: JobType(rawValue: type),
+            payload: payload,
+            priority: priority,
+            maxAttempts: maxAttempts,
+            scheduledFor: delay > 0 ? Date() + delay : nil,
+            uniqueKey: uniqueKey
+        )
         let result = try await settings.withQueue { queue in try await queue.enqueue(job) }
         print(result.id)
         if !result.inserted {
@@ -93,7 +100,8 @@ struct Stats: AsyncParsableCommand {
 
 struct Cleanup: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Delete COMPLETED and FAILED jobs that finished more than N days ago.")
+        abstract: "Delete COMPLETED and FAILED jobs that finished more than N days ago."
+    )
 
     @Option(help: "Age in days.")
     var days: Int = 7
@@ -113,7 +121,8 @@ struct Cleanup: AsyncParsableCommand {
 
 struct Rescue: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Return PROCESSING jobs whose worker was lost (lease expired) to PENDING, or fail them.")
+        abstract: "Return PROCESSING jobs whose worker was lost (lease expired) to PENDING, or fail them."
+    )
 
     @OptionGroup var settings: QueueSettings
 

@@ -5,7 +5,8 @@ import SluiceCore
 struct Jobs: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List, show, retry and cancel jobs.",
-        subcommands: [List.self, Show.self, Retry.self, Cancel.self])
+        subcommands: [List.self, Show.self, Retry.self, Cancel.self]
+    )
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List jobs, newest first.")
@@ -33,8 +34,10 @@ struct Jobs: AsyncParsableCommand {
 
         func run() async throws {
             let filter = JobFilter(
-                status: status.flatMap(JobStatus.init(parsing:)), jobType: type.map(JobType.init(rawValue:)),
-                limit: limit)
+                status: status.flatMap(JobStatus.init(parsing:)),
+                jobType: type.map(JobType.init(rawValue:)),
+                limit: limit
+            )
             let jobs = try await settings.withQueue { queue in try await queue.listJobs(filter) }
             if json {
                 print(try JobJSON.encode(jobs))

@@ -13,7 +13,8 @@ import SluiceStores
 struct Projects: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create and list projects (collections of records to ingest, embed and search).",
-        subcommands: [Create.self, List.self, Reembed.self])
+        subcommands: [Create.self, List.self, Reembed.self]
+    )
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a project; prints its id.")
@@ -61,7 +62,8 @@ struct Projects: AsyncParsableCommand {
 extension Projects {
     struct Reembed: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Forget a project's vectors and queue its records to be embedded again (after a model change).")
+            abstract: "Forget a project's vectors and queue its records to be embedded again (after a model change)."
+        )
         @OptionGroup var settings: QueueSettings
         @Argument(help: "The project's name or id.") var project: String
 
@@ -72,7 +74,8 @@ extension Projects {
                 let cleared = try await store.clearEmbeddings(projectID: target.project.id)
                 let job = try await VectorizationHandler.enqueue(
                     projectID: target.project.id,
-                    on: DatabaseQueue(store: store, options: queueOptions, logger: logger))
+                    on: DatabaseQueue(store: store, options: queueOptions, logger: logger)
+                )
                 return (cleared, job.id)
             }
             print("cleared \(cleared) vector(s); queued VECTORIZE job \(job)")
@@ -94,7 +97,8 @@ enum ProjectLookup {
 
 struct Search: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Find a project's records nearest to a text (cosine distance of embeddings).")
+        abstract: "Find a project's records nearest to a text (cosine distance of embeddings)."
+    )
     @OptionGroup var settings: QueueSettings
     @Argument(help: "The project's name or id.") var project: String
     @Argument(help: "The text to search for.") var text: String
@@ -110,11 +114,15 @@ struct Search: AsyncParsableCommand {
             guard let model = target.project.embeddingModel else {
                 throw PipelineError(
                     code: .invalidInput,
-                    message: "project \(target.project.name) has no embeddings yet (ingest with --embed)")
+                    message: "project \(target.project.name) has no embeddings yet (ingest with --embed)"
+                )
             }
             guard model == embedder.model, target.project.embeddingDimensions == embedder.dimensions else {
                 throw PipelineError.modelMismatch(
-                    project: target.project, model: embedder.model, dimensions: embedder.dimensions)
+                    project: target.project,
+                    model: embedder.model,
+                    dimensions: embedder.dimensions
+                )
             }
             let vector = try await embedder.embed([text])[0]
             return try await store.nearest(projectID: target.project.id, to: vector, model: model, limit: k)
@@ -128,7 +136,8 @@ struct Search: AsyncParsableCommand {
                             "record": $0.data,
                         ]
                     }
-                ).jsonText)
+                ).jsonText
+            )
             return
         }
         let rows = hits.map { [String(format: "%.4f", $0.distance), String($0.text.prefix(80))] }
@@ -142,7 +151,8 @@ struct Ingest: AsyncParsableCommand {
         discussion: """
             The records are queued as INGEST_DATA jobs; a running `sluice serve` or `sluice work` processes them. \
             The command waits and shows progress (a bar on a terminal) unless --no-wait.
-            """)
+            """
+    )
 
     @OptionGroup var settings: QueueSettings
     @Argument(help: "The project's name or id.") var project: String

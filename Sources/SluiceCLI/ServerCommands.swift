@@ -31,8 +31,10 @@ enum BuiltInHandlers {
         var registry = JobHandlerRegistry()
         registry.register(.ingestData, IngestionHandler(store: store, options: ingestion))
         registry.register(
-            .vectorize, serializeBy: "projectId",
-            VectorizationHandler(store: store, provider: try embedder(environment), options: vectorization))
+            .vectorize,
+            serializeBy: "projectId",
+            VectorizationHandler(store: store, provider: try embedder(environment), options: vectorization)
+        )
         return registry
     }
 
@@ -79,7 +81,8 @@ struct Serve: AsyncParsableCommand {
             SLUICE_ADMIN_PASSWORD (first admin), SLUICE_SESSION_HOURS, SLUICE_BCRYPT_COST, \
             SLUICE_WORKER_BUDGET_SECONDS, SLUICE_WORKER_CONCURRENCY, SLUICE_SHUTDOWN_GRACE_SECONDS, \
             SLUICE_SCHEDULE_INGESTION, SLUICE_SCHEDULE_VECTORIZATION, SLUICE_SCHEDULE_CLEANUP, SLUICE_RETENTION_DAYS.
-            """)
+            """
+    )
 
     @OptionGroup var settings: QueueSettings
     @OptionGroup var workerFlags: WorkerFlags
@@ -116,11 +119,19 @@ struct Serve: AsyncParsableCommand {
             if let warning = try? EmbeddingSettings(environment: environment).warning { logger.warning("\(warning)") }
             try await store.prepareVectorIndex(dimensions: embedder.dimensions)
             let app = SluiceApp(
-                configuration: serverConfiguration, store: store, queueOptions: queueOptions,
-                accountOptions: accountOptions, handlers: registry, embedder: embedder, logger: logger)
+                configuration: serverConfiguration,
+                store: store,
+                queueOptions: queueOptions,
+                accountOptions: accountOptions,
+                handlers: registry,
+                embedder: embedder,
+                logger: logger
+            )
             app.metrics.bootstrapSwiftMetrics()
             switch try await app.accounts.bootstrapAdmin(
-                email: environment["SLUICE_ADMIN_EMAIL"], password: environment["SLUICE_ADMIN_PASSWORD"])
+                email: environment["SLUICE_ADMIN_EMAIL"],
+                password: environment["SLUICE_ADMIN_PASSWORD"]
+            )
             {
             case .usersExist: break
             case .created(let email):
@@ -132,12 +143,14 @@ struct Serve: AsyncParsableCommand {
                     printError(
                         "created admin \(email) with password \(password)\n"
                             + "This is shown once: sign in and keep it safe, or create your own admin with "
-                            + "`sluice users create` and delete this one.")
+                            + "`sluice users create` and delete this one."
+                    )
                 } else {
                     let file = try Terminal.writePrivateFile(named: "sluice-admin-password.txt", password + "\n")
                     printError(
                         "created admin \(email); its generated password is in \(file) (readable by you only): "
-                            + "sign in, then delete the file")
+                            + "sign in, then delete the file"
+                    )
                 }
             }
             if serverConfiguration.cronSecret == nil {
@@ -158,7 +171,8 @@ struct Serve: AsyncParsableCommand {
 
 struct Work: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run continuous workers and the rescuer without the HTTP server (a separate worker tier).")
+        abstract: "Run continuous workers and the rescuer without the HTTP server (a separate worker tier)."
+    )
 
     @OptionGroup var settings: QueueSettings
     @OptionGroup var workerFlags: WorkerFlags
@@ -180,10 +194,14 @@ struct Work: AsyncParsableCommand {
                         ContinuousWorker(runner: runner, options: workerOptions, logger: logger),
                         Rescuer(queue: queue, logger: logger),
                     ],
-                    gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                    gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: logger
+                )
+            )
             printError(
                 "sluice working on \(queue.store.location): \(workerOptions.types.map(\.rawValue).joined(separator: ",")) "
-                    + "× \(workerOptions.concurrency)")
+                    + "× \(workerOptions.concurrency)"
+            )
             try await group.run()
         }
     }
@@ -212,11 +230,13 @@ enum AccountSettings {
 struct Users: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Manage the people who can sign in.",
-        subcommands: [Create.self, List.self, SetRole.self, Delete.self])
+        subcommands: [Create.self, List.self, SetRole.self, Delete.self]
+    )
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Create a user; the password is read from standard input (one line; not echoed at a terminal).")
+            abstract: "Create a user; the password is read from standard input (one line; not echoed at a terminal)."
+        )
 
         @OptionGroup var settings: QueueSettings
         @Option(help: "Email address to sign in with.") var email: String
@@ -225,13 +245,17 @@ struct Users: AsyncParsableCommand {
         func run() async throws {
             guard let password = Terminal.readSecret(prompt: "Password for \(email): "), !password.isEmpty else {
                 throw ValidationError(
-                    "no password on standard input (pipe it in: echo \"$PASSWORD\" | sluice users create …)")
+                    "no password on standard input (pipe it in: echo \"$PASSWORD\" | sluice users create …)"
+                )
             }
             let options = try AccountSettings.options(ProcessInfo.processInfo.environment)
             let (email, role) = (self.email, self.role)
             let user = try await settings.withStore { store, _, _ in
                 try await Accounts(store: store, options: options).createUser(
-                    email: email, password: password, role: role)
+                    email: email,
+                    password: password,
+                    role: role
+                )
             }
             print("created \(user.email) (\(user.role.rawValue))")
         }

@@ -13,7 +13,8 @@ struct Sluice: AsyncParsableCommand {
         subcommands: [
             Serve.self, Work.self, Migrate.self, Enqueue.self, Stats.self, Jobs.self, Cleanup.self, Rescue.self,
             Users.self, Tokens.self, Projects.self, Ingest.self, Search.self, Bench.self,
-        ])
+        ]
+    )
 }
 
 /// Settings every command that opens the queue shares. Each flag falls back to its environment variable, then to
@@ -21,17 +22,20 @@ struct Sluice: AsyncParsableCommand {
 struct QueueSettings: ParsableArguments {
     @Option(
         name: .customLong("database-url"),
-        help: "postgres://… or sqlite:PATH (env DATABASE_URL; default \(StoreSettings.defaultURL)).")
+        help: "postgres://… or sqlite:PATH (env DATABASE_URL; default \(StoreSettings.defaultURL))."
+    )
     var databaseURL: String?
 
     @Flag(
         name: .customLong("no-migrate"),
-        help: "Fail on an out-of-date schema instead of migrating it (env SLUICE_AUTO_MIGRATE=false).")
+        help: "Fail on an out-of-date schema instead of migrating it (env SLUICE_AUTO_MIGRATE=false)."
+    )
     var noMigrate = false
 
     @Option(
         name: .customLong("lease-seconds"),
-        help: "How long a claimed job is held without progress (env SLUICE_LEASE_SECONDS; default 300).")
+        help: "How long a claimed job is held without progress (env SLUICE_LEASE_SECONDS; default 300)."
+    )
     var leaseSeconds: Int?
 
     @Option(
@@ -43,13 +47,15 @@ struct QueueSettings: ParsableArguments {
 
     @Option(
         name: .customLong("log-level"),
-        help: "trace, debug, info, notice, warning, error or critical (env SLUICE_LOG_LEVEL; default warning).")
+        help: "trace, debug, info, notice, warning, error or critical (env SLUICE_LOG_LEVEL; default warning)."
+    )
     var logLevel: String?
 
     /// Opens the store, brings its schema up to date (or, with `--no-migrate`, checks it), and runs `body` with
     /// the queue. `checkSchema: false` leaves the schema to `body`.
     func withQueue<Result: Sendable>(
-        checkSchema: Bool = true, _ body: @Sendable @escaping (DatabaseQueue) async throws -> Result
+        checkSchema: Bool = true,
+        _ body: @Sendable @escaping (DatabaseQueue) async throws -> Result
     ) async throws -> Result {
         try await withStore(checkSchema: checkSchema) { store, options, logger in
             try await body(DatabaseQueue(store: store, options: options, logger: logger))
@@ -91,7 +97,8 @@ struct QueueSettings: ParsableArguments {
         let text = logLevel ?? environment["SLUICE_LOG_LEVEL"] ?? "warning"
         guard let level = Logger.Level(rawValue: text.lowercased()) else {
             throw QueueError.invalidConfiguration(
-                "log level '\(text)' is not one of trace, debug, info, notice, warning, error, critical")
+                "log level '\(text)' is not one of trace, debug, info, notice, warning, error, critical"
+            )
         }
         LoggingBootstrap.once(level: level)
         var logger = Logger(label: "sluice")

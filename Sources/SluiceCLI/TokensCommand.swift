@@ -6,17 +6,20 @@ import SluiceCore
 struct Tokens: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Manage API tokens: programs send `Authorization: Bearer <token>` instead of signing in.",
-        subcommands: [Create.self, List.self, Revoke.self])
+        subcommands: [Create.self, List.self, Revoke.self]
+    )
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Make a token and print it once (only its hash is stored).")
+            abstract: "Make a token and print it once (only its hash is stored)."
+        )
         @OptionGroup var settings: QueueSettings
         @Option(help: "A unique name, such as the program that uses it.") var name: String
         @Option(help: "admin, manager or viewer: what the token may do.") var role: Role
         @Option(
             name: .customLong("expires-in"),
-            help: "How long it is valid: 90d, 12h, 30m (default: until revoked).")
+            help: "How long it is valid: 90d, 12h, 30m (default: until revoked)."
+        )
         var expiresIn: String?
 
         func run() async throws {
@@ -29,7 +32,8 @@ struct Tokens: AsyncParsableCommand {
             printError(
                 "created token \(record.name) (\(record.role.rawValue)"
                     + (record.expiresAt.map { ", expires \($0.formatted(.iso8601))" } ?? ", no expiry")
-                    + "); it is shown only this once")
+                    + "); it is shown only this once"
+            )
         }
 
         /// `90d`, `12h`, `30m`.
@@ -63,7 +67,8 @@ struct Tokens: AsyncParsableCommand {
 
     struct Revoke: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Revoke a token by name or id: its next request is refused.")
+            abstract: "Revoke a token by name or id: its next request is refused."
+        )
         @OptionGroup var settings: QueueSettings
         @Argument(help: "The token's name or id.") var token: String
 

@@ -21,7 +21,8 @@ final class CompletionBatcher: Sendable {
 
     /// Writes `completion` with `write`, alone or in a batch; returns whether its lease was still held.
     func complete(
-        _ completion: JobCompletion, write: @escaping @Sendable ([JobCompletion]) async throws -> [Bool]
+        _ completion: JobCompletion,
+        write: @escaping @Sendable ([JobCompletion]) async throws -> [Bool]
     ) async throws -> Bool {
         let slot = Slot()
         let leads = state.withLock { state -> Bool in
@@ -76,7 +77,8 @@ final class CompletionBatcher: Sendable {
         private let state = Mutex<
             (answer: Result<Answer, any Error>?, waiter: CheckedContinuation<Answer, any Error>?)
         >(
-            (nil, nil))
+            (nil, nil)
+        )
 
         func fulfil(_ answer: Result<Answer, any Error>) {
             let waiter = state.withLock { state -> CheckedContinuation<Answer, any Error>? in

@@ -75,7 +75,9 @@ public struct DatabaseQueue: Sendable {
     private let logger: Logger
 
     public init(
-        store: any QueueStore, options: QueueOptions = QueueOptions(), clock: any WallClock = SystemWallClock(),
+        store: any QueueStore,
+        options: QueueOptions = QueueOptions(),
+        clock: any WallClock = SystemWallClock(),
         logger: Logger = Logger(label: "sluice.queue")
     ) {
         self.store = store
@@ -117,8 +119,12 @@ public struct DatabaseQueue: Sendable {
         let now = clock.now()
         let owner = "\(options.workerName)/\(Self.randomToken())"
         let jobs = try await store.claim(
-            types: workerTypes, limit: limit, owner: owner, now: now,
-            leaseExpiresAt: now + options.leaseDuration.timeInterval)
+            types: workerTypes,
+            limit: limit,
+            owner: owner,
+            now: now,
+            leaseExpiresAt: now + options.leaseDuration.timeInterval
+        )
         return jobs.sorted(by: Self.claimOrder).map(ClaimedJob.init(job:))
     }
 
@@ -193,14 +199,21 @@ public struct DatabaseQueue: Sendable {
     public func lockKey(_ key: String, for lease: JobLease) async throws -> Bool {
         let now = clock.now()
         return try await store.acquireKeyLock(
-            key, owner: Self.keyOwner(lease), now: now, expiresAt: now + options.leaseDuration.timeInterval)
+            key,
+            owner: Self.keyOwner(lease),
+            now: now,
+            expiresAt: now + options.leaseDuration.timeInterval
+        )
     }
 
     /// Extends the lock on `key` by one lease duration; false when it was lost (it expired and another worker took
     /// it).
     public func renewKey(_ key: String, for lease: JobLease) async throws -> Bool {
         return try await store.renewKeyLock(
-            key, owner: Self.keyOwner(lease), expiresAt: clock.now() + options.leaseDuration.timeInterval)
+            key,
+            owner: Self.keyOwner(lease),
+            expiresAt: clock.now() + options.leaseDuration.timeInterval
+        )
     }
 
     public func unlockKey(_ key: String, for lease: JobLease) async throws {
@@ -274,14 +287,22 @@ public struct DatabaseQueue: Sendable {
     /// Retries or cancels, oldest first, up to `limit` of the jobs ``countJobs(for:status:jobType:)`` counts.
     /// A job that changed meanwhile (finished, retried, cancelled elsewhere) is skipped, not an error.
     public func perform(
-        _ action: BulkAction, status: JobStatus? = nil, jobType: JobType? = nil, limit: Int,
+        _ action: BulkAction,
+        status: JobStatus? = nil,
+        jobType: JobType? = nil,
+        limit: Int,
         reason: String = "cancelled by an administrator"
     ) async throws -> BulkActionResult {
         var result = BulkActionResult()
         for status in action.statuses(within: status) where result.changed.count < limit {
             let jobs = try await store.jobs(
                 matching: JobFilter(
-                    status: status, jobType: jobType, limit: limit - result.changed.count, oldestFirst: true))
+                    status: status,
+                    jobType: jobType,
+                    limit: limit - result.changed.count,
+                    oldestFirst: true
+                )
+            )
             for job in jobs {
                 let now = clock.now()
                 do {
@@ -302,7 +323,8 @@ public struct DatabaseQueue: Sendable {
             metadata: [
                 LogKey.bulkChanged: "\(result.changed.count)", LogKey.bulkSkipped: "\(result.skipped)",
                 LogKey.jobType: "\(jobType?.rawValue ?? "any")",
-            ])
+            ]
+        )
         return result
     }
 
@@ -312,7 +334,9 @@ public struct DatabaseQueue: Sendable {
         let currentMinute = (clock.now().timeIntervalSince1970 / 60).rounded(.down)
         let first = Date(timeIntervalSince1970: (currentMinute - Double(max(minutes, 1) - 1)) * 60)
         let found = Dictionary(
-            try await store.finishedPerMinute(since: first).map { ($0.minute, $0) }, uniquingKeysWith: { a, _ in a })
+            try await store.finishedPerMinute(since: first).map { ($0.minute, $0) },
+            uniquingKeysWith: { a, _ in a }
+        )
         return (0..<max(minutes, 1)).map { index in
             let minute = first.addingTimeInterval(Double(index) * 60)
             return found[minute] ?? ThroughputMinute(minute: minute)
@@ -340,11 +364,14 @@ public struct DatabaseQueue: Sendable {
     @discardableResult
     public func rescueExpiredJobs() async throws -> RescueResult {
         let result = try await store.rescueExpired(
-            now: clock.now(), error: "worker lost: its lease expired before the job finished")
+            now: clock.now(),
+            error: "worker lost: its lease expired before the job finished"
+        )
         if !result.requeued.isEmpty || !result.failed.isEmpty {
             logger.warning(
                 "rescued jobs whose worker was lost",
-                metadata: [LogKey.requeued: "\(result.requeued.count)", LogKey.failed: "\(result.failed.count)"])
+                metadata: [LogKey.requeued: "\(result.requeued.count)", LogKey.failed: "\(result.failed.count)"]
+            )
         }
         return result
     }

@@ -35,7 +35,10 @@ struct JSONParser {
     /// `element` one at a time, as they are read, and not kept (`element` returns false to stop with `stopped`);
     /// the other members are returned. `streamed` tells whether `key` was present.
     static func parseObject(
-        _ text: String, streamingArrayAt key: String, stopped: String, element: (JSONValue) -> Bool
+        _ text: String,
+        streamingArrayAt key: String,
+        stopped: String,
+        element: (JSONValue) -> Bool
     ) throws(Failure) -> (members: [String: JSONValue], streamed: Bool) {
         var text = text
         text.makeContiguousUTF8()

@@ -26,7 +26,9 @@ public enum JSONValue: Sendable, Hashable {
     /// values at once. Returns the other members, and whether `key` was present. Throws
     /// ``QueueError/invalidJSON`` for malformed text, and what `element` throws.
     public static func parseObject(
-        _ text: String, streamingArrayAt key: String, _ element: (JSONValue) throws -> Void
+        _ text: String,
+        streamingArrayAt key: String,
+        _ element: (JSONValue) throws -> Void
     ) throws -> (members: [String: JSONValue], streamed: Bool) {
         var thrown: (any Error)?
         do {

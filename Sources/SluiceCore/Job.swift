@@ -29,9 +29,22 @@ public struct Job: Sendable, Hashable, Codable {
     public var completedAt: Date?
 
     public init(
-        id: String, jobType: JobType, status: JobStatus, priority: Int, attempts: Int, maxAttempts: Int,
-        payload: JSONValue?, result: JSONValue?, progress: JobProgress?, errors: [AttemptError], uniqueKey: String?,
-        leaseOwner: String?, leaseExpiresAt: Date?, scheduledFor: Date, createdAt: Date, startedAt: Date?,
+        id: String,
+        jobType: JobType,
+        status: JobStatus,
+        priority: Int,
+        attempts: Int,
+        maxAttempts: Int,
+        payload: JSONValue?,
+        result: JSONValue?,
+        progress: JobProgress?,
+        errors: [AttemptError],
+        uniqueKey: String?,
+        leaseOwner: String?,
+        leaseExpiresAt: Date?,
+        scheduledFor: Date,
+        createdAt: Date,
+        startedAt: Date?,
         completedAt: Date?
     ) {
         self.id = id
@@ -119,8 +132,12 @@ public struct NewJob: Sendable, Hashable {
     public var uniqueKey: String?
 
     public init(
-        jobType: JobType, payload: JSONValue = .object([:]), priority: Int = 0, maxAttempts: Int = 3,
-        scheduledFor: Date? = nil, uniqueKey: String? = nil
+        jobType: JobType,
+        payload: JSONValue = .object([:]),
+        priority: Int = 0,
+        maxAttempts: Int = 3,
+        scheduledFor: Date? = nil,
+        uniqueKey: String? = nil
     ) {
         self.jobType = jobType
         self.storedPayload = .value(payload)
@@ -201,6 +218,10 @@ public struct ClaimedJob: Sendable, Hashable {
     public init(job: Job) {
         self.job = job
         self.lease = JobLease(
-            jobID: job.id, owner: job.leaseOwner ?? "", attempt: job.attempts, maxAttempts: job.maxAttempts)
+            jobID: job.id,
+            owner: job.leaseOwner ?? "",
+            attempt: job.attempts,
+            maxAttempts: job.maxAttempts
+        )
     }
 }

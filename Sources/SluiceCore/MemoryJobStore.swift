@@ -44,10 +44,24 @@ public final class MemoryJobStore: JobStore, ScheduleStore, KeyLockStore, JobNot
             }
             let id = JobID.make(at: now)
             table[id] = Job(
-                id: id, jobType: new.jobType, status: .pending, priority: new.priority, attempts: 0,
-                maxAttempts: new.maxAttempts, payload: new.payload, result: nil, progress: nil, errors: [],
-                uniqueKey: new.uniqueKey, leaseOwner: nil, leaseExpiresAt: nil,
-                scheduledFor: new.scheduledFor ?? now, createdAt: now, startedAt: nil, completedAt: nil)
+                id: id,
+                jobType: new.jobType,
+                status: .pending,
+                priority: new.priority,
+                attempts: 0,
+                maxAttempts: new.maxAttempts,
+                payload: new.payload,
+                result: nil,
+                progress: nil,
+                errors: [],
+                uniqueKey: new.uniqueKey,
+                leaseOwner: nil,
+                leaseExpiresAt: nil,
+                scheduledFor: new.scheduledFor ?? now,
+                createdAt: now,
+                startedAt: nil,
+                completedAt: nil
+            )
             return EnqueueResult(id: id, inserted: true)
         }
     }
@@ -189,7 +203,8 @@ public final class MemoryJobStore: JobStore, ScheduleStore, KeyLockStore, JobNot
                 table.values.compactMap { job in
                     guard job.status.isFinished, let at = job.completedAt, at >= since else { return nil }
                     return (Int64((at.timeIntervalSince1970 / 60).rounded(.down)), job.status, 1)
-                })
+                }
+            )
         }
     }
 
@@ -203,8 +218,10 @@ public final class MemoryJobStore: JobStore, ScheduleStore, KeyLockStore, JobNot
                 })
             {
                 throw QueueError.invalidTransition(
-                    id, from: .failed,
-                    reason: "cannot be retried: an unfinished job of its type holds the same unique key")
+                    id,
+                    from: .failed,
+                    reason: "cannot be retried: an unfinished job of its type holds the same unique key"
+                )
             }
             job.status = .pending
             job.attempts = 0

@@ -19,7 +19,8 @@ extension SchemaStatus {
         self.init(
             applied: knownNames.filter { recordedSet.contains($0) },
             pending: knownNames.filter { !recordedSet.contains($0) },
-            unknown: recorded.filter { !knownNames.contains($0) }.sorted())
+            unknown: recorded.filter { !knownNames.contains($0) }.sorted()
+        )
     }
 
     /// Throws ``QueueError/Code/schemaOutOfDate`` unless the database has exactly the migrations this build knows.
@@ -27,11 +28,13 @@ extension SchemaStatus {
         if !unknown.isEmpty {
             throw QueueError.schemaOutOfDate(
                 "the database has migrations this build of Sluice does not know (\(unknown.joined(separator: ", "))); "
-                    + "upgrade Sluice")
+                    + "upgrade Sluice"
+            )
         }
         if !pending.isEmpty {
             throw QueueError.schemaOutOfDate(
-                "\(pending.count) migration(s) not applied (\(pending.joined(separator: ", "))); run `sluice migrate`")
+                "\(pending.count) migration(s) not applied (\(pending.joined(separator: ", "))); run `sluice migrate`"
+            )
         }
     }
 }

@@ -44,7 +44,11 @@ public struct QueueError: Error, Sendable, Hashable, CustomStringConvertible {
     public let constraint: String?
 
     public init(
-        code: Code, message: String, jobID: String? = nil, status: JobStatus? = nil, constraint: String? = nil
+        code: Code,
+        message: String,
+        jobID: String? = nil,
+        status: JobStatus? = nil,
+        constraint: String? = nil
     ) {
         self.code = code
         self.message = message
@@ -68,8 +72,11 @@ public struct QueueError: Error, Sendable, Hashable, CustomStringConvertible {
     public static func leaseLost(_ id: String, status: JobStatus?) -> QueueError {
         let now = status.map { "it is \($0.rawValue) now" } ?? "it no longer exists"
         return QueueError(
-            code: .leaseLost, message: "job \(id) is no longer held by this worker (\(now)); stop working on it",
-            jobID: id, status: status)
+            code: .leaseLost,
+            message: "job \(id) is no longer held by this worker (\(now)); stop working on it",
+            jobID: id,
+            status: status
+        )
     }
 
     public static func invalidJob(_ reason: String) -> QueueError {

@@ -77,8 +77,13 @@ public struct EmbeddingSettings: Sendable, Hashable {
     public var timeout: Duration
 
     public init(
-        provider: Provider = .local, baseURL: String = "https://api.openai.com/v1", apiKey: String? = nil,
-        model: String? = nil, dimensions: Int = 1536, sendDimensions: Bool = false, timeout: Duration = .seconds(30)
+        provider: Provider = .local,
+        baseURL: String = "https://api.openai.com/v1",
+        apiKey: String? = nil,
+        model: String? = nil,
+        dimensions: Int = 1536,
+        sendDimensions: Bool = false,
+        timeout: Duration = .seconds(30)
     ) {
         self.provider = provider
         self.baseURL = baseURL
@@ -98,7 +103,9 @@ public struct EmbeddingSettings: Sendable, Hashable {
             guard let text = value(name) else { return nil }
             guard let number = Int(text), number > 0 else {
                 throw EmbeddingError(
-                    code: .invalidConfiguration, message: "\(name) must be a positive whole number, not '\(text)'")
+                    code: .invalidConfiguration,
+                    message: "\(name) must be a positive whole number, not '\(text)'"
+                )
             }
             return number
         }
@@ -106,20 +113,28 @@ public struct EmbeddingSettings: Sendable, Hashable {
         if let text = value("EMBEDDING_PROVIDER") {
             guard let parsed = Provider(rawValue: text.lowercased()) else {
                 throw EmbeddingError(
-                    code: .invalidConfiguration, message: "EMBEDDING_PROVIDER must be local or openai, not '\(text)'")
+                    code: .invalidConfiguration,
+                    message: "EMBEDDING_PROVIDER must be local or openai, not '\(text)'"
+                )
             }
             provider = parsed
         }
         let baseURL = value("EMBEDDING_BASE_URL") ?? "https://api.openai.com/v1"
         guard let url = URL(string: baseURL), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
             throw EmbeddingError(
-                code: .invalidConfiguration, message: "EMBEDDING_BASE_URL must be an http(s) URL, not '\(baseURL)'")
+                code: .invalidConfiguration,
+                message: "EMBEDDING_BASE_URL must be an http(s) URL, not '\(baseURL)'"
+            )
         }
         self.init(
-            provider: provider, baseURL: baseURL, apiKey: value("EMBEDDING_API_KEY"), model: value("EMBEDDING_MODEL"),
+            provider: provider,
+            baseURL: baseURL,
+            apiKey: value("EMBEDDING_API_KEY"),
+            model: value("EMBEDDING_MODEL"),
             dimensions: try positive("EMBEDDING_DIMENSIONS") ?? 1536,
             sendDimensions: ["true", "1", "yes"].contains(value("EMBEDDING_SEND_DIMENSIONS")?.lowercased() ?? ""),
-            timeout: .seconds(try positive("EMBEDDING_TIMEOUT_SECONDS") ?? 30))
+            timeout: .seconds(try positive("EMBEDDING_TIMEOUT_SECONDS") ?? 30)
+        )
     }
 }
 

@@ -18,7 +18,9 @@ public struct EmbeddingRetryOptions: Sendable {
     public var rateLimitDefault: Duration
 
     public init(
-        attempts: Int = 4, backoff: Duration = .milliseconds(500), rateLimitBudget: Duration = .seconds(60),
+        attempts: Int = 4,
+        backoff: Duration = .milliseconds(500),
+        rateLimitBudget: Duration = .seconds(60),
         rateLimitDefault: Duration = .seconds(1)
     ) {
         self.attempts = max(1, attempts)
@@ -45,7 +47,9 @@ public struct OpenAIEmbeddingClient: EmbeddingProvider {
 
     /// - Parameter http: the caller's client, shut down by the caller.
     public init(
-        settings: EmbeddingSettings, http: HTTPClient, retry: EmbeddingRetryOptions = EmbeddingRetryOptions(),
+        settings: EmbeddingSettings,
+        http: HTTPClient,
+        retry: EmbeddingRetryOptions = EmbeddingRetryOptions(),
         logger: Logger = Logger(label: "sluice.embeddings")
     ) {
         self.settings = settings
@@ -75,7 +79,8 @@ public struct OpenAIEmbeddingClient: EmbeddingProvider {
                 let wait = retry.backoff * (1 << (transientFailures - 1))
                 logger.notice(
                     "provider unavailable; retrying",
-                    metadata: [LogKey.error: "\(error.message)", LogKey.waitMS: "\(wait.milliseconds)"])
+                    metadata: [LogKey.error: "\(error.message)", LogKey.waitMS: "\(wait.milliseconds)"]
+                )
                 try await Task.sleep(for: wait)
             }
         }
@@ -114,7 +119,11 @@ public struct OpenAIEmbeddingClient: EmbeddingProvider {
             switch status {
             case 429:
                 throw EmbeddingError(
-                    code: .rateLimited, message: message, retryAfter: Self.retryAfter(response.headers), status: status)
+                    code: .rateLimited,
+                    message: message,
+                    retryAfter: Self.retryAfter(response.headers),
+                    status: status
+                )
             case 408, 409, 500...:
                 throw EmbeddingError(code: .unavailable, message: message, status: status)
             default:
@@ -133,7 +142,9 @@ public struct OpenAIEmbeddingClient: EmbeddingProvider {
             let index = item["index"]?.intValue ?? position
             guard case .array(let numbers)? = item["embedding"], vectors.indices.contains(index) else {
                 throw EmbeddingError(
-                    code: .invalidResponse, message: "embedding provider answered an item without a usable embedding")
+                    code: .invalidResponse,
+                    message: "embedding provider answered an item without a usable embedding"
+                )
             }
             let vector = numbers.compactMap(\.floatValue)
             guard vector.count == numbers.count else {
@@ -152,7 +163,8 @@ public struct OpenAIEmbeddingClient: EmbeddingProvider {
         guard items.count == count, complete.count == count else {
             throw EmbeddingError(
                 code: .invalidResponse,
-                message: "embedding provider answered \(items.count) vectors for \(count) inputs")
+                message: "embedding provider answered \(items.count) vectors for \(count) inputs"
+            )
         }
         return complete
     }

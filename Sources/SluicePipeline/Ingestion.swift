@@ -16,7 +16,9 @@ public struct IngestionOptions: Sendable {
     public var progressInterval: Duration
 
     public init(
-        batchSize: Int = 100, maxTextBytes: Int = 32 * 1024, skippedReasonsShown: Int = 10,
+        batchSize: Int = 100,
+        maxTextBytes: Int = 32 * 1024,
+        skippedReasonsShown: Int = 10,
         progressInterval: Duration = .milliseconds(250)
     ) {
         self.batchSize = max(1, batchSize)
@@ -41,7 +43,8 @@ public struct IngestionHandler: JobHandler {
     private let clock: any WallClock
 
     public init(
-        store: any PipelineStore, options: IngestionOptions = IngestionOptions(),
+        store: any PipelineStore,
+        options: IngestionOptions = IngestionOptions(),
         clock: any WallClock = SystemWallClock()
     ) {
         self.store = store
@@ -54,8 +57,14 @@ public struct IngestionHandler: JobHandler {
         let (ingestJobID, projectID) = (payload.ingestJobID, payload.projectID)
         do {
             return try await process(
-                payload.records, ingestJobID: ingestJobID, projectID: projectID, chunk: payload.chunk,
-                textFields: payload.textFields, generateEmbeddings: payload.generateEmbeddings, context: context)
+                payload.records,
+                ingestJobID: ingestJobID,
+                projectID: projectID,
+                chunk: payload.chunk,
+                textFields: payload.textFields,
+                generateEmbeddings: payload.generateEmbeddings,
+                context: context
+            )
         } catch is CancellationError {
             throw CancellationError()  // shutdown: the job goes back to the queue and resumes later
         } catch {
@@ -63,21 +72,31 @@ public struct IngestionHandler: JobHandler {
             let cancelled = (error as? QueueError)?.code == .leaseLost
             if cancelled || lease.attempt >= lease.maxAttempts {
                 try? await store.failIngestJob(
-                    id: ingestJobID, error: cancelled ? "cancelled" : "\(error)", now: clock.now())
+                    id: ingestJobID,
+                    error: cancelled ? "cancelled" : "\(error)",
+                    now: clock.now()
+                )
             }
             throw error
         }
     }
 
     private func process(
-        _ records: [JSONValue], ingestJobID: String, projectID: String, chunk: Int, textFields: [String],
-        generateEmbeddings: Bool, context: JobContext
+        _ records: [JSONValue],
+        ingestJobID: String,
+        projectID: String,
+        chunk: Int,
+        textFields: [String],
+        generateEmbeddings: Bool,
+        context: JobContext
     ) async throws -> JSONValue {
         guard try await store.ingestJob(id: ingestJobID) != nil,
             let part = try await store.ingestChunk(ingestJobID: ingestJobID, chunk: chunk)
         else {
             throw PipelineError(
-                code: .ingestJobNotFound, message: "ingest job \(ingestJobID) (part \(chunk)) does not exist")
+                code: .ingestJobNotFound,
+                message: "ingest job \(ingestJobID) (part \(chunk)) does not exist"
+            )
         }
         try await store.startIngestJob(id: ingestJobID, now: clock.now())
         let reader = RecordReader(textFields: textFields, maxTextBytes: options.maxTextBytes)
@@ -105,20 +124,33 @@ public struct IngestionHandler: JobHandler {
                 }
             }
             let inserted = try await store.storeBatch(
-                valid, invalid: invalid, handled: end - offset, ingestJobID: ingestJobID, projectID: projectID,
-                chunk: chunk, processedAfter: end, now: clock.now())
+                valid,
+                invalid: invalid,
+                handled: end - offset,
+                ingestJobID: ingestJobID,
+                projectID: projectID,
+                chunk: chunk,
+                processedAfter: end,
+                now: clock.now()
+            )
             duplicatesThisRun += valid.count - inserted
             offset = end
             // The part's own row has the resume point already; the monitor's progress needs no more than a few
             // updates a second, and the last.
             if offset == records.count || ContinuousClock.now >= nextProgress {
                 try await context.reportProgress(
-                    current: offset, total: records.count, message: "stored \(offset) of \(records.count) records")
+                    current: offset,
+                    total: records.count,
+                    message: "stored \(offset) of \(records.count) records"
+                )
                 nextProgress = .now + options.progressInterval
             }
         }
         let (finished, jobComplete) = try await store.finishIngestChunk(
-            ingestJobID: ingestJobID, chunk: chunk, now: clock.now())
+            ingestJobID: ingestJobID,
+            chunk: chunk,
+            now: clock.now()
+        )
         var result: [String: JSONValue] = [
             "ingestJobId": .string(ingestJobID),
             "chunk": .int(Int64(chunk)),

@@ -43,8 +43,12 @@ public struct IngestPayload: Sendable, Hashable {
     }
 
     public init(
-        ingestJobID: String, projectID: String, records: [JSONValue], generateEmbeddings: Bool = false,
-        textFields: [String] = [], chunk: Int = 0
+        ingestJobID: String,
+        projectID: String,
+        records: [JSONValue],
+        generateEmbeddings: Bool = false,
+        textFields: [String] = [],
+        chunk: Int = 0
     ) {
         self.ingestJobID = ingestJobID
         self.projectID = projectID
@@ -60,14 +64,20 @@ public struct IngestPayload: Sendable, Hashable {
             let projectID = payload[Key.projectID]?.stringValue, case .array(let records)? = payload[Key.records]
         else {
             throw PipelineError(
-                code: .invalidInput, message: "INGEST_DATA payload needs ingestJobId, projectId and a records array")
+                code: .invalidInput,
+                message: "INGEST_DATA payload needs ingestJobId, projectId and a records array"
+            )
         }
         var textFields: [String] = []
         if case .array(let fields)? = payload[Key.textFields] { textFields = fields.compactMap(\.stringValue) }
         self.init(
-            ingestJobID: ingestJobID, projectID: projectID, records: records,
-            generateEmbeddings: payload[Key.generateEmbeddings]?.boolValue ?? false, textFields: textFields,
-            chunk: payload[Key.chunk]?.intValue ?? 0)
+            ingestJobID: ingestJobID,
+            projectID: projectID,
+            records: records,
+            generateEmbeddings: payload[Key.generateEmbeddings]?.boolValue ?? false,
+            textFields: textFields,
+            chunk: payload[Key.chunk]?.intValue ?? 0
+        )
     }
 
     /// The payload as a value, for producers that have the records at hand.

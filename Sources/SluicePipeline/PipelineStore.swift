@@ -13,7 +13,11 @@ public struct Project: Sendable, Hashable {
     public var createdAt: Date
 
     public init(
-        id: String, name: String, embeddingModel: String? = nil, embeddingDimensions: Int? = nil, createdAt: Date
+        id: String,
+        name: String,
+        embeddingModel: String? = nil,
+        embeddingDimensions: Int? = nil,
+        createdAt: Date
     ) {
         self.id = id
         self.name = name
@@ -53,8 +57,17 @@ public struct IngestJob: Sendable, Hashable {
     public var completedAt: Date?
 
     public init(
-        id: String, projectID: String, status: JobStatus = .pending, total: Int, processed: Int = 0, saved: Int = 0,
-        skipped: Int = 0, error: String? = nil, createdAt: Date, startedAt: Date? = nil, completedAt: Date? = nil
+        id: String,
+        projectID: String,
+        status: JobStatus = .pending,
+        total: Int,
+        processed: Int = 0,
+        saved: Int = 0,
+        skipped: Int = 0,
+        error: String? = nil,
+        createdAt: Date,
+        startedAt: Date? = nil,
+        completedAt: Date? = nil
     ) {
         self.id = id
         self.projectID = projectID
@@ -162,8 +175,14 @@ public protocol PipelineStore: Sendable {
     /// `handled` to the job's `processed` and sets the part's `processed` to `processedAfter`. Returns how many
     /// records were inserted.
     func storeBatch(
-        _ records: [NewRecord], invalid: Int, handled: Int, ingestJobID: String, projectID: String, chunk: Int,
-        processedAfter: Int, now: Date
+        _ records: [NewRecord],
+        invalid: Int,
+        handled: Int,
+        ingestJobID: String,
+        projectID: String,
+        chunk: Int,
+        processedAfter: Int,
+        now: Date
     ) async throws -> Int
     /// Marks a part done; when it was the last, the job is COMPLETED. Returns the part and whether the job is
     /// COMPLETED now (true again when a finished part is finished twice, as after a crash before its queue job
@@ -181,7 +200,11 @@ public protocol PipelineStore: Sendable {
     /// Writes vectors in one transaction and records the model and dimension on the project when it has none.
     /// Throws ``PipelineError/Code/modelMismatch`` when the project's vectors came from another model or dimension.
     func saveEmbeddings(
-        _ vectors: [(id: String, vector: [Float])], projectID: String, model: String, dimensions: Int, now: Date
+        _ vectors: [(id: String, vector: [Float])],
+        projectID: String,
+        model: String,
+        dimensions: Int,
+        now: Date
     ) async throws
     /// The `limit` records of the project nearest to `vector` by cosine distance, among those embedded with
     /// `model`, nearest first.
@@ -230,7 +253,8 @@ public struct PipelineError: Error, Sendable, Hashable, CustomStringConvertible 
             message:
                 "project \(project.name) was embedded with \(project.embeddingModel ?? "?") "
                 + "(\(project.embeddingDimensions ?? 0) dimensions) but \(model) (\(dimensions) dimensions) is configured; "
-                + "re-embed the project before mixing models")
+                + "re-embed the project before mixing models"
+        )
     }
 }
 

@@ -16,7 +16,9 @@ public struct VectorizationReconciler: Sendable {
     private let logger: Logger
 
     public init(
-        store: any PipelineStore, queue: DatabaseQueue, projectsPerRun: Int = 1_000,
+        store: any PipelineStore,
+        queue: DatabaseQueue,
+        projectsPerRun: Int = 1_000,
         logger: Logger = Logger(label: "sluice.reconciler")
     ) {
         self.store = store
@@ -35,7 +37,8 @@ public struct VectorizationReconciler: Sendable {
         if !queued.isEmpty {
             logger.notice(
                 "queued VECTORIZE for projects with records left unembedded",
-                metadata: [LogKey.projects: "\(queued.joined(separator: ","))"])
+                metadata: [LogKey.projects: "\(queued.joined(separator: ","))"]
+            )
         }
         return queued
     }

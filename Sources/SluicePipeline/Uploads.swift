@@ -22,7 +22,9 @@ public enum Uploads {
             members = others
         } catch let error as QueueError where error.code == .invalidJSON {
             throw PipelineError(
-                code: .invalidInput, message: "body must be a JSON object with a records array: \(error.message)")
+                code: .invalidInput,
+                message: "body must be a JSON object with a records array: \(error.message)"
+            )
         }
         switch members["textFields"] {
         case nil, .null?: break
@@ -85,11 +87,18 @@ public enum Uploads {
     /// Creates the ingest job with the writer's parts and enqueues one INGEST_DATA job per part (all in one round
     /// trip). Returns the queue jobs' ids. When enqueueing fails, the ingest job is marked FAILED.
     public static func submit(
-        _ writer: UploadWriter, store: any PipelineStore, queue: DatabaseQueue, now: Date
+        _ writer: UploadWriter,
+        store: any PipelineStore,
+        queue: DatabaseQueue,
+        now: Date
     ) async throws -> [String] {
         let jobs = writer.finish()
         let ingestJob = IngestJob(
-            id: writer.ingestJobID, projectID: writer.projectID, total: writer.total, createdAt: now)
+            id: writer.ingestJobID,
+            projectID: writer.projectID,
+            total: writer.total,
+            createdAt: now
+        )
         try await store.createIngestJob(ingestJob, chunks: jobs.count, generateEmbeddings: writer.generateEmbeddings)
         do {
             return try await queue.enqueue(contentsOf: jobs).map(\.id)
@@ -128,7 +137,8 @@ public final class UploadWriter {
         guard !record.containsNUL else {
             throw PipelineError(
                 code: .invalidInput,
-                message: "record \(total) contains a NUL character (\\u0000), which cannot be stored")
+                message: "record \(total) contains a NUL character (\\u0000), which cannot be stored"
+            )
         }
         if parts.isEmpty || inLastPart == partSize {
             parts.append(prefix(chunk: parts.count))

@@ -21,8 +21,11 @@ public struct VectorizationOptions: Sendable {
     public var rateLimitDelay: Duration
 
     public init(
-        recordsPerJob: Int = 250, batchSize: Int = 25, tokensPerRequest: Int = 64_000,
-        maxInputCharacters: Int = 32_000, rateLimitDelay: Duration = .seconds(30)
+        recordsPerJob: Int = 250,
+        batchSize: Int = 25,
+        tokensPerRequest: Int = 64_000,
+        maxInputCharacters: Int = 32_000,
+        rateLimitDelay: Duration = .seconds(30)
     ) {
         self.recordsPerJob = max(1, recordsPerJob)
         self.batchSize = max(1, batchSize)
@@ -46,8 +49,10 @@ public struct VectorizationHandler: JobHandler {
     private let clock: any WallClock
 
     public init(
-        store: any PipelineStore, provider: any EmbeddingProvider,
-        options: VectorizationOptions = VectorizationOptions(), pacer: RequestPacer = RequestPacer(),
+        store: any PipelineStore,
+        provider: any EmbeddingProvider,
+        options: VectorizationOptions = VectorizationOptions(),
+        pacer: RequestPacer = RequestPacer(),
         clock: any WallClock = SystemWallClock()
     ) {
         self.store = store
@@ -90,11 +95,18 @@ public struct VectorizationHandler: JobHandler {
                 throw RetryLater(after: error.retryAfter ?? options.rateLimitDelay, reason: error.message)
             }
             try await store.saveEmbeddings(
-                zip(batch, vectors).map { (id: $0.id, vector: $1) }, projectID: projectID, model: provider.model,
-                dimensions: provider.dimensions, now: clock.now())
+                zip(batch, vectors).map { (id: $0.id, vector: $1) },
+                projectID: projectID,
+                model: provider.model,
+                dimensions: provider.dimensions,
+                now: clock.now()
+            )
             embedded += batch.count
             try await context.reportProgress(
-                current: embedded, total: records.count, message: "embedded \(embedded) of \(records.count) records")
+                current: embedded,
+                total: records.count,
+                message: "embedded \(embedded) of \(records.count) records"
+            )
         }
         var result: [String: JSONValue] = [
             "projectId": .string(projectID), "embeddedCount": .int(Int64(embedded)),
@@ -121,8 +133,10 @@ public struct VectorizationHandler: JobHandler {
     /// The VECTORIZE job of a project, under the project's unique key.
     public static func job(projectID: String) -> NewJob {
         NewJob(
-            jobType: .vectorize, payload: VectorizePayload(projectID: projectID).json,
-            uniqueKey: "vectorize:\(projectID)")
+            jobType: .vectorize,
+            payload: VectorizePayload(projectID: projectID).json,
+            uniqueKey: "vectorize:\(projectID)"
+        )
     }
 
     /// Requests of at most `batchSize` texts and about `tokensPerRequest` tokens (4 characters a token).

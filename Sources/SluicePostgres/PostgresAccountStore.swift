@@ -13,7 +13,8 @@ extension PostgresJobStore: AccountStore {
                 INSERT INTO sluice_users (id, email, role, password_hash, created_at)
                 VALUES (\(user.id), \(user.email), \(user.role.rawValue), \(user.passwordHash), \(user.createdAt))
                 RETURNING id
-                """)
+                """
+            )
         } catch let error as QueueError where error.constraint == "sluice_users_email_key" {
             throw AccountError.emailTaken(user.email)
         }
@@ -40,7 +41,8 @@ extension PostgresJobStore: AccountStore {
 
     public func setRole(email: String, role: Role) async throws -> Bool {
         try await changesRow(
-            "UPDATE sluice_users SET role = \(role.rawValue) WHERE email = \(email) RETURNING id")
+            "UPDATE sluice_users SET role = \(role.rawValue) WHERE email = \(email) RETURNING id"
+        )
     }
 
     public func deleteUser(email: String) async throws -> Bool {
@@ -53,7 +55,8 @@ extension PostgresJobStore: AccountStore {
             INSERT INTO sluice_sessions (token_hash, user_id, created_at, expires_at)
             VALUES (\(session.tokenHash), \(session.userID), \(session.createdAt), \(session.expiresAt))
             RETURNING token_hash
-            """)
+            """
+        )
     }
 
     public func session(tokenHash: String, now: Date) async throws -> (Session, User)? {
@@ -64,13 +67,17 @@ extension PostgresJobStore: AccountStore {
                        u.id, u.email, u.role, u.password_hash, u.created_at
                 FROM sluice_sessions s JOIN sluice_users u ON u.id = s.user_id
                 WHERE s.token_hash = \(tokenHash) AND s.expires_at > \(now)
-                """, logger: logger
+                """,
+                logger: logger
             ).collect()
             guard let row = rows.first else { return nil }
             let cells = row.makeRandomAccess()
             let session = Session(
-                tokenHash: try cells[0].decode(String.self), userID: try cells[1].decode(String.self),
-                createdAt: try cells[2].decode(Date.self), expiresAt: try cells[3].decode(Date.self))
+                tokenHash: try cells[0].decode(String.self),
+                userID: try cells[1].decode(String.self),
+                createdAt: try cells[2].decode(Date.self),
+                expiresAt: try cells[3].decode(Date.self)
+            )
             return (session, try Self.decodeUser(cells, from: 4))
         }
     }
@@ -82,7 +89,8 @@ extension PostgresJobStore: AccountStore {
     public func deleteExpiredSessions(now: Date) async throws -> Int {
         try await mapErrors {
             try await client.query(
-                "DELETE FROM sluice_sessions WHERE expires_at <= \(now) RETURNING token_hash", logger: logger
+                "DELETE FROM sluice_sessions WHERE expires_at <= \(now) RETURNING token_hash",
+                logger: logger
             ).collect().count
         }
     }
@@ -101,7 +109,11 @@ extension PostgresJobStore: AccountStore {
             throw QueueError.schemaOutOfDate("unknown role '\(roleText)' in sluice_users")
         }
         return User(
-            id: try cells[start].decode(String.self), email: try cells[start + 1].decode(String.self), role: role,
-            passwordHash: try cells[start + 3].decode(String.self), createdAt: try cells[start + 4].decode(Date.self))
+            id: try cells[start].decode(String.self),
+            email: try cells[start + 1].decode(String.self),
+            role: role,
+            passwordHash: try cells[start + 3].decode(String.self),
+            createdAt: try cells[start + 4].decode(Date.self)
+        )
     }
 }

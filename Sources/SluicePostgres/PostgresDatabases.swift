@@ -26,15 +26,22 @@ public enum PostgresDatabases {
     public static func drop(_ name: String, on serverURL: String, logger: Logger) async throws {
         try await withConnection(serverURL, logger: logger) { connection in
             try await connection.query(
-                PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: logger)
+                PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"),
+                logger: logger
+            )
         }
     }
 
     private static func withConnection(
-        _ url: String, logger: Logger, _ body: (PostgresConnection) async throws -> Void
+        _ url: String,
+        logger: Logger,
+        _ body: (PostgresConnection) async throws -> Void
     ) async throws {
         let connection = try await PostgresConnection.connect(
-            configuration: try PostgresStoreConfiguration(url: url).connectionConfiguration(), id: 1, logger: logger)
+            configuration: try PostgresStoreConfiguration(url: url).connectionConfiguration(),
+            id: 1,
+            logger: logger
+        )
         do {
             try await body(connection)
             try await connection.close()

@@ -9,7 +9,8 @@ enum PostgresErrors {
         switch sqlState {
         case "42P01"?:  // undefined_table
             return QueueError.schemaOutOfDate(
-                "\(serverMessage ?? "a table is missing"); run `sluice migrate`")
+                "\(serverMessage ?? "a table is missing"); run `sluice migrate`"
+            )
         case let state?
         where state.hasPrefix("08") || state.hasPrefix("28") || state == "3D000"
             || state.hasPrefix("57P"):
@@ -26,7 +27,8 @@ enum PostgresErrors {
         case .server:
             return QueueError.databaseError(
                 "\(serverMessage ?? "statement refused") (SQLSTATE \(sqlState ?? "?"))",
-                constraint: error.serverInfo?[.constraintName])
+                constraint: error.serverInfo?[.constraintName]
+            )
         default:
             // PSQLError's own description is a fixed text ("Generic description to prevent accidental leakage…"):
             // say what failed instead, by its code and the server's message (never bound values).

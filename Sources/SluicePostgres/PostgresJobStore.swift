@@ -42,7 +42,10 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
     public func checkReachable() async throws {
         do {
             let connection = try await PostgresConnection.connect(
-                configuration: try configuration.connectionConfiguration(), id: 0, logger: logger)
+                configuration: try configuration.connectionConfiguration(),
+                id: 0,
+                logger: logger
+            )
             do {
                 try await connection.query("SELECT 1", logger: logger)
             } catch {
@@ -82,7 +85,10 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
         while !Task.isCancelled {
             do {
                 let connection = try await PostgresConnection.connect(
-                    configuration: try configuration.connectionConfiguration(), id: 1, logger: logger)
+                    configuration: try configuration.connectionConfiguration(),
+                    id: 1,
+                    logger: logger
+                )
                 do {
                     try await connection.listen(on: Self.readyChannel) { notifications in
                         failures = 0
@@ -101,7 +107,8 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
                 failures += 1
                 logger.warning(
                     "listening for new jobs failed; workers poll meanwhile",
-                    metadata: [LogKey.error: "\(PostgresErrors.loggable(error))"])
+                    metadata: [LogKey.error: "\(PostgresErrors.loggable(error))"]
+                )
                 try? await Task.sleep(for: .seconds(min(30, 1 << min(failures, 5))))
             }
         }
@@ -117,9 +124,13 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
                     """
                     CREATE TABLE IF NOT EXISTS sluice_migrations (
                         name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())
-                    """, logger: logger)
+                    """,
+                    logger: logger
+                )
                 let status = SchemaStatus(
-                    known: PostgresMigrations.all, applied: try await Self.appliedMigrations(connection, logger))
+                    known: PostgresMigrations.all,
+                    applied: try await Self.appliedMigrations(connection, logger)
+                )
                 if !status.unknown.isEmpty { try status.requireCurrent() }
                 var applied: [String] = []
                 for migration in PostgresMigrations.all where status.pending.contains(migration.name) {
@@ -130,11 +141,14 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
                             throw QueueError.schemaOutOfDate(
                                 "pgvector is not installed on this PostgreSQL (\(error.serverInfo?[.message] ?? "extension \"vector\" is not available")). "
                                     + "Install the pgvector package for your PostgreSQL, then run "
-                                    + "`CREATE EXTENSION IF NOT EXISTS vector;` as a superuser, and start Sluice again")
+                                    + "`CREATE EXTENSION IF NOT EXISTS vector;` as a superuser, and start Sluice again"
+                            )
                         }
                     }
                     try await connection.query(
-                        "INSERT INTO sluice_migrations (name) VALUES (\(migration.name))", logger: logger)
+                        "INSERT INTO sluice_migrations (name) VALUES (\(migration.name))",
+                        logger: logger
+                    )
                     applied.append(migration.name)
                 }
                 return applied
@@ -146,7 +160,9 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
         try await mapErrors {
             try await client.withConnection { connection in
                 SchemaStatus(
-                    known: PostgresMigrations.all, applied: try await Self.appliedMigrations(connection, logger))
+                    known: PostgresMigrations.all,
+                    applied: try await Self.appliedMigrations(connection, logger)
+                )
             }
         }
     }
@@ -154,12 +170,14 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
     private static func appliedMigrations(_ connection: PostgresConnection, _ logger: Logger) async throws -> [String] {
         let exists =
             try await connection.query(
-                "SELECT to_regclass('sluice_migrations') IS NOT NULL", logger: logger
+                "SELECT to_regclass('sluice_migrations') IS NOT NULL",
+                logger: logger
             ).collect().first?.decode(Bool.self) ?? false
         guard exists else { return [] }
         var names: [String] = []
         for try await name in try await connection.query(
-            "SELECT name FROM sluice_migrations ORDER BY name", logger: logger
+            "SELECT name FROM sluice_migrations ORDER BY name",
+            logger: logger
         ).decode(String.self) {
             names.append(name)
         }
@@ -173,10 +191,12 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
         let inserted = try await mapErrors {
             if jobs.count == 1 {
                 return try await collect(
-                    client.execute(PostgresStatements.InsertJob(id: ids[0], job: jobs[0], now: now), logger: logger))
+                    client.execute(PostgresStatements.InsertJob(id: ids[0], job: jobs[0], now: now), logger: logger)
+                )
             }
             return try await collect(
-                client.execute(PostgresStatements.InsertJobs(ids: ids, jobs: jobs, now: now), logger: logger))
+                client.execute(PostgresStatements.InsertJobs(ids: ids, jobs: jobs, now: now), logger: logger)
+            )
         }
         let insertedIDs = Set(inserted)
         var results = zip(ids, jobs).map { id, _ in EnqueueResult(id: id, inserted: insertedIDs.contains(id)) }
@@ -190,7 +210,8 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
                 """
                 SELECT job_type, unique_key, id FROM job_queue
                 WHERE unique_key = ANY(\(keys)::text[]) AND status IN ('PENDING', 'PROCESSING')
-                """, logger: logger
+                """,
+                logger: logger
             ).collect()
         }
         var holderByKey: [String: String] = [:]
@@ -220,8 +241,12 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
         -> [Job]
     {
         let claim = PostgresStatements.ClaimJobs(
-            types: Array(Set(types.map(\.rawValue))), limit: limit, owner: owner, now: now,
-            leaseExpiresAt: leaseExpiresAt)
+            types: Array(Set(types.map(\.rawValue))),
+            limit: limit,
+            owner: owner,
+            now: now,
+            leaseExpiresAt: leaseExpiresAt
+        )
         return try await mapErrors { try await collect(client.execute(claim, logger: logger)) }
     }
 
@@ -234,8 +259,10 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
         let done = Set(
             try await mapErrors {
                 try await collect(
-                    client.execute(PostgresStatements.CompleteJobs(completions: completions, now: now), logger: logger))
-            })
+                    client.execute(PostgresStatements.CompleteJobs(completions: completions, now: now), logger: logger)
+                )
+            }
+        )
         return completions.map { done.contains($0.lease.jobID) }
     }
 
@@ -243,7 +270,9 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
     /// PostgreSQL delivers at commit. A follow-up that an unfinished job's unique key keeps out is left out.
     public func complete(_ lease: JobLease, result: JSONValue?, followUps: [NewJob], now: Date) async throws -> Bool {
         let completion = PostgresStatements.CompleteJobs(
-            completions: [JobCompletion(lease: lease, result: result)], now: now)
+            completions: [JobCompletion(lease: lease, result: result)],
+            now: now
+        )
         let ids = followUps.map { _ in JobID.make(at: now) }
         let logger = self.logger
         return try await mapErrors {
@@ -270,7 +299,8 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
                     lease_owner = NULL, lease_expires_at = NULL
                 WHERE id = \(lease.jobID) AND status = 'PROCESSING' AND lease_owner = \(lease.owner)
                 RETURNING id
-                """)
+                """
+            )
         }
         return try await changesRow(
             """
@@ -279,7 +309,8 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
                 completed_at = \(now), errors = errors || \(entry)::jsonb, lease_owner = NULL, lease_expires_at = NULL
             WHERE id = \(lease.jobID) AND status = 'PROCESSING' AND lease_owner = \(lease.owner)
             RETURNING id
-            """)
+            """
+        )
     }
 
     public func release(_ lease: JobLease, availableAt: Date) async throws -> Bool {
@@ -290,7 +321,8 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
                 lease_owner = NULL, lease_expires_at = NULL
             WHERE id = \(lease.jobID) AND status = 'PROCESSING' AND lease_owner = \(lease.owner)
             RETURNING id
-            """)
+            """
+        )
     }
 
     public func acquireKeyLock(_ key: String, owner: String, now: Date, expiresAt: Date) async throws -> Bool {
@@ -300,7 +332,8 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
             ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
             WHERE sluice_key_locks.expires_at < \(now)
             RETURNING key
-            """)
+            """
+        )
     }
 
     public func renewKeyLock(_ key: String, owner: String, expiresAt: Date) async throws -> Bool {
@@ -308,7 +341,8 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
             """
             UPDATE sluice_key_locks SET expires_at = \(expiresAt) WHERE key = \(key) AND owner = \(owner)
             RETURNING key
-            """)
+            """
+        )
     }
 
     public func releaseKeyLock(_ key: String, owner: String) async throws {
@@ -321,10 +355,12 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
             INSERT INTO sluice_scheduled_runs (name, slot, owner, claimed_at) VALUES (\(name), \(slot), \(owner), \(now))
             ON CONFLICT DO NOTHING
             RETURNING name
-            """)
+            """
+        )
         if claimed {
             _ = try await changesRow(
-                "DELETE FROM sluice_scheduled_runs WHERE claimed_at < \(now - 7 * 86_400) RETURNING name")
+                "DELETE FROM sluice_scheduled_runs WHERE claimed_at < \(now - 7 * 86_400) RETURNING name"
+            )
         }
         return claimed
     }
@@ -335,7 +371,8 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
             UPDATE job_queue SET progress = \(StoredJSON.encode(progress))::jsonb, lease_expires_at = \(leaseExpiresAt)
             WHERE id = \(lease.jobID) AND status = 'PROCESSING' AND lease_owner = \(lease.owner)
             RETURNING id
-            """)
+            """
+        )
     }
 
     // MARK: Operators
@@ -352,7 +389,8 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
               AND (\(filter.jobType?.rawValue)::text IS NULL OR job_type = \(filter.jobType?.rawValue))
             ORDER BY \(unescaped: filter.oldestFirst ? "created_at, id" : "created_at DESC, id DESC")
             LIMIT \(max(0, filter.limit))
-            """)
+            """
+        )
     }
 
     /// Reads the counts the `job_queue_counts` triggers keep: a few rows per type and state and live connection,
@@ -368,7 +406,9 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
                 INSERT INTO job_queue_counts AS counts (job_type, status, slot, n)
                 SELECT job_type, status, 0, sum(n) FROM ended GROUP BY job_type, status ORDER BY job_type, status
                 ON CONFLICT (job_type, status, slot) DO UPDATE SET n = counts.n + excluded.n
-                """, logger: logger)
+                """,
+                logger: logger
+            )
             var rows: [(JobType, JobStatus, Int)] = []
             for try await (type, status, count) in try await client.query(
                 "SELECT job_type, status, sum(n)::int8 FROM job_queue_counts GROUP BY 1, 2 HAVING sum(n) <> 0",
@@ -389,7 +429,8 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
                 FROM job_queue
                 WHERE status IN ('COMPLETED', 'FAILED') AND completed_at >= \(since)
                 GROUP BY 1, 2
-                """, logger: logger
+                """,
+                logger: logger
             ).decode((Int64, String, Int).self) {
                 if let status = JobStatus(rawValue: status) { rows.append((minute, status, count)) }
             }
@@ -407,12 +448,15 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
                         started_at = NULL, completed_at = NULL
                     WHERE id = \(id) AND status = 'FAILED'
                     RETURNING id
-                    """, logger: logger
+                    """,
+                    logger: logger
                 ).collect().isEmpty
             } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {  // unique_violation
                 throw QueueError.invalidTransition(
-                    id, from: .failed,
-                    reason: "cannot be retried: an unfinished job of its type holds the same unique key")
+                    id,
+                    from: .failed,
+                    reason: "cannot be retried: an unfinished job of its type holds the same unique key"
+                )
             }
         }
         if !changed { try await explainRefusal(id, QueueTransitions.checkRetry) }
@@ -426,7 +470,8 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
                 lease_owner = NULL, lease_expires_at = NULL
             WHERE id = \(id) AND status IN ('PENDING', 'PROCESSING')
             RETURNING id
-            """)
+            """
+        )
         if !changed { try await explainRefusal(id, QueueTransitions.checkCancel) }
     }
 
@@ -441,7 +486,8 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
                         LIMIT \(limit))
                     RETURNING 1)
                 SELECT count(*) FROM doomed
-                """, logger: logger
+                """,
+                logger: logger
             ).collect().first?.decode(Int.self) ?? 0
         }
     }
@@ -464,7 +510,8 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
                     SELECT id FROM job_queue WHERE status = 'PROCESSING' AND lease_expires_at < \(now)
                     FOR UPDATE SKIP LOCKED)
                 RETURNING id, status
-                """, logger: logger
+                """,
+                logger: logger
             ).decode((String, String).self) {
                 if status == JobStatus.pending.rawValue { result.requeued.append(id) } else { result.failed.append(id) }
             }
@@ -521,7 +568,8 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
             scheduledFor: try cells[13].decode(Date.self),
             createdAt: try cells[14].decode(Date.self),
             startedAt: try cells[15].decode(Date?.self),
-            completedAt: try cells[16].decode(Date?.self))
+            completedAt: try cells[16].decode(Date?.self)
+        )
     }
 
     /// Turns postgres-nio's deliberately vague errors into ones a person can act on.

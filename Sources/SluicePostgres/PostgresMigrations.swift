@@ -49,7 +49,8 @@ enum PostgresMigrations {
                 CREATE UNIQUE INDEX job_queue_unique_key_idx ON job_queue (job_type, unique_key)
                     WHERE unique_key IS NOT NULL AND status IN ('PENDING', 'PROCESSING')
                 """,
-            ]),
+            ]
+        ),
         Migration(
             "20261129100000_create_accounts",
             [
@@ -73,7 +74,8 @@ enum PostgresMigrations {
                 """,
                 "CREATE INDEX sluice_sessions_user_idx ON sluice_sessions (user_id)",
                 "CREATE INDEX sluice_sessions_expires_idx ON sluice_sessions (expires_at)",
-            ]),
+            ]
+        ),
         Migration(
             "20261129100100_create_scheduled_runs",
             [
@@ -87,13 +89,15 @@ enum PostgresMigrations {
                     PRIMARY KEY (name, slot)
                 )
                 """
-            ]),
+            ]
+        ),
         Migration(
             "20261129100200_index_jobs_by_status_and_age",
             [
                 // The monitor's oldest pending job, and recent jobs filtered by state, without a scan.
                 "CREATE INDEX job_queue_status_created_idx ON job_queue (status, created_at, id)"
-            ]),
+            ]
+        ),
         Migration(
             "20261129100300_create_key_locks",
             [
@@ -105,7 +109,8 @@ enum PostgresMigrations {
                     expires_at timestamptz NOT NULL
                 )
                 """
-            ]),
+            ]
+        ),
         Migration(
             "20261129110000_create_projects_and_records",
             [
@@ -164,7 +169,8 @@ enum PostgresMigrations {
                 """,
                 // Vectorization walks a project's records that have no embedding yet.
                 "CREATE INDEX records_unembedded_idx ON records (project_id, created_at) WHERE embedded_at IS NULL",
-            ]),
+            ]
+        ),
         // The reference's migration, under its own name: enables pgvector and gives `records` a `vector` embedding
         // column, converting a `double precision[]` one (from the system Sluice replaces) without losing data.
         Migration(
@@ -189,7 +195,8 @@ enum PostgresMigrations {
                 END
                 $$
                 """,
-            ]),
+            ]
+        ),
         // Stats read maintained counts instead of scanning the table. Each change adds to a row of its own
         // connection's slot (its backend pid), so concurrent workers never wait on one another's counts (one hot row
         // per state would serialise every claim); `stats()` sums the slots and folds those of ended connections
@@ -260,11 +267,13 @@ enum PostgresMigrations {
                 INSERT INTO job_queue_counts (job_type, status, slot, n)
                 SELECT job_type, status, 0, count(*) FROM job_queue GROUP BY job_type, status
                 """,
-            ]),
+            ]
+        ),
         // Counts come from job_queue_counts now; one index fewer to update on every insert, claim and completion.
         Migration(
             "20261129120100_drop_job_queue_status_type_idx",
-            ["DROP INDEX IF EXISTS job_queue_status_type_idx"]),
+            ["DROP INDEX IF EXISTS job_queue_status_type_idx"]
+        ),
         // Row-level counting made one statement that changes the state of many jobs quadratic (every row updated
         // the same count rows again within one transaction: 10,000 rows took 3.4 s, 29,000 took 28 s); counted once
         // per statement instead, from its transition tables, like inserts and deletes.
@@ -293,7 +302,8 @@ enum PostgresMigrations {
                     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
                     FOR EACH STATEMENT EXECUTE FUNCTION job_queue_count_update_statement()
                 """,
-            ]),
+            ]
+        ),
         // Every job leaves dead row versions behind (claim, completion), and their index entries stay until VACUUM:
         // claims and the monitor's oldest-pending lookup step over them. PostgreSQL's default waits until a fifth
         // of the table is dead (200,000 rows in a million-job table); measured at 2,000,000 rows, 500,000 jobs
@@ -307,7 +317,8 @@ enum PostgresMigrations {
                     autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000,
                     autovacuum_analyze_scale_factor = 0.02)
                 """
-            ]),
+            ]
+        ),
         // Whether a project's new records are to be embedded (an upload asked for embeddings, or a re-embed), so
         // that the reconciler can queue VECTORIZE for records a lost follow-up left behind. Backfilled from the
         // projects that have embeddings already.
@@ -316,7 +327,8 @@ enum PostgresMigrations {
             [
                 "ALTER TABLE projects ADD COLUMN generate_embeddings boolean NOT NULL DEFAULT false",
                 "UPDATE projects SET generate_embeddings = true WHERE embedding_model IS NOT NULL",
-            ]),
+            ]
+        ),
         // Bearer tokens for programs: only the SHA-256 of a token is stored.
         Migration(
             "20261201110000_create_api_tokens",
@@ -332,7 +344,8 @@ enum PostgresMigrations {
                     last_used_at timestamptz
                 )
                 """
-            ]),
+            ]
+        ),
     ]
 
     /// The server has no pgvector to create the extension from.

@@ -19,7 +19,8 @@ extension PostgresJobStore: PipelineStore {
                 """
                 INSERT INTO projects (id, name, created_at) VALUES (\(project.id), \(project.name), \(project.createdAt))
                 RETURNING id
-                """)
+                """
+            )
         } catch let error as QueueError where error.constraint == "projects_name_key" {
             throw PipelineError(code: .nameTaken, message: "a project named '\(project.name)' already exists")
         }
@@ -51,18 +52,24 @@ extension PostgresJobStore: PipelineStore {
                             """
                             UPDATE projects SET generate_embeddings = true
                             WHERE id = \(job.projectID) AND NOT generate_embeddings
-                            """, logger: logger)
+                            """,
+                            logger: logger
+                        )
                     }
                     try await connection.query(
                         """
                         INSERT INTO ingest_jobs (id, project_id, status, total, created_at)
                         VALUES (\(job.id), \(job.projectID), \(job.status.rawValue), \(job.total), \(job.createdAt))
-                        """, logger: logger)
+                        """,
+                        logger: logger
+                    )
                     try await connection.query(
                         """
                         INSERT INTO ingest_chunks (ingest_job_id, chunk_index)
                         SELECT \(job.id), generate_series(0, \(max(1, chunks) - 1))
-                        """, logger: logger)
+                        """,
+                        logger: logger
+                    )
                 }
             }
         } catch let error as QueueError where error.constraint == "ingest_jobs_project_id_fkey" {
@@ -73,7 +80,8 @@ extension PostgresJobStore: PipelineStore {
     public func ingestJob(id: String) async throws -> IngestJob? {
         try await mapErrors {
             try await client.query(
-                "SELECT \(unescaped: Self.ingestColumns) FROM ingest_jobs WHERE id = \(id)", logger: logger
+                "SELECT \(unescaped: Self.ingestColumns) FROM ingest_jobs WHERE id = \(id)",
+                logger: logger
             ).collect().map(Self.decodeIngestJob).first
         }
     }
@@ -84,7 +92,8 @@ extension PostgresJobStore: PipelineStore {
                 """
                 SELECT chunk_index, processed, saved, skipped, done FROM ingest_chunks
                 WHERE ingest_job_id = \(ingestJobID) AND chunk_index = \(chunk)
-                """, logger: logger
+                """,
+                logger: logger
             ).collect().map(Self.decodeChunk).first
         }
     }
@@ -95,12 +104,19 @@ extension PostgresJobStore: PipelineStore {
             UPDATE ingest_jobs SET status = 'PROCESSING', started_at = coalesce(started_at, \(now))
             WHERE id = \(id) AND status IN ('PENDING', 'PROCESSING')
             RETURNING id
-            """)
+            """
+        )
     }
 
     public func storeBatch(
-        _ records: [NewRecord], invalid: Int, handled: Int, ingestJobID: String, projectID: String, chunk: Int,
-        processedAfter: Int, now: Date
+        _ records: [NewRecord],
+        invalid: Int,
+        handled: Int,
+        ingestJobID: String,
+        projectID: String,
+        chunk: Int,
+        processedAfter: Int,
+        now: Date
     ) async throws -> Int {
         let ids = records.map { _ in JobID.make(at: now) }
         let externalIDs = records.map { $0.externalID ?? "" }  // "" stands for NULL
@@ -137,7 +153,8 @@ extension PostgresJobStore: PipelineStore {
                     WHERE id = \(ingestJobID)
                     RETURNING 1)
                 SELECT saved FROM counted  -- every data-modifying CTE runs, read or not
-                """, logger: logger
+                """,
+                logger: logger
             ).collect().first?.decode(Int.self) ?? 0
         }
     }
@@ -149,7 +166,8 @@ extension PostgresJobStore: PipelineStore {
             try await client.withTransaction(logger: logger) { connection in
                 // The job row is locked first, so that two parts finishing at once see each other.
                 _ = try await connection.query(
-                    "SELECT id FROM ingest_jobs WHERE id = \(ingestJobID) FOR UPDATE", logger: logger
+                    "SELECT id FROM ingest_jobs WHERE id = \(ingestJobID) FOR UPDATE",
+                    logger: logger
                 ).collect()
                 guard
                     let part = try await connection.query(
@@ -157,11 +175,14 @@ extension PostgresJobStore: PipelineStore {
                         UPDATE ingest_chunks SET done = true
                         WHERE ingest_job_id = \(ingestJobID) AND chunk_index = \(chunk)
                         RETURNING chunk_index, processed, saved, skipped, done
-                        """, logger: logger
+                        """,
+                        logger: logger
                     ).collect().first.map(Self.decodeChunk)
                 else {
                     throw PipelineError(
-                        code: .ingestJobNotFound, message: "ingest job \(ingestJobID) has no part \(chunk)")
+                        code: .ingestJobNotFound,
+                        message: "ingest job \(ingestJobID) has no part \(chunk)"
+                    )
                 }
                 _ = try await connection.query(
                     """
@@ -169,11 +190,13 @@ extension PostgresJobStore: PipelineStore {
                     WHERE id = \(ingestJobID) AND status <> 'COMPLETED'
                       AND NOT EXISTS (
                           SELECT 1 FROM ingest_chunks WHERE ingest_job_id = \(ingestJobID) AND NOT done)
-                    """, logger: logger
+                    """,
+                    logger: logger
                 ).collect()
                 let complete =
                     try await connection.query(
-                        "SELECT status = 'COMPLETED' FROM ingest_jobs WHERE id = \(ingestJobID)", logger: logger
+                        "SELECT status = 'COMPLETED' FROM ingest_jobs WHERE id = \(ingestJobID)",
+                        logger: logger
                     ).collect().first?.decode(Bool.self) ?? false
                 return (part, complete)
             }
@@ -186,7 +209,8 @@ extension PostgresJobStore: PipelineStore {
             UPDATE ingest_jobs SET status = 'FAILED', error = \(error), completed_at = \(now)
             WHERE id = \(id)
             RETURNING id
-            """)
+            """
+        )
     }
 
     private static func decodeChunk(_ row: PostgresRow) throws -> IngestChunk {
@@ -199,8 +223,10 @@ extension PostgresJobStore: PipelineStore {
             try await client.query(query, logger: logger).collect().map { row in
                 let cells = row.makeRandomAccess()
                 return ProjectSummary(
-                    project: try Self.decodeProject(row), recordCount: try cells[5].decode(Int.self),
-                    embeddedCount: try cells[6].decode(Int.self))
+                    project: try Self.decodeProject(row),
+                    recordCount: try cells[5].decode(Int.self),
+                    embeddedCount: try cells[6].decode(Int.self)
+                )
             }
         }
     }
@@ -209,20 +235,29 @@ extension PostgresJobStore: PipelineStore {
     private static func decodeProject(_ row: PostgresRow) throws -> Project {
         let cells = row.makeRandomAccess()
         return Project(
-            id: try cells[0].decode(String.self), name: try cells[1].decode(String.self),
-            embeddingModel: try cells[2].decode(String?.self), embeddingDimensions: try cells[3].decode(Int?.self),
-            createdAt: try cells[4].decode(Date.self))
+            id: try cells[0].decode(String.self),
+            name: try cells[1].decode(String.self),
+            embeddingModel: try cells[2].decode(String?.self),
+            embeddingDimensions: try cells[3].decode(Int?.self),
+            createdAt: try cells[4].decode(Date.self)
+        )
     }
 
     private static func decodeIngestJob(_ row: PostgresRow) throws -> IngestJob {
         let cells = row.makeRandomAccess()
         return IngestJob(
-            id: try cells[0].decode(String.self), projectID: try cells[1].decode(String.self),
-            status: try JobStatus(stored: try cells[2].decode(String.self)), total: try cells[3].decode(Int.self),
-            processed: try cells[4].decode(Int.self), saved: try cells[5].decode(Int.self),
-            skipped: try cells[6].decode(Int.self), error: try cells[7].decode(String?.self),
-            createdAt: try cells[8].decode(Date.self), startedAt: try cells[9].decode(Date?.self),
-            completedAt: try cells[10].decode(Date?.self))
+            id: try cells[0].decode(String.self),
+            projectID: try cells[1].decode(String.self),
+            status: try JobStatus(stored: try cells[2].decode(String.self)),
+            total: try cells[3].decode(Int.self),
+            processed: try cells[4].decode(Int.self),
+            saved: try cells[5].decode(Int.self),
+            skipped: try cells[6].decode(Int.self),
+            error: try cells[7].decode(String?.self),
+            createdAt: try cells[8].decode(Date.self),
+            startedAt: try cells[9].decode(Date?.self),
+            completedAt: try cells[10].decode(Date?.self)
+        )
     }
 }
 
@@ -233,7 +268,8 @@ extension PostgresJobStore {
                 """
                 SELECT id, text FROM records WHERE project_id = \(projectID) AND embedded_at IS NULL
                 ORDER BY created_at, id LIMIT \(limit)
-                """, logger: logger
+                """,
+                logger: logger
             ).collect().map { row in
                 let (id, text) = try row.decode((String, String).self)
                 return (id, text)
@@ -252,13 +288,18 @@ extension PostgresJobStore {
                       SELECT 1 FROM ingest_jobs
                       WHERE project_id = projects.id AND status IN ('PENDING', 'PROCESSING'))
                 ORDER BY id LIMIT \(limit)
-                """, logger: logger
+                """,
+                logger: logger
             ).collect().map { try $0.decode(String.self) }
         }
     }
 
     public func saveEmbeddings(
-        _ vectors: [(id: String, vector: [Float])], projectID: String, model: String, dimensions: Int, now: Date
+        _ vectors: [(id: String, vector: [Float])],
+        projectID: String,
+        model: String,
+        dimensions: Int,
+        now: Date
     ) async throws {
         let ids = vectors.map(\.id)
         // pgvector reads its text form: '[0.1,0.2,…]'.
@@ -272,25 +313,36 @@ extension PostgresJobStore {
                         embedding_dimensions = coalesce(embedding_dimensions, \(dimensions))
                     WHERE id = \(projectID)
                     RETURNING id, name, embedding_model, embedding_dimensions, created_at
-                    """, logger: logger
+                    """,
+                    logger: logger
                 ).collect()
                 guard let row = rows.first else {
                     throw PipelineError(code: .projectNotFound, message: "project \(projectID) does not exist")
                 }
                 let (id, name, storedModel, storedDimensions, created) = try row.decode(
-                    (String, String, String?, Int?, Date).self)
+                    (String, String, String?, Int?, Date).self
+                )
                 guard storedModel == model, storedDimensions == dimensions else {
                     throw PipelineError.modelMismatch(
                         project: Project(
-                            id: id, name: name, embeddingModel: storedModel, embeddingDimensions: storedDimensions,
-                            createdAt: created), model: model, dimensions: dimensions)
+                            id: id,
+                            name: name,
+                            embeddingModel: storedModel,
+                            embeddingDimensions: storedDimensions,
+                            createdAt: created
+                        ),
+                        model: model,
+                        dimensions: dimensions
+                    )
                 }
                 try await connection.query(
                     """
                     UPDATE records SET embedding = new.embedding::vector, embedding_model = \(model), embedded_at = \(now)
                     FROM unnest(\(ids)::text[], \(texts)::text[]) AS new (id, embedding)
                     WHERE records.id = new.id AND records.project_id = \(projectID)
-                    """, logger: logger)
+                    """,
+                    logger: logger
+                )
             }
         }
     }
@@ -316,12 +368,18 @@ extension PostgresJobStore {
                       AND vector_dims(embedding) = \(unescaped: String(dimensions))
                     ORDER BY embedding::vector(\(unescaped: String(dimensions))) <=> \(query)::vector(\(unescaped: String(dimensions)))
                     LIMIT \(limit)
-                    """, logger: logger
+                    """,
+                    logger: logger
                 ).collect().map { row in
                     let (id, external, text, data, distance) = try row.decode(
-                        (String, String?, String, String, Double).self)
+                        (String, String?, String, String, Double).self
+                    )
                     return SearchHit(
-                        id: id, externalID: external, text: text, data: try JSONValue(parsing: data), distance: distance
+                        id: id,
+                        externalID: external,
+                        text: text,
+                        data: try JSONValue(parsing: data),
+                        distance: distance
                     )
                 }
             }
@@ -337,7 +395,9 @@ extension PostgresJobStore {
                 CREATE INDEX IF NOT EXISTS records_embedding_hnsw_\(unescaped: n) ON records
                 USING hnsw ((embedding::vector(\(unescaped: n))) vector_cosine_ops)
                 WHERE vector_dims(embedding) = \(unescaped: n)
-                """, logger: logger)
+                """,
+                logger: logger
+            )
         }
     }
 }
@@ -351,13 +411,15 @@ extension PostgresJobStore {
                     UPDATE projects SET embedding_model = NULL, embedding_dimensions = NULL, generate_embeddings = true
                     WHERE id = \(projectID)
                     """,
-                    logger: logger)
+                    logger: logger
+                )
                 return try await connection.query(
                     """
                     UPDATE records SET embedding = NULL, embedding_model = NULL, embedded_at = NULL
                     WHERE project_id = \(projectID) AND embedded_at IS NOT NULL
                     RETURNING id
-                    """, logger: logger
+                    """,
+                    logger: logger
                 ).collect().count
             }
         }

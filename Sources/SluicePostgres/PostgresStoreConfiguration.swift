@@ -33,7 +33,8 @@ public struct PostgresStoreConfiguration: Sendable {
         else {
             throw QueueError.invalidConfiguration(
                 "not a postgres:// URL: \(Self.redact(text)) (percent-encode reserved characters such as # / ? @ in "
-                    + "the user name and password)")
+                    + "the user name and password)"
+            )
         }
         let host = url.host.flatMap { $0.isEmpty ? nil : $0 } ?? "localhost"
         let user = url.user.flatMap { $0.isEmpty ? nil : $0.removingPercentEncoding } ?? "postgres"
@@ -41,7 +42,9 @@ public struct PostgresStoreConfiguration: Sendable {
         let path = url.path.hasPrefix("/") ? String(url.path.dropFirst()) : url.path
         let database = path.isEmpty ? user : (path.removingPercentEncoding ?? path)
         let query = Dictionary(
-            (url.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { _, last in last })
+            (url.queryItems ?? []).map { ($0.name, $0.value ?? "") },
+            uniquingKeysWith: { _, last in last }
+        )
 
         let mode: SSLMode
         switch query["sslmode"] ?? "prefer" {
@@ -58,7 +61,13 @@ public struct PostgresStoreConfiguration: Sendable {
             case .prefer: .prefer(.makeClientConfiguration())
             }
         var client = PostgresClient.Configuration(
-            host: host, port: url.port ?? 5432, username: user, password: password, database: database, tls: tls)
+            host: host,
+            port: url.port ?? 5432,
+            username: user,
+            password: password,
+            database: database,
+            tls: tls
+        )
         if let max = query["pool_max"] {
             guard let value = Int(max), value > 0 else {
                 throw QueueError.invalidConfiguration("pool_max must be a positive number in \(Self.redact(text))")
@@ -80,8 +89,13 @@ public struct PostgresStoreConfiguration: Sendable {
         case .prefer: tls = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
         }
         var configuration = PostgresConnection.Configuration(
-            host: client.host ?? "localhost", port: client.port ?? 5432, username: client.username,
-            password: client.password, database: client.database, tls: tls)
+            host: client.host ?? "localhost",
+            port: client.port ?? 5432,
+            username: client.username,
+            password: client.password,
+            database: client.database,
+            tls: tls
+        )
         configuration.options.connectTimeout = .init(client.options.connectTimeout)
         return configuration
     }

@@ -14,7 +14,8 @@ extension PostgresJobStore: APITokenStore {
                 VALUES (\(token.id), \(token.name), \(token.role.rawValue), \(tokenHash), \(token.createdAt),
                         \(token.expiresAt))
                 RETURNING id
-                """)
+                """
+            )
         } catch let error as QueueError where error.constraint == "sluice_api_tokens_name_key" {
             throw AccountError(code: .nameTaken, message: "an API token named \(token.name) already exists")
         }
@@ -44,19 +45,27 @@ extension PostgresJobStore: APITokenStore {
             WHERE id = COALESCE((SELECT id FROM sluice_api_tokens WHERE id = \(idOrName)),
                                 (SELECT id FROM sluice_api_tokens WHERE name = \(idOrName)))
             RETURNING id
-            """)
+            """
+        )
     }
 
     private func fetchTokens(_ query: PostgresQuery) async throws -> [APIToken] {
         try await mapErrors {
             try await client.query(query, logger: logger).collect().map { row in
                 let (id, name, roleText, created, expires, used) = try row.decode(
-                    (String, String, String, Date, Date?, Date?).self)
+                    (String, String, String, Date, Date?, Date?).self
+                )
                 guard let role = Role(rawValue: roleText) else {
                     throw QueueError.schemaOutOfDate("unknown role '\(roleText)' in sluice_api_tokens")
                 }
                 return APIToken(
-                    id: id, name: name, role: role, createdAt: created, expiresAt: expires, lastUsedAt: used)
+                    id: id,
+                    name: name,
+                    role: role,
+                    createdAt: created,
+                    expiresAt: expires,
+                    lastUsedAt: used
+                )
             }
         }
     }

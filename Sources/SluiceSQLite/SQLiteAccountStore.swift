@@ -14,7 +14,8 @@ extension SQLiteJobStore: AccountStore {
             try await write { db in
                 try db.execute(
                     sql: "INSERT INTO sluice_users (id, email, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?)",
-                    arguments: arguments)
+                    arguments: arguments
+                )
             }
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
             throw AccountError.emailTaken(user.email)
@@ -24,7 +25,9 @@ extension SQLiteJobStore: AccountStore {
     public func user(email: String) async throws -> User? {
         try await read { db in
             try Row.fetchOne(
-                db, sql: "SELECT \(Self.userColumns) FROM sluice_users WHERE email = ?", arguments: [email]
+                db,
+                sql: "SELECT \(Self.userColumns) FROM sluice_users WHERE email = ?",
+                arguments: [email]
             ).map { try Self.decodeUser($0, from: 0) }
         }
     }
@@ -51,7 +54,8 @@ extension SQLiteJobStore: AccountStore {
     public func createSession(_ session: Session) async throws {
         _ = try await changesRow(
             "INSERT INTO sluice_sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
-            [session.tokenHash, session.userID, Self.micros(session.createdAt), Self.micros(session.expiresAt)])
+            [session.tokenHash, session.userID, Self.micros(session.createdAt), Self.micros(session.expiresAt)]
+        )
     }
 
     public func session(tokenHash: String, now: Date) async throws -> (Session, User)? {
@@ -65,10 +69,16 @@ extension SQLiteJobStore: AccountStore {
                                u.id, u.email, u.role, u.password_hash, u.created_at
                         FROM sluice_sessions s JOIN sluice_users u ON u.id = s.user_id
                         WHERE s.token_hash = ? AND s.expires_at > ?
-                        """, arguments: [tokenHash, nowMicros])
+                        """,
+                    arguments: [tokenHash, nowMicros]
+                )
             else { return nil }
             let session = Session(
-                tokenHash: row[0], userID: row[1], createdAt: Self.date(row[2]), expiresAt: Self.date(row[3]))
+                tokenHash: row[0],
+                userID: row[1],
+                createdAt: Self.date(row[2]),
+                expiresAt: Self.date(row[3])
+            )
             return (session, try Self.decodeUser(row, from: 4))
         }
     }
@@ -92,7 +102,9 @@ extension SQLiteJobStore: AccountStore {
                 sql: """
                     INSERT INTO sluice_scheduled_runs (name, slot, owner, claimed_at) VALUES (?, ?, ?, ?)
                     ON CONFLICT DO NOTHING
-                    """, arguments: arguments)
+                    """,
+                arguments: arguments
+            )
             guard db.changesCount > 0 else { return false }
             try db.execute(sql: "DELETE FROM sluice_scheduled_runs WHERE claimed_at < ?", arguments: [horizon])
             return true
@@ -105,7 +117,11 @@ extension SQLiteJobStore: AccountStore {
             throw QueueError.schemaOutOfDate("unknown role '\(roleText)' in sluice_users")
         }
         return User(
-            id: row[start], email: row[start + 1], role: role, passwordHash: row[start + 3],
-            createdAt: date(row[start + 4]))
+            id: row[start],
+            email: row[start + 1],
+            role: role,
+            passwordHash: row[start + 3],
+            createdAt: date(row[start + 4])
+        )
     }
 }

@@ -29,7 +29,10 @@ public final class SQLiteJobStore: JobStore, ScheduleStore, KeyLockStore, JobNot
             // main file's mode). Existing files and folders keep the mode their owner gave them.
             let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
             try FileManager.default.createDirectory(
-                at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                at: folder,
+                withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700]
+            )
             if !FileManager.default.fileExists(atPath: path) {
                 _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
             }
@@ -65,7 +68,8 @@ public final class SQLiteJobStore: JobStore, ScheduleStore, KeyLockStore, JobNot
                 for statement in migration.statements { try db.execute(sql: statement) }
                 try db.execute(
                     sql: "INSERT INTO sluice_migrations (name, applied_at) VALUES (?, ?)",
-                    arguments: [migration.name, Self.micros(Date())])
+                    arguments: [migration.name, Self.micros(Date())]
+                )
                 applied.append(migration.name)
             }
             return applied
@@ -107,7 +111,8 @@ public final class SQLiteJobStore: JobStore, ScheduleStore, KeyLockStore, JobNot
                                        created_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT DO NOTHING
-                """)
+                """
+        )
         return try jobs.map { job in
             let id = JobID.make(at: now)
             try insert.execute(arguments: [
@@ -120,7 +125,9 @@ public final class SQLiteJobStore: JobStore, ScheduleStore, KeyLockStore, JobNot
                 sql: """
                     SELECT id FROM job_queue WHERE job_type = ? AND unique_key = ?
                       AND status IN ('PENDING', 'PROCESSING')
-                    """, arguments: [job.jobType.rawValue, job.uniqueKey])
+                    """,
+                arguments: [job.jobType.rawValue, job.uniqueKey]
+            )
             return EnqueueResult(id: holder ?? id, inserted: false)
         }
     }
@@ -159,7 +166,8 @@ public final class SQLiteJobStore: JobStore, ScheduleStore, KeyLockStore, JobNot
                         ORDER BY priority DESC, scheduled_for, created_at
                         LIMIT ?)
                     RETURNING \(Self.columns)
-                    """, arguments: statementArguments
+                    """,
+                arguments: statementArguments
             ).map(Self.decodeJob)
         }
     }
@@ -191,7 +199,8 @@ public final class SQLiteJobStore: JobStore, ScheduleStore, KeyLockStore, JobNot
                 SET status = 'COMPLETED', result = ?, payload = NULL, completed_at = ?,
                     lease_owner = NULL, lease_expires_at = NULL
                 WHERE id = ? AND status = 'PROCESSING' AND lease_owner = ?
-                """)
+                """
+        )
         return try completions.map { completion in
             try update.execute(arguments: [
                 completion.result?.jsonText, Self.micros(now), completion.lease.jobID, completion.lease.owner,
@@ -209,7 +218,9 @@ public final class SQLiteJobStore: JobStore, ScheduleStore, KeyLockStore, JobNot
                 SET status = 'PENDING', scheduled_for = ?, errors = json_insert(errors, '$[#]', json(?)),
                     lease_owner = NULL, lease_expires_at = NULL
                 WHERE id = ? AND status = 'PROCESSING' AND lease_owner = ?
-                """, [Self.micros(retryAt), entry, lease.jobID, lease.owner])
+                """,
+                [Self.micros(retryAt), entry, lease.jobID, lease.owner]
+            )
         }
         return try await changesRow(
             """
@@ -217,7 +228,9 @@ public final class SQLiteJobStore: JobStore, ScheduleStore, KeyLockStore, JobNot
             SET status = 'FAILED', result = json_object('error', ?), completed_at = ?,
                 errors = json_insert(errors, '$[#]', json(?)), lease_owner = NULL, lease_expires_at = NULL
             WHERE id = ? AND status = 'PROCESSING' AND lease_owner = ?
-            """, [error.message, Self.micros(now), entry, lease.jobID, lease.owner])
+            """,
+            [error.message, Self.micros(now), entry, lease.jobID, lease.owner]
+        )
     }
 
     public func release(_ lease: JobLease, availableAt: Date) async throws -> Bool {
@@ -227,7 +240,9 @@ public final class SQLiteJobStore: JobStore, ScheduleStore, KeyLockStore, JobNot
             SET status = 'PENDING', attempts = attempts - 1, scheduled_for = ?, started_at = NULL,
                 lease_owner = NULL, lease_expires_at = NULL
             WHERE id = ? AND status = 'PROCESSING' AND lease_owner = ?
-            """, [Self.micros(availableAt), lease.jobID, lease.owner])
+            """,
+            [Self.micros(availableAt), lease.jobID, lease.owner]
+        )
     }
 
     public func updateProgress(_ lease: JobLease, progress: JobProgress, leaseExpiresAt: Date) async throws -> Bool {
@@ -235,7 +250,9 @@ public final class SQLiteJobStore: JobStore, ScheduleStore, KeyLockStore, JobNot
             """
             UPDATE job_queue SET progress = ?, lease_expires_at = ?
             WHERE id = ? AND status = 'PROCESSING' AND lease_owner = ?
-            """, [StoredJSON.encode(progress), Self.micros(leaseExpiresAt), lease.jobID, lease.owner])
+            """,
+            [StoredJSON.encode(progress), Self.micros(leaseExpiresAt), lease.jobID, lease.owner]
+        )
     }
 
     // MARK: Operators
@@ -259,7 +276,8 @@ public final class SQLiteJobStore: JobStore, ScheduleStore, KeyLockStore, JobNot
                     WHERE (? IS NULL OR status = ?) AND (? IS NULL OR job_type = ?)
                     ORDER BY \(order)
                     LIMIT ?
-                    """, arguments: [status, status, type, type, max(0, filter.limit)]
+                    """,
+                arguments: [status, status, type, type, max(0, filter.limit)]
             ).map(Self.decodeJob)
         }
     }
@@ -271,7 +289,8 @@ public final class SQLiteJobStore: JobStore, ScheduleStore, KeyLockStore, JobNot
             return QueueStats(
                 rows: rows.compactMap { row in
                     JobStatus(rawValue: row[1]).map { (JobType(rawValue: row[0]), $0, row[2]) }
-                })
+                }
+            )
         }
     }
 
@@ -284,11 +303,14 @@ public final class SQLiteJobStore: JobStore, ScheduleStore, KeyLockStore, JobNot
                     FROM job_queue
                     WHERE status IN ('COMPLETED', 'FAILED') AND completed_at >= ?
                     GROUP BY 1, 2
-                    """, arguments: [Self.micros(since)])
+                    """,
+                arguments: [Self.micros(since)]
+            )
             return ThroughputMinute.fromRows(
                 rows.compactMap { row in
                     JobStatus(rawValue: row[1]).map { (minute: row[0], status: $0, count: row[2]) }
-                })
+                }
+            )
         }
     }
 
@@ -305,11 +327,15 @@ public final class SQLiteJobStore: JobStore, ScheduleStore, KeyLockStore, JobNot
                         SET status = 'PENDING', attempts = 0, scheduled_for = ?, result = NULL, progress = NULL,
                             started_at = NULL, completed_at = NULL
                         WHERE id = ?
-                        """, arguments: [Self.micros(now), id])
+                        """,
+                    arguments: [Self.micros(now), id]
+                )
             } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
                 throw QueueError.invalidTransition(
-                    id, from: .failed,
-                    reason: "cannot be retried: an unfinished job of its type holds the same unique key")
+                    id,
+                    from: .failed,
+                    reason: "cannot be retried: an unfinished job of its type holds the same unique key"
+                )
             }
         }
     }
@@ -325,7 +351,9 @@ public final class SQLiteJobStore: JobStore, ScheduleStore, KeyLockStore, JobNot
                     UPDATE job_queue
                     SET status = 'FAILED', result = ?, completed_at = ?, lease_owner = NULL, lease_expires_at = NULL
                     WHERE id = ?
-                    """, arguments: [result.jsonText, Self.micros(now), id])
+                    """,
+                arguments: [result.jsonText, Self.micros(now), id]
+            )
         }
     }
 
@@ -337,7 +365,9 @@ public final class SQLiteJobStore: JobStore, ScheduleStore, KeyLockStore, JobNot
                         SELECT id FROM job_queue
                         WHERE status IN ('COMPLETED', 'FAILED') AND completed_at < ?
                         LIMIT ?)
-                    """, arguments: [Self.micros(cutoff), limit])
+                    """,
+                arguments: [Self.micros(cutoff), limit]
+            )
             return db.changesCount
         }
     }
@@ -359,7 +389,8 @@ public final class SQLiteJobStore: JobStore, ScheduleStore, KeyLockStore, JobNot
                     WHERE status = 'PROCESSING' AND lease_expires_at < ?
                     RETURNING id, status
                     """,
-                arguments: [nowMicros, message, nowMicros, StoredJSON.timestamp(now), message, nowMicros])
+                arguments: [nowMicros, message, nowMicros, StoredJSON.timestamp(now), message, nowMicros]
+            )
             var result = RescueResult()
             for row in rows {
                 let id: String = row[0]
@@ -423,14 +454,24 @@ public final class SQLiteJobStore: JobStore, ScheduleStore, KeyLockStore, JobNot
         }
         func date(_ index: Int) -> Date? { (row[index] as Int64?).map(Self.date) }
         return Job(
-            id: row[0], jobType: JobType(rawValue: row[1]), status: try JobStatus(stored: row[2]), priority: row[3],
+            id: row[0],
+            jobType: JobType(rawValue: row[1]),
+            status: try JobStatus(stored: row[2]),
+            priority: row[3],
             attempts: row[4],
-            maxAttempts: row[5], payload: try json(6), result: try json(7),
+            maxAttempts: row[5],
+            payload: try json(6),
+            result: try json(7),
             progress: try (row[8] as String?).map { try StoredJSON.decode(JobProgress.self, from: $0) },
             errors: try StoredJSON.attemptErrors(from: row[9]),
-            uniqueKey: row[10], leaseOwner: row[11], leaseExpiresAt: date(12),
-            scheduledFor: date(13) ?? .distantPast, createdAt: date(14) ?? .distantPast, startedAt: date(15),
-            completedAt: date(16))
+            uniqueKey: row[10],
+            leaseOwner: row[11],
+            leaseExpiresAt: date(12),
+            scheduledFor: date(13) ?? .distantPast,
+            createdAt: date(14) ?? .distantPast,
+            startedAt: date(15),
+            completedAt: date(16)
+        )
     }
 
     // MARK: Concurrency-key locks
@@ -441,13 +482,16 @@ public final class SQLiteJobStore: JobStore, ScheduleStore, KeyLockStore, JobNot
             INSERT INTO sluice_key_locks (key, owner, expires_at) VALUES (?, ?, ?)
             ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
             WHERE sluice_key_locks.expires_at < ?
-            """, [key, owner, Self.micros(expiresAt), Self.micros(now)])
+            """,
+            [key, owner, Self.micros(expiresAt), Self.micros(now)]
+        )
     }
 
     public func renewKeyLock(_ key: String, owner: String, expiresAt: Date) async throws -> Bool {
         try await changesRow(
             "UPDATE sluice_key_locks SET expires_at = ? WHERE key = ? AND owner = ?",
-            [Self.micros(expiresAt), key, owner])
+            [Self.micros(expiresAt), key, owner]
+        )
     }
 
     public func releaseKeyLock(_ key: String, owner: String) async throws {

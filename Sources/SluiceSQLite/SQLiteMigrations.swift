@@ -45,7 +45,8 @@ enum SQLiteMigrations {
                 CREATE UNIQUE INDEX job_queue_unique_key_idx ON job_queue (job_type, unique_key)
                     WHERE unique_key IS NOT NULL AND status IN ('PENDING', 'PROCESSING')
                 """,
-            ]),
+            ]
+        ),
         Migration(
             "20261129100000_create_accounts",
             [
@@ -68,7 +69,8 @@ enum SQLiteMigrations {
                 """,
                 "CREATE INDEX sluice_sessions_user_idx ON sluice_sessions (user_id)",
                 "CREATE INDEX sluice_sessions_expires_idx ON sluice_sessions (expires_at)",
-            ]),
+            ]
+        ),
         Migration(
             "20261129100100_create_scheduled_runs",
             [
@@ -81,10 +83,12 @@ enum SQLiteMigrations {
                     PRIMARY KEY (name, slot)
                 )
                 """
-            ]),
+            ]
+        ),
         Migration(
             "20261129100200_index_jobs_by_status_and_age",
-            ["CREATE INDEX job_queue_status_created_idx ON job_queue (status, created_at, id)"]),
+            ["CREATE INDEX job_queue_status_created_idx ON job_queue (status, created_at, id)"]
+        ),
         Migration(
             "20261129100300_create_key_locks",
             [
@@ -95,7 +99,8 @@ enum SQLiteMigrations {
                     expires_at INTEGER NOT NULL
                 )
                 """
-            ]),
+            ]
+        ),
         Migration(
             "20261129110000_create_projects_and_records",
             [
@@ -151,11 +156,13 @@ enum SQLiteMigrations {
                 )
                 """,
                 "CREATE INDEX records_unembedded_idx ON records (project_id, created_at) WHERE embedded_at IS NULL",
-            ]),
+            ]
+        ),
         // Same name as PostgreSQL's: SQLite keeps embeddings as little-endian float32 blobs.
         Migration(
             "20260206000000_enable_pgvector_and_fix_embedding_type",
-            ["ALTER TABLE records ADD COLUMN embedding BLOB"]),
+            ["ALTER TABLE records ADD COLUMN embedding BLOB"]
+        ),
         // Stats read maintained counts instead of scanning the table (SQLite has one writer: one row per type and
         // state, kept by row triggers inside the writing transaction).
         Migration(
@@ -192,11 +199,13 @@ enum SQLiteMigrations {
                     UPDATE job_queue_counts SET n = n - 1 WHERE job_type = OLD.job_type AND status = OLD.status;
                 END
                 """,
-            ]),
+            ]
+        ),
         // Counts come from job_queue_counts now; one index fewer to update on every insert, claim and completion.
         Migration(
             "20261129120100_drop_job_queue_status_type_idx",
-            ["DROP INDEX IF EXISTS job_queue_status_type_idx"]),
+            ["DROP INDEX IF EXISTS job_queue_status_type_idx"]
+        ),
         // PostgreSQL counts state changes per statement from here; SQLite's row triggers stay (no row versions).
         Migration("20261129120200_count_state_changes_per_statement", []),
         // PostgreSQL's autovacuum settings; SQLite frees a deleted or updated row's index entries at once.
@@ -206,7 +215,8 @@ enum SQLiteMigrations {
             [
                 "ALTER TABLE projects ADD COLUMN generate_embeddings INTEGER NOT NULL DEFAULT 0",
                 "UPDATE projects SET generate_embeddings = 1 WHERE embedding_model IS NOT NULL",
-            ]),
+            ]
+        ),
         Migration(
             "20261201110000_create_api_tokens",
             [
@@ -221,6 +231,7 @@ enum SQLiteMigrations {
                     last_used_at INTEGER
                 )
                 """
-            ]),
+            ]
+        ),
     ]
 }

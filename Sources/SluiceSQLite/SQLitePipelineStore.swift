@@ -55,15 +55,18 @@ extension SQLiteJobStore: PipelineStore {
                 if generateEmbeddings {
                     try db.execute(
                         sql: "UPDATE projects SET generate_embeddings = 1 WHERE id = ? AND NOT generate_embeddings",
-                        arguments: [job.projectID])
+                        arguments: [job.projectID]
+                    )
                 }
                 try db.execute(
                     sql: "INSERT INTO ingest_jobs (id, project_id, status, total, created_at) VALUES (?, ?, ?, ?, ?)",
-                    arguments: arguments)
+                    arguments: arguments
+                )
                 for index in 0..<max(1, chunks) {
                     try db.execute(
                         sql: "INSERT INTO ingest_chunks (ingest_job_id, chunk_index) VALUES (?, ?)",
-                        arguments: [job.id, index])
+                        arguments: [job.id, index]
+                    )
                 }
             }
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_FOREIGNKEY {
@@ -85,7 +88,8 @@ extension SQLiteJobStore: PipelineStore {
                 sql: """
                     SELECT chunk_index, processed, saved, skipped, done FROM ingest_chunks
                     WHERE ingest_job_id = ? AND chunk_index = ?
-                    """, arguments: [ingestJobID, chunk]
+                    """,
+                arguments: [ingestJobID, chunk]
             ).map(Self.decodeChunk)
         }
     }
@@ -95,12 +99,20 @@ extension SQLiteJobStore: PipelineStore {
             """
             UPDATE ingest_jobs SET status = 'PROCESSING', started_at = coalesce(started_at, ?)
             WHERE id = ? AND status IN ('PENDING', 'PROCESSING')
-            """, [Self.micros(now), id])
+            """,
+            [Self.micros(now), id]
+        )
     }
 
     public func storeBatch(
-        _ records: [NewRecord], invalid: Int, handled: Int, ingestJobID: String, projectID: String, chunk: Int,
-        processedAfter: Int, now: Date
+        _ records: [NewRecord],
+        invalid: Int,
+        handled: Int,
+        ingestJobID: String,
+        projectID: String,
+        chunk: Int,
+        processedAfter: Int,
+        now: Date
     ) async throws -> Int {
         let nowMicros = Self.micros(now)
         return try await write { db in
@@ -109,7 +121,8 @@ extension SQLiteJobStore: PipelineStore {
                     INSERT INTO records (id, project_id, external_id, text, data, content_hash, created_at)
                     VALUES (?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (project_id, content_hash) DO NOTHING
-                    """)
+                    """
+            )
             var inserted = 0
             for record in records {
                 try insert.execute(arguments: [
@@ -123,12 +136,16 @@ extension SQLiteJobStore: PipelineStore {
                 sql: """
                     UPDATE ingest_chunks SET processed = ?, saved = saved + ?, skipped = skipped + ?
                     WHERE ingest_job_id = ? AND chunk_index = ?
-                    """, arguments: [processedAfter, inserted, skipped, ingestJobID, chunk])
+                    """,
+                arguments: [processedAfter, inserted, skipped, ingestJobID, chunk]
+            )
             try db.execute(
                 sql: """
                     UPDATE ingest_jobs SET saved = saved + ?, skipped = skipped + ?, processed = processed + ?
                     WHERE id = ?
-                    """, arguments: [inserted, skipped, handled, ingestJobID])
+                    """,
+                arguments: [inserted, skipped, handled, ingestJobID]
+            )
             return inserted
         }
     }
@@ -140,14 +157,17 @@ extension SQLiteJobStore: PipelineStore {
         let (part, complete): (IngestChunk, Bool) = try await write { db in
             try db.execute(
                 sql: "UPDATE ingest_chunks SET done = 1 WHERE ingest_job_id = ? AND chunk_index = ?",
-                arguments: [ingestJobID, chunk])
+                arguments: [ingestJobID, chunk]
+            )
             guard
                 let row = try Row.fetchOne(
                     db,
                     sql: """
                         SELECT chunk_index, processed, saved, skipped, done FROM ingest_chunks
                         WHERE ingest_job_id = ? AND chunk_index = ?
-                        """, arguments: [ingestJobID, chunk])
+                        """,
+                    arguments: [ingestJobID, chunk]
+                )
             else {
                 throw PipelineError(code: .ingestJobNotFound, message: "ingest job \(ingestJobID) has no part \(chunk)")
             }
@@ -156,9 +176,14 @@ extension SQLiteJobStore: PipelineStore {
                     UPDATE ingest_jobs SET status = 'COMPLETED', completed_at = ?
                     WHERE id = ? AND status <> 'COMPLETED'
                       AND NOT EXISTS (SELECT 1 FROM ingest_chunks WHERE ingest_job_id = ? AND NOT done)
-                    """, arguments: [nowMicros, ingestJobID, ingestJobID])
+                    """,
+                arguments: [nowMicros, ingestJobID, ingestJobID]
+            )
             let status = try String.fetchOne(
-                db, sql: "SELECT status FROM ingest_jobs WHERE id = ?", arguments: [ingestJobID])
+                db,
+                sql: "SELECT status FROM ingest_jobs WHERE id = ?",
+                arguments: [ingestJobID]
+            )
             return (try Self.decodeChunk(row), status == "COMPLETED")
         }
         return (part, complete)
@@ -167,7 +192,8 @@ extension SQLiteJobStore: PipelineStore {
     public func failIngestJob(id: String, error: String, now: Date) async throws {
         _ = try await changesRow(
             "UPDATE ingest_jobs SET status = 'FAILED', error = ?, completed_at = ? WHERE id = ?",
-            [error, Self.micros(now), id])
+            [error, Self.micros(now), id]
+        )
     }
 
     private static func decodeChunk(_ row: Row) throws -> IngestChunk {
@@ -181,14 +207,28 @@ extension SQLiteJobStore: PipelineStore {
     /// The first five columns: id, name, embedding_model, embedding_dimensions, created_at.
     private static func decodeProjectRow(_ row: Row) -> Project {
         Project(
-            id: row[0], name: row[1], embeddingModel: row[2], embeddingDimensions: row[3], createdAt: date(row[4]))
+            id: row[0],
+            name: row[1],
+            embeddingModel: row[2],
+            embeddingDimensions: row[3],
+            createdAt: date(row[4])
+        )
     }
 
     private static func decodeIngestJob(_ row: Row) throws -> IngestJob {
         IngestJob(
-            id: row[0], projectID: row[1], status: try JobStatus(stored: row[2]), total: row[3], processed: row[4],
-            saved: row[5], skipped: row[6], error: row[7], createdAt: date(row[8]),
-            startedAt: (row[9] as Int64?).map(date), completedAt: (row[10] as Int64?).map(date))
+            id: row[0],
+            projectID: row[1],
+            status: try JobStatus(stored: row[2]),
+            total: row[3],
+            processed: row[4],
+            saved: row[5],
+            skipped: row[6],
+            error: row[7],
+            createdAt: date(row[8]),
+            startedAt: (row[9] as Int64?).map(date),
+            completedAt: (row[10] as Int64?).map(date)
+        )
     }
 }
 
@@ -200,7 +240,8 @@ extension SQLiteJobStore {
                 sql: """
                     SELECT id, text FROM records WHERE project_id = ? AND embedded_at IS NULL
                     ORDER BY created_at, id LIMIT ?
-                    """, arguments: [projectID, limit]
+                    """,
+                arguments: [projectID, limit]
             ).map { (id: $0[0], text: $0[1]) }
         }
     }
@@ -217,12 +258,18 @@ extension SQLiteJobStore {
                           SELECT 1 FROM ingest_jobs
                           WHERE project_id = projects.id AND status IN ('PENDING', 'PROCESSING'))
                     ORDER BY id LIMIT ?
-                    """, arguments: [limit])
+                    """,
+                arguments: [limit]
+            )
         }
     }
 
     public func saveEmbeddings(
-        _ vectors: [(id: String, vector: [Float])], projectID: String, model: String, dimensions: Int, now: Date
+        _ vectors: [(id: String, vector: [Float])],
+        projectID: String,
+        model: String,
+        dimensions: Int,
+        now: Date
     ) async throws {
         let blobs = vectors.map { ($0.id, Self.blob($0.vector)) }
         let nowMicros = Self.micros(now)
@@ -232,13 +279,16 @@ extension SQLiteJobStore {
                     UPDATE projects SET embedding_model = coalesce(embedding_model, ?),
                         embedding_dimensions = coalesce(embedding_dimensions, ?)
                     WHERE id = ?
-                    """, arguments: [model, dimensions, projectID])
+                    """,
+                arguments: [model, dimensions, projectID]
+            )
             guard
                 let row = try Row.fetchOne(
                     db,
                     sql:
                         "SELECT id, name, embedding_model, embedding_dimensions, created_at FROM projects WHERE id = ?",
-                    arguments: [projectID])
+                    arguments: [projectID]
+                )
             else { throw PipelineError(code: .projectNotFound, message: "project \(projectID) does not exist") }
             let project = Self.decodeProjectRow(row)
             guard project.embeddingModel == model, project.embeddingDimensions == dimensions else {
@@ -248,7 +298,8 @@ extension SQLiteJobStore {
                 sql: """
                     UPDATE records SET embedding = ?, embedding_model = ?, embedded_at = ?
                     WHERE id = ? AND project_id = ?
-                    """)
+                    """
+            )
             for (id, blob) in blobs {
                 try update.execute(arguments: [blob, model, nowMicros, id, projectID])
             }
@@ -284,7 +335,9 @@ extension SQLiteJobStore {
                 sql: """
                     SELECT id, external_id, text, data, embedding FROM records
                     WHERE project_id = ? AND embedding_model = ? AND embedding IS NOT NULL
-                    """, arguments: [projectID, model])
+                    """,
+                arguments: [projectID, model]
+            )
             var scored: [(distance: Double, id: String, row: Row)] = []
             while let row = try rows.next() {
                 let stored = Self.vector(row[4])
@@ -306,8 +359,12 @@ extension SQLiteJobStore {
             scored.sort { ($0.distance, $0.id) < ($1.distance, $1.id) }
             return try scored.prefix(limit).map { hit in
                 SearchHit(
-                    id: hit.id, externalID: hit.row[1], text: hit.row[2], data: try JSONValue(parsing: hit.row[3]),
-                    distance: hit.distance)
+                    id: hit.id,
+                    externalID: hit.row[1],
+                    text: hit.row[2],
+                    data: try JSONValue(parsing: hit.row[3]),
+                    distance: hit.distance
+                )
             }
         }
     }
@@ -323,12 +380,15 @@ extension SQLiteJobStore {
                     UPDATE projects SET embedding_model = NULL, embedding_dimensions = NULL, generate_embeddings = 1
                     WHERE id = ?
                     """,
-                arguments: [projectID])
+                arguments: [projectID]
+            )
             try db.execute(
                 sql: """
                     UPDATE records SET embedding = NULL, embedding_model = NULL, embedded_at = NULL
                     WHERE project_id = ? AND embedded_at IS NOT NULL
-                    """, arguments: [projectID])
+                    """,
+                arguments: [projectID]
+            )
             return db.changesCount
         }
     }

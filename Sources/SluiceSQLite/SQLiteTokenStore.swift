@@ -16,7 +16,9 @@ extension SQLiteJobStore: APITokenStore {
                 """
                 INSERT INTO sluice_api_tokens (id, name, role, token_hash, created_at, expires_at)
                 VALUES (?, ?, ?, ?, ?, ?)
-                """, arguments)
+                """,
+                arguments
+            )
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
             throw AccountError(code: .nameTaken, message: "an API token named \(token.name) already exists")
         }
@@ -37,7 +39,8 @@ extension SQLiteJobStore: APITokenStore {
                 sql: """
                     SELECT \(Self.tokenColumns) FROM sluice_api_tokens
                     WHERE token_hash = ? AND (expires_at IS NULL OR expires_at > ?)
-                    """, arguments: [tokenHash, nowMicros]
+                    """,
+                arguments: [tokenHash, nowMicros]
             ).map(Self.decodeToken)
         }
     }
@@ -63,7 +66,12 @@ extension SQLiteJobStore: APITokenStore {
         let expires: Int64? = row[4]
         let used: Int64? = row[5]
         return APIToken(
-            id: row[0], name: row[1], role: role, createdAt: date(row[3]), expiresAt: expires.map(date),
-            lastUsedAt: used.map(date))
+            id: row[0],
+            name: row[1],
+            role: role,
+            createdAt: date(row[3]),
+            expiresAt: expires.map(date),
+            lastUsedAt: used.map(date)
+        )
     }
 }

@@ -49,8 +49,10 @@ extension SluiceApp {
         switch throttle.begin(account: account, address: address) {
         case .wait(let seconds):
             throw APIError(
-                .tooManyRequests, "too many sign-in attempts; try again in \(seconds) s",
-                headers: [.retryAfter: "\(seconds)"])
+                .tooManyRequests,
+                "too many sign-in attempts; try again in \(seconds) s",
+                headers: [.retryAfter: "\(seconds)"]
+            )
         case .proceed(let started):
             attempt = started
         }
@@ -68,7 +70,10 @@ extension SluiceApp {
         }
         let maxAge = Int(session.expiresAt.timeIntervalSince(session.createdAt))
         let cookie = SessionCookie.make(
-            token: token, maxAge: maxAge, secure: configuration.environment == .production)
+            token: token,
+            maxAge: maxAge,
+            secure: configuration.environment == .production
+        )
         return (user, session, cookie)
     }
 

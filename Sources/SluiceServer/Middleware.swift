@@ -16,7 +16,9 @@ struct ErrorMiddleware: RouterMiddleware {
     let routes: RouteTableBox
 
     func handle(
-        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
     ) async throws -> Response {
         do {
             return try await next(request, context)
@@ -33,8 +35,10 @@ struct ErrorMiddleware: RouterMiddleware {
             let allowed = routes.value?.methods(forPath: request.uri.path) ?? []
             if !allowed.isEmpty {
                 return APIError(
-                    .methodNotAllowed, "\(request.method) is not allowed on \(request.uri.path)",
-                    headers: [.allow: allowed.map(\.rawValue).joined(separator: ", ")])
+                    .methodNotAllowed,
+                    "\(request.method) is not allowed on \(request.uri.path)",
+                    headers: [.allow: allowed.map(\.rawValue).joined(separator: ", ")]
+                )
             }
             return APIError(.notFound, "no route for \(request.method) \(request.uri.path)")
         case let error as HTTPError:
@@ -77,7 +81,9 @@ struct SessionMiddleware: RouterMiddleware {
     let accounts: Accounts
 
     func handle(
-        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
     ) async throws -> Response {
         var context = context
         if let token = BearerToken.presented(in: request) {
@@ -124,7 +130,9 @@ struct SameOriginMiddleware: RouterMiddleware {
     let scheme: String
 
     func handle(
-        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
     ) async throws -> Response {
         if ![.get, .head, .options].contains(request.method), !isAllowed(request) {
             throw APIError(.forbidden, "cross-site request refused: the Origin does not match this server")

@@ -52,7 +52,8 @@ extension SluiceApp {
                     ] as [String: Any]
                 }
                 let types = Set(PipelineJobs.types).union(live.stats.byType.keys).union(
-                    filter.jobType.map { [$0] } ?? [])
+                    filter.jobType.map { [$0] } ?? []
+                )
                 values["typeOptions"] =
                     [["value": "", "label": "Any type", "selected": filter.jobType == nil]]
                     + types.sorted { $0.rawValue < $1.rawValue }.map { type in
@@ -85,7 +86,8 @@ extension SluiceApp {
                     [
                         "title": "Job \(job.id)", "user": Self.userView(user),
                         "job": Self.jobDetailView(job, now: clock.now(), canAct: user.role >= .admin),
-                    ])
+                    ]
+                )
             }
         }
         router.get("/assets/{name}") { request, context -> Response in
@@ -123,7 +125,9 @@ extension SluiceApp {
     /// A page for MANAGER and ADMIN users: anyone else signed out goes to the sign-in page (and comes back),
     /// a VIEWER gets a page saying they have no access, and a missing job or bad filter gets an error page.
     private func page(
-        _ request: Request, _ context: SluiceRequestContext, _ build: (User) async throws -> Response
+        _ request: Request,
+        _ context: SluiceRequestContext,
+        _ build: (User) async throws -> Response
     ) async throws -> Response {
         guard let user = context.user else {
             var target = request.uri.path
@@ -133,7 +137,10 @@ extension SluiceApp {
         }
         guard user.role >= .manager else {
             return try renderPage(
-                "no-access", ["title": "No access", "user": Self.userView(user)], status: .forbidden)
+                "no-access",
+                ["title": "No access", "user": Self.userView(user)],
+                status: .forbidden
+            )
         }
         do {
             return try await build(user)
@@ -148,7 +155,8 @@ extension SluiceApp {
         try renderPage(
             "error",
             ["title": status.reasonPhrase, "user": Self.userView(user), "status": status.code, "message": message],
-            status: status)
+            status: status
+        )
     }
 
     /// The sign-in form's post: a session cookie and back to where the visitor was going, or the form again
@@ -170,8 +178,10 @@ extension SluiceApp {
             return response
         } catch let error as APIError {
             var response = try renderPage(
-                "login", ["title": "Sign in", "next": next, "email": email, "error": error.message],
-                status: error.status)
+                "login",
+                ["title": "Sign in", "next": next, "email": email, "error": error.message],
+                status: error.status
+            )
             response.headers.append(contentsOf: error.headers)
             return response
         }
@@ -179,7 +189,8 @@ extension SluiceApp {
 
     /// ASCII letters, digits and `/-_.`: what a `next` parameter keeps unencoded.
     private static let plainURLCharacters = CharacterSet(
-        charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/-_.")
+        charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/-_."
+    )
 
     /// Where to go after signing in: a path on this server, never another site (`//host`, `/\host`).
     static func safeNext(_ next: String?) -> String {

@@ -46,7 +46,8 @@ extension SluiceApp {
                 throw APIError(
                     .tooManyRequests,
                     "at most \(configuration.searchesPerMinute) searches a minute; try again in \(wait) s",
-                    headers: [.retryAfter: "\(wait)"])
+                    headers: [.retryAfter: "\(wait)"]
+                )
             }
             return try await search(request, context, user: user)
         }
@@ -59,10 +60,13 @@ extension SluiceApp {
             let cleared = try await store.clearEmbeddings(projectID: id)
             let job = try await VectorizationHandler.enqueue(projectID: id, on: queue)
             context.logger.info(
-                "re-embedding project", metadata: [LogKey.project: "\(id)", LogKey.cleared: "\(cleared)"])
+                "re-embedding project",
+                metadata: [LogKey.project: "\(id)", LogKey.cleared: "\(cleared)"]
+            )
             return JSONResponse.make(
                 ["projectId": .string(id), "clearedCount": .int(Int64(cleared)), "jobId": .string(job.id)],
-                status: .accepted)
+                status: .accepted
+            )
         }
         router.get("/api/ingest-jobs/{id}") { _, context -> Response in
             _ = try context.requireRole(.manager)
@@ -86,7 +90,8 @@ extension SluiceApp {
             throw APIError(
                 .serviceUnavailable,
                 "\(configuration.maxConcurrentUploads) uploads are being read already; try again in a few seconds",
-                headers: [.retryAfter: "5"])
+                headers: [.retryAfter: "5"]
+            )
         }
         defer { uploads.leave() }
         let contentType = request.headers[.contentType]?.lowercased() ?? "application/json"
@@ -111,12 +116,15 @@ extension SluiceApp {
             metadata: [
                 LogKey.ingestID: "\(writer.ingestJobID)", LogKey.records: "\(total)",
                 LogKey.parts: "\(jobIDs.count)",
-            ])
+            ]
+        )
         return JSONResponse.make(
             [
                 "ingestJobId": .string(writer.ingestJobID), "jobId": .string(jobIDs[0]),
                 "jobIds": .array(jobIDs.map(JSONValue.string)), "total": .int(Int64(total)),
-            ], status: .accepted)
+            ],
+            status: .accepted
+        )
     }
 
     /// Embeds the query with the configured provider and returns the nearest records. Refuses to compare a query
@@ -146,7 +154,8 @@ extension SluiceApp {
             throw APIError(
                 .conflict,
                 PipelineError.modelMismatch(project: project, model: embedder.model, dimensions: embedder.dimensions)
-                    .message)
+                    .message
+            )
         }
         let vector: [Float]
         do {
@@ -156,7 +165,9 @@ extension SluiceApp {
             // The provider's words can name internal hosts or part of a key: for operators, not for every reader.
             let detail = user.role >= .manager ? ": \(error.message)" : " (the server log has the details)"
             throw APIError(
-                error.code == .rateLimited ? .tooManyRequests : .badGateway, "the embedding provider failed\(detail)")
+                error.code == .rateLimited ? .tooManyRequests : .badGateway,
+                "the embedding provider failed\(detail)"
+            )
         }
         let hits = try await store.nearest(projectID: id, to: vector, model: model, limit: k)
         return JSONResponse.make([
@@ -167,7 +178,8 @@ extension SluiceApp {
                         "id": .string(hit.id), "externalId": hit.externalID.map(JSONValue.string) ?? .null,
                         "text": .string(hit.text), "record": hit.data, "distance": .double(hit.distance),
                     ]
-                }),
+                }
+            ),
         ])
     }
 

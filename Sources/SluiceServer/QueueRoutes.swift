@@ -33,7 +33,9 @@ extension SluiceApp {
             if let text = try request.query()["minutes"] {
                 guard let value = Int(text), (1...Self.throughputMaximumMinutes).contains(value) else {
                     throw APIError(
-                        .badRequest, "minutes must be a whole number from 1 to \(Self.throughputMaximumMinutes)")
+                        .badRequest,
+                        "minutes must be a whole number from 1 to \(Self.throughputMaximumMinutes)"
+                    )
                 }
                 minutes = value
             }
@@ -45,7 +47,8 @@ extension SluiceApp {
                             "minute": JSONResponse.timestamp($0.minute), "completed": .int(Int64($0.completed)),
                             "failed": .int(Int64($0.failed)),
                         ]
-                    }),
+                    }
+                ),
                 "completed": .int(Int64(buckets.reduce(0) { $0 + $1.completed })),
                 "failed": .int(Int64(buckets.reduce(0) { $0 + $1.failed })),
             ])
@@ -75,8 +78,12 @@ extension SluiceApp {
             }
             let filter = try Self.jobFilter(query)
             let result = try await queue.perform(
-                action, status: filter.status, jobType: filter.jobType, limit: configuration.bulkActionLimit,
-                reason: "cancelled by \(user.email)")
+                action,
+                status: filter.status,
+                jobType: filter.jobType,
+                limit: configuration.bulkActionLimit,
+                reason: "cancelled by \(user.email)"
+            )
             return JSONResponse.make([
                 "action": .string(action.rawValue), "changed": .int(Int64(result.changed.count)),
                 "jobIds": .array(result.changed.map(JSONValue.string)), "skipped": .int(Int64(result.skipped)),
@@ -170,7 +177,8 @@ extension SluiceApp {
                     "attempt": .int(Int64($0.attempt)), "at": JSONResponse.timestamp($0.at),
                     "message": .string($0.message),
                 ]
-            })
+            }
+        )
         object["lease"] =
             job.leaseOwner.map { owner in
                 [

@@ -27,7 +27,9 @@ public struct SluiceRequestContext: RequestContext, RemoteAddressRequestContext 
     func requireRole(_ role: Role) throws -> User {
         guard let user else {
             throw APIError(
-                .unauthorized, "sign in first (POST /api/auth/login), or send Authorization: Bearer <API token>")
+                .unauthorized,
+                "sign in first (POST /api/auth/login), or send Authorization: Bearer <API token>"
+            )
         }
         guard user.role >= role else {
             throw APIError(.forbidden, "Forbidden: requires the \(role.rawValue) role or higher")
@@ -64,7 +66,8 @@ enum JSONResponse {
                 .contentType: "application/json; charset=utf-8", .cacheControl: "no-store",
                 HTTPField.Name("X-Content-Type-Options")!: "nosniff",
             ],
-            body: ResponseBody(byteBuffer: ByteBuffer(string: value.jsonText)))
+            body: ResponseBody(byteBuffer: ByteBuffer(string: value.jsonText))
+        )
     }
 
     /// ISO-8601 with milliseconds in UTC, as JavaScript's `toISOString()` writes it.
@@ -100,7 +103,8 @@ extension Request {
             throw APIError(
                 .unsupportedMediaType,
                 "send the body as JSON with Content-Type: application/json"
-                    + (type.isEmpty ? "" : ", not \(mediaType.prefix(100))"))
+                    + (type.isEmpty ? "" : ", not \(mediaType.prefix(100))")
+            )
         }
         guard !text.isEmpty else { throw APIError(.badRequest, "request body must be a JSON object") }
         guard case .object(let object) = try? JSONValue(parsing: text) else {

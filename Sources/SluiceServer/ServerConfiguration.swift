@@ -76,15 +76,26 @@ public struct ServerConfiguration: Sendable {
     public var bulkActionLimit: Int
 
     public init(
-        host: String = "127.0.0.1", port: Int = 3000, environment: AppEnvironment = .development,
-        cronSecret: String? = nil, maxBodyBytes: Int = 1 << 20, idleTimeout: Duration = .seconds(60),
+        host: String = "127.0.0.1",
+        port: Int = 3000,
+        environment: AppEnvironment = .development,
+        cronSecret: String? = nil,
+        maxBodyBytes: Int = 1 << 20,
+        idleTimeout: Duration = .seconds(60),
         workerBudget: Duration = .seconds(60),
-        runWorkers: Bool = true, workers: ContinuousWorkerOptions = ContinuousWorkerOptions(types: PipelineJobs.types),
-        runScheduler: Bool = true, ingestionSchedule: Schedule = .every(seconds: 60),
-        vectorizationSchedule: Schedule = .every(seconds: 60), cleanupSchedule: Schedule = .dailyAt(hour: 2, minute: 0),
+        runWorkers: Bool = true,
+        workers: ContinuousWorkerOptions = ContinuousWorkerOptions(types: PipelineJobs.types),
+        runScheduler: Bool = true,
+        ingestionSchedule: Schedule = .every(seconds: 60),
+        vectorizationSchedule: Schedule = .every(seconds: 60),
+        cleanupSchedule: Schedule = .dailyAt(hour: 2, minute: 0),
         reconcileSchedule: Schedule = .every(seconds: 300),
-        retentionDays: Int = 7, rescueInterval: Duration = .seconds(30), loginFailuresBeforeDelay: Int = 5,
-        maxIngestBytes: Int = 64 << 20, maxConcurrentUploads: Int = 2, searchesPerMinute: Int = 120,
+        retentionDays: Int = 7,
+        rescueInterval: Duration = .seconds(30),
+        loginFailuresBeforeDelay: Int = 5,
+        maxIngestBytes: Int = 64 << 20,
+        maxConcurrentUploads: Int = 2,
+        searchesPerMinute: Int = 120,
         ingestPartSize: Int = 2_000,
         bulkActionLimit: Int = 1_000
     ) {
@@ -160,7 +171,8 @@ extension ServerConfiguration {
             let addresses = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
             guard addresses.allSatisfy({ IPAddressText.isAddress($0) }) else {
                 throw QueueError.invalidConfiguration(
-                    "SLUICE_TRUSTED_PROXIES must be IP addresses separated by commas, not '\(text)'")
+                    "SLUICE_TRUSTED_PROXIES must be IP addresses separated by commas, not '\(text)'"
+                )
             }
             trustedProxies = Set(addresses.map(IPAddressText.normalized))
         }
@@ -171,7 +183,8 @@ extension ServerConfiguration {
                 url.host?.isEmpty == false, url.path.isEmpty, url.query == nil, url.user == nil
             else {
                 throw QueueError.invalidConfiguration(
-                    "SLUICE_PUBLIC_URL must be an origin such as https://sluice.example.com, not '\(text)'")
+                    "SLUICE_PUBLIC_URL must be an origin such as https://sluice.example.com, not '\(text)'"
+                )
             }
             publicURL = origin
         }

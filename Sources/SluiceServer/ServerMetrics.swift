@@ -23,28 +23,43 @@ public final class ServerMetrics: JobMetrics, Sendable {
     // Computed, not stored: swift-prometheus's MetricNameDescriptor is not Sendable.
     private static var completed: MetricNameDescriptor {
         MetricNameDescriptor(
-            namespace: "sluice", metricName: "jobs_completed", unitName: "total",
-            helpText: "Jobs completed by this process.")
+            namespace: "sluice",
+            metricName: "jobs_completed",
+            unitName: "total",
+            helpText: "Jobs completed by this process."
+        )
     }
     private static var failed: MetricNameDescriptor {
         MetricNameDescriptor(
-            namespace: "sluice", metricName: "job_attempts_failed", unitName: "total",
-            helpText: "Job attempts that failed in this process (retried or final).")
+            namespace: "sluice",
+            metricName: "job_attempts_failed",
+            unitName: "total",
+            helpText: "Job attempts that failed in this process (retried or final)."
+        )
     }
     private static var duration: MetricNameDescriptor {
         MetricNameDescriptor(
-            namespace: "sluice", metricName: "job_duration", unitName: "seconds",
-            helpText: "Time from claim to outcome of the job attempts this process ran.")
+            namespace: "sluice",
+            metricName: "job_duration",
+            unitName: "seconds",
+            helpText: "Time from claim to outcome of the job attempts this process ran."
+        )
     }
     private static var depth: MetricNameDescriptor {
         MetricNameDescriptor(
-            namespace: "sluice", metricName: "queue_jobs", unitName: "",
-            helpText: "Jobs in the queue by type and state.")
+            namespace: "sluice",
+            metricName: "queue_jobs",
+            unitName: "",
+            helpText: "Jobs in the queue by type and state."
+        )
     }
     private static var oldestPending: MetricNameDescriptor {
         MetricNameDescriptor(
-            namespace: "sluice", metricName: "queue_oldest_pending_age", unitName: "seconds",
-            helpText: "Age of the oldest PENDING job; 0 when there is none.")
+            namespace: "sluice",
+            metricName: "queue_oldest_pending_age",
+            unitName: "seconds",
+            helpText: "Age of the oldest PENDING job; 0 when there is none."
+        )
     }
 
     /// CPU seconds already added to `process_cpu_seconds_total`, so that each scrape adds what was used since.
@@ -53,7 +68,8 @@ public final class ServerMetrics: JobMetrics, Sendable {
     /// Registers every job counter and histogram at zero for the built-in job types (and `jobTypes`), so that the
     /// first scrape already shows them and `rate()` and alerts have a series from the start.
     public init(
-        registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), jobTypes: [JobType] = PipelineJobs.types
+        registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+        jobTypes: [JobType] = PipelineJobs.types
     ) {
         self.registry = registry
         for type in Set(jobTypes).union(PipelineJobs.types) {
@@ -112,13 +128,15 @@ public final class ServerMetrics: JobMetrics, Sendable {
             let counts = stats.byType[type] ?? StatusCounts()
             for status in JobStatus.allCases {
                 registry.makeGauge(
-                    descriptor: Self.depth, labels: [("job_type", type.rawValue), ("status", status.rawValue)]
+                    descriptor: Self.depth,
+                    labels: [("job_type", type.rawValue), ("status", status.rawValue)]
                 ).set(Double(counts[status]))
             }
         }
         let oldest = try await queue.oldestPendingJob()
         registry.makeGauge(descriptor: Self.oldestPending).set(
-            oldest.map { max(0, now.timeIntervalSince($0.createdAt)) } ?? 0)
+            oldest.map { max(0, now.timeIntervalSince($0.createdAt)) } ?? 0
+        )
         recordProcess()
         return registry.emitToString()
     }
@@ -176,7 +194,11 @@ struct ProcessStatus {
             bootTime = Double(line.dropFirst("btime ".count)) ?? 0
         }
         return ProcessStatus(
-            residentBytes: pages * pageSize, cpuSeconds: (user + system) / ticks, openDescriptors: descriptors,
-            maxDescriptors: maxDescriptors, startTime: bootTime + started / ticks)
+            residentBytes: pages * pageSize,
+            cpuSeconds: (user + system) / ticks,
+            openDescriptors: descriptors,
+            maxDescriptors: maxDescriptors,
+            startTime: bootTime + started / ticks
+        )
     }
 }

@@ -33,10 +33,15 @@ public struct SluiceApp: Sendable {
     let logger: Logger
 
     public init(
-        configuration: ServerConfiguration, store: any SluiceStore, queueOptions: QueueOptions = QueueOptions(),
-        accountOptions: AccountOptions = AccountOptions(), handlers: JobHandlerRegistry,
-        metrics: ServerMetrics = ServerMetrics(), embedder: any EmbeddingProvider = LocalEmbedder(),
-        clock: any WallClock = SystemWallClock(), logger: Logger = Logger(label: "sluice.server")
+        configuration: ServerConfiguration,
+        store: any SluiceStore,
+        queueOptions: QueueOptions = QueueOptions(),
+        accountOptions: AccountOptions = AccountOptions(),
+        handlers: JobHandlerRegistry,
+        metrics: ServerMetrics = ServerMetrics(),
+        embedder: any EmbeddingProvider = LocalEmbedder(),
+        clock: any WallClock = SystemWallClock(),
+        logger: Logger = Logger(label: "sluice.server")
     ) {
         self.embedder = embedder
         self.configuration = configuration
@@ -47,7 +52,9 @@ public struct SluiceApp: Sendable {
         self.routine = WorkerRoutine(runner: runner, budget: configuration.workerBudget)
         self.metrics = metrics
         self.throttle = LoginThrottle(
-            options: LoginThrottle.Options(freeFailures: configuration.loginFailuresBeforeDelay), clock: clock)
+            options: LoginThrottle.Options(freeFailures: configuration.loginFailuresBeforeDelay),
+            clock: clock
+        )
         self.uploads = ConcurrencyLimit(configuration.maxConcurrentUploads)
         self.searches = PerMinuteLimit(limit: configuration.searchesPerMinute, clock: clock)
         self.clock = clock
@@ -66,12 +73,15 @@ public struct SluiceApp: Sendable {
             // Idle keep-alive connections, and connections that never finish sending their headers, are closed.
             server: .http1(configuration: .init(idleTimeout: idle)),
             configuration: ApplicationConfiguration(
-                address: .hostname(host, port: configuration.port), serverName: "sluice"),
+                address: .hostname(host, port: configuration.port),
+                serverName: "sluice"
+            ),
             services: services(),
             onServerRunning: { channel in
                 onListening("http://\(host):\(channel.localAddress?.port ?? 0)")
             },
-            logger: logger)
+            logger: logger
+        )
         // The hash unknown emails are checked against, made before the first sign-in rather than during it.
         application.beforeServerStarts { [accounts] in try await accounts.prepare() }
         return application
@@ -94,7 +104,9 @@ public struct SluiceApp: Sendable {
         router.add(
             middleware: SameOriginMiddleware(
                 publicOrigin: configuration.publicURL,
-                scheme: configuration.environment == .production ? "https" : "http"))
+                scheme: configuration.environment == .production ? "https" : "http"
+            )
+        )
         router.add(middleware: SessionMiddleware(accounts: accounts))
         addSystemRoutes(to: router)
         addAuthRoutes(to: router)
@@ -120,8 +132,13 @@ public struct SluiceApp: Sendable {
         if configuration.runScheduler {
             services.append(
                 Scheduler(
-                    tasks: scheduledTasks(), store: store, clock: clock,
-                    shutdownGracePeriod: configuration.workers.shutdownGracePeriod, logger: logger))
+                    tasks: scheduledTasks(),
+                    store: store,
+                    clock: clock,
+                    shutdownGracePeriod: configuration.workers.shutdownGracePeriod,
+                    logger: logger
+                )
+            )
         }
         return services
     }
@@ -171,15 +188,19 @@ public struct SluiceApp: Sendable {
         router.get("/metrics") { _, _ -> Response in
             let text = try await metrics.exposition(queue: queue, now: clock.now())
             return Response(
-                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: text))
+            )
         }
         router.get("/openapi.json") { _, _ -> Response in
             switch OpenAPIDocument.json {
             case .success(let text):
                 return Response(
-                    status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
-                    body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+                    status: .ok,
+                    headers: [.contentType: "application/json; charset=utf-8"],
+                    body: ResponseBody(byteBuffer: ByteBuffer(string: text))
+                )
             case .failure(let error):
                 logger.error("the OpenAPI document could not be read", metadata: [LogKey.error: "\(error)"])
                 throw APIError(.internalServerError, "the OpenAPI document is missing from this installation")

@@ -17,7 +17,9 @@ extension SluiceApp {
             let body = try await request.jsonObject(upTo: configuration.maxBodyBytes)
             guard let name = body["name"]?.stringValue, let roleText = body["role"]?.stringValue else {
                 throw APIError(
-                    .badRequest, "body must be {\"name\": string, \"role\": VIEWER|MANAGER|ADMIN, \"expiresInDays\"?}")
+                    .badRequest,
+                    "body must be {\"name\": string, \"role\": VIEWER|MANAGER|ADMIN, \"expiresInDays\"?}"
+                )
             }
             guard let role = Role(parsing: roleText) else {
                 throw APIError(.badRequest, "role must be VIEWER, MANAGER or ADMIN")

@@ -56,7 +56,10 @@ struct WebUI: Sendable {
             var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a: cheap, and only needs to change with the bytes
             for byte in data { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
             assets[name] = Asset(
-                contentType: type, body: ByteBuffer(bytes: data), etag: "\"\(data.count)-\(String(hash, radix: 16))\"")
+                contentType: type,
+                body: ByteBuffer(bytes: data),
+                etag: "\"\(data.count)-\(String(hash, radix: 16))\""
+            )
         }
         self.assets = assets
     }

@@ -34,7 +34,8 @@ extension SluiceApp {
                 LogKey.types: "\(spec.types.map(\.rawValue).joined(separator: ","))",
                 LogKey.completed: "\(report.completed)", LogKey.failed: "\(report.failed)",
                 LogKey.durationMS: "\(milliseconds)",
-            ])
+            ]
+        )
         return JSONResponse.make([
             "success": true, "processed": .int(Int64(report.processed)), "duration": .int(milliseconds),
         ])
@@ -47,7 +48,9 @@ extension SluiceApp {
             if configuration.environment == .production {
                 context.logger.error("worker endpoint called but CRON_SECRET is not set")
                 throw APIError(
-                    .internalServerError, "CRON_SECRET is not set; worker endpoints are disabled in production")
+                    .internalServerError,
+                    "CRON_SECRET is not set; worker endpoints are disabled in production"
+                )
             }
             // Open, but not to other sites' pages: a cross-site <img> or fetch would run the workers (review I1).
             if let site = request.headers[HTTPField.Name("Sec-Fetch-Site")!], !["same-origin", "none"].contains(site) {

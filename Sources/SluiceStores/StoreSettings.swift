@@ -25,12 +25,14 @@ public enum StoreSettings: Sendable {
             if path.hasPrefix("//") { path.removeFirst(2) }  // sqlite://relative or sqlite:///absolute
             guard !path.isEmpty, path != ":memory:" else {
                 throw QueueError.invalidConfiguration(
-                    "DATABASE_URL 'sqlite:' needs a file path, for example sqlite:./data/sluice.sqlite")
+                    "DATABASE_URL 'sqlite:' needs a file path, for example sqlite:./data/sluice.sqlite"
+                )
             }
             self = .sqlite(path: path)
         } else {
             throw QueueError.invalidConfiguration(
-                "DATABASE_URL must start with postgres:// or sqlite:, not '\(PostgresStoreConfiguration.redact(text))'")
+                "DATABASE_URL must start with postgres:// or sqlite:, not '\(PostgresStoreConfiguration.redact(text))'"
+            )
         }
     }
 

@@ -18,8 +18,11 @@ public struct ContinuousWorkerOptions: Sendable {
     public var batchClaims: Bool
 
     public init(
-        types: [JobType], concurrency: Int = 4, pollInterval: Duration = .seconds(1),
-        shutdownGracePeriod: Duration = .seconds(30), batchClaims: Bool = true
+        types: [JobType],
+        concurrency: Int = 4,
+        pollInterval: Duration = .seconds(1),
+        shutdownGracePeriod: Duration = .seconds(30),
+        batchClaims: Bool = true
     ) {
         self.types = types
         self.concurrency = max(1, concurrency)
@@ -59,7 +62,8 @@ public struct ContinuousWorker: Service {
             metadata: [
                 LogKey.types: "\(options.types.map(\.rawValue).joined(separator: ","))",
                 LogKey.concurrency: "\(options.concurrency)",
-            ])
+            ]
+        )
         let (events, sink) = AsyncStream<Event>.makeStream()
         let types = Set(options.types)
         await withTaskGroup(of: Void.self) { group in
@@ -89,10 +93,15 @@ public struct ContinuousWorker: Service {
 
     /// Feeds every event to the worker's ``ClaimPolicy`` and performs what it decides.
     private func work(
-        events: AsyncStream<Event>, sink: AsyncStream<Event>.Continuation, group: inout TaskGroup<Void>
+        events: AsyncStream<Event>,
+        sink: AsyncStream<Event>.Continuation,
+        group: inout TaskGroup<Void>
     ) async {
         var policy = ClaimPolicy(
-            concurrency: options.concurrency, batchClaims: options.batchClaims, pollInterval: options.pollInterval)
+            concurrency: options.concurrency,
+            batchClaims: options.batchClaims,
+            pollInterval: options.pollInterval
+        )
         let started = ContinuousClock.now
         let queue = runner.queue
         let types = options.types
@@ -129,7 +138,8 @@ public struct ContinuousWorker: Service {
                     if policy.running > 0 {
                         logger.warning(
                             "grace period over; handing running jobs back to the queue",
-                            metadata: [LogKey.running: "\(policy.running)"])
+                            metadata: [LogKey.running: "\(policy.running)"]
+                        )
                     }
                 }
             }

@@ -72,7 +72,8 @@ public struct JobHandlerRegistry: Sendable {
     }
 
     public mutating func register(
-        _ type: JobType, serializeBy key: String? = nil,
+        _ type: JobType,
+        serializeBy key: String? = nil,
         _ body: @escaping @Sendable (JobContext) async throws -> JSONValue?
     ) {
         register(type, serializeBy: key, ClosureJobHandler(body))

@@ -17,8 +17,11 @@ public struct JobRunner: Sendable {
     public var busyKeyDelay: Duration
 
     public init(
-        queue: DatabaseQueue, handlers: JobHandlerRegistry, metrics: any JobMetrics = NoJobMetrics(),
-        busyKeyDelay: Duration = .seconds(5), logger: Logger = Logger(label: "sluice.worker")
+        queue: DatabaseQueue,
+        handlers: JobHandlerRegistry,
+        metrics: any JobMetrics = NoJobMetrics(),
+        busyKeyDelay: Duration = .seconds(5),
+        logger: Logger = Logger(label: "sluice.worker")
     ) {
         self.queue = queue
         self.handlers = handlers
@@ -110,7 +113,10 @@ public struct JobRunner: Sendable {
         guard !Task.isCancelled else { return await record(.cancelled, lease, context) }
         guard let handler = handlers.handler(for: context.job.jobType) else {
             return await record(
-                .threw("no handler is registered for job type \(context.job.jobType) in this process"), lease, context)
+                .threw("no handler is registered for job type \(context.job.jobType) in this process"),
+                lease,
+                context
+            )
         }
         @Sendable func runHandler() async -> HandlerResult {
             do {
@@ -151,7 +157,10 @@ public struct JobRunner: Sendable {
                 switch result {
                 case .finished(let value):
                     try await queue.completeJob(
-                        lease, result: value, followUps: context.followUps.jobs.withLock { $0 })
+                        lease,
+                        result: value,
+                        followUps: context.followUps.jobs.withLock { $0 }
+                    )
                     return .completed
                 case .threw(let message):
                     return .failed(try await queue.failJob(lease, error: message))

@@ -11,7 +11,9 @@ public struct Rescuer: Service {
     private let logger: Logger
 
     public init(
-        queue: DatabaseQueue, interval: Duration = .seconds(30), logger: Logger = Logger(label: "sluice.rescuer")
+        queue: DatabaseQueue,
+        interval: Duration = .seconds(30),
+        logger: Logger = Logger(label: "sluice.rescuer")
     ) {
         self.queue = queue
         self.interval = interval

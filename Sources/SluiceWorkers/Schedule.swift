@@ -32,7 +32,8 @@ public enum Schedule: Sendable, Hashable, CustomStringConvertible {
             }
         }
         throw QueueError.invalidConfiguration(
-            "schedule '\(text)' is not one of 30s, 5m, 1h or daily@HH:MM (UTC)")
+            "schedule '\(text)' is not one of 30s, 5m, 1h or daily@HH:MM (UTC)"
+        )
     }
 
     /// The start of the slot `date` falls in.

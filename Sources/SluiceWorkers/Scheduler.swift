@@ -30,8 +30,11 @@ public struct Scheduler: Service {
     private let logger: Logger
 
     public init(
-        tasks: [ScheduledTask], store: any ScheduleStore, clock: any WallClock = SystemWallClock(),
-        owner: String = QueueOptions.defaultWorkerName, shutdownGracePeriod: Duration = .seconds(30),
+        tasks: [ScheduledTask],
+        store: any ScheduleStore,
+        clock: any WallClock = SystemWallClock(),
+        owner: String = QueueOptions.defaultWorkerName,
+        shutdownGracePeriod: Duration = .seconds(30),
         logger: Logger = Logger(label: "sluice.scheduler")
     ) {
         self.tasks = tasks
@@ -54,13 +57,16 @@ public struct Scheduler: Service {
                         guard try await store.claimScheduledRun(name: task.name, slot: slot, owner: owner, now: now)
                         else { return nil }
                         logger.debug(
-                            "scheduled run", metadata: [LogKey.task: "\(task.name)", LogKey.slot: "\(slot)"])
+                            "scheduled run",
+                            metadata: [LogKey.task: "\(task.name)", LogKey.slot: "\(slot)"]
+                        )
                         try await task.action()
                         return task.name
                     } catch {
                         logger.error(
                             "scheduled task failed",
-                            metadata: [LogKey.task: "\(task.name)", LogKey.error: "\(error)"])
+                            metadata: [LogKey.task: "\(task.name)", LogKey.error: "\(error)"]
+                        )
                         return nil
                     }
                 }
@@ -73,7 +79,9 @@ public struct Scheduler: Service {
 
     public func run() async throws {
         logger.info(
-            "scheduler started", metadata: [LogKey.tasks: "\(tasks.map { "\($0.name) \($0.schedule)" })"])
+            "scheduler started",
+            metadata: [LogKey.tasks: "\(tasks.map { "\($0.name) \($0.schedule)" })"]
+        )
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let now = clock.now()
             _ = await cancellingAfterGracePeriod(shutdownGracePeriod) { await runDue(now: now) }
@@ -86,7 +94,8 @@ public struct Scheduler: Service {
 
 /// Runs `body`; once a graceful shutdown begins, lets it go on for `grace`, then cancels it.
 func cancellingAfterGracePeriod<T: Sendable>(
-    _ grace: Duration, _ body: @escaping @Sendable () async -> T
+    _ grace: Duration,
+    _ body: @escaping @Sendable () async -> T
 ) async -> T {
     await withTaskGroup(of: T?.self) { group in
         group.addTask { await body() }

@@ -40,7 +40,8 @@ struct JSONParserTests {
         }
         let error = #expect(throws: QueueError.self) { try JSONValue(parsing: #"{"a": [1, 2 x]}"#) }
         #expect(
-            error?.message == "invalid JSON: Unexpected character 'x' in an array: expected ',' or ']' (at byte 12)")
+            error?.message == "invalid JSON: Unexpected character 'x' in an array: expected ',' or ']' (at byte 12)"
+        )
     }
 
     @Test("random documents read the same as Foundation's JSONDecoder reads them, and survive a round trip")
@@ -90,7 +91,8 @@ struct JSONParserTests {
         case 2:
             return .int(
                 [0, 1, -1, Int64.max, Int64.min, Int64.random(in: -1_000_000...1_000_000, using: &generator)]
-                    .randomElement(using: &generator)!)
+                    .randomElement(using: &generator)!
+            )
         case 3:
             let double = [0.5, -2.25, 1e-7, 6.02e23, Double.random(in: -1e6...1e6, using: &generator)]
                 .randomElement(using: &generator)!
@@ -100,7 +102,8 @@ struct JSONParserTests {
             return .array(
                 (0..<Int.random(in: 0..<5, using: &generator)).map { _ in
                     randomValue(depth: depth + 1, using: &generator)
-                })
+                }
+            )
         default:
             var members: [String: JSONValue] = [:]
             for _ in 0..<Int.random(in: 0..<5, using: &generator) {
@@ -115,7 +118,8 @@ struct JSONParserTests {
             "a", "Z", "0", " ", "\"", "\\", "/", "\n", "\t", "\u{01}", "\u{1F}", "é", "😀", "中",
         ]
         return String(
-            (0..<Int.random(in: 0..<8, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! })
+            (0..<Int.random(in: 0..<8, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }
+        )
     }
 }
 

@@ -14,8 +14,10 @@ struct AuthTests {
     func sessionLifecycle(kind: StoreKind) async throws {
         try await withServer(kind) { server in
             let login = try await server.request(
-                .post, "/api/auth/login",
-                body: #"{"email": "  Admin@Example.com ", "password": "\#(Harness.password)"}"#)
+                .post,
+                "/api/auth/login",
+                body: #"{"email": "  Admin@Example.com ", "password": "\#(Harness.password)"}"#
+            )
             #expect(login.status == .ok)
             #expect(login.json?["user"]?["email"] == "admin@example.com")
             #expect(login.json?["user"]?["role"] == "ADMIN")
@@ -33,7 +35,9 @@ struct AuthTests {
             // Only the token's SHA-256 is stored.
             #expect(try await server.app.store.session(tokenHash: token, now: server.clock.now()) == nil)
             let stored = try await server.app.store.session(
-                tokenHash: SecretToken.digest(token), now: server.clock.now())
+                tokenHash: SecretToken.digest(token),
+                now: server.clock.now()
+            )
             #expect(stored?.1.email == "admin@example.com")
 
             let me = try await server.request(.get, "/api/auth/me", cookie: cookie)
@@ -44,7 +48,8 @@ struct AuthTests {
             #expect(logout.headers[.setCookie]?.contains("Max-Age=0") == true)
             #expect(try await server.request(.get, "/api/auth/me", cookie: cookie).status == .unauthorized)
             #expect(
-                try await server.request(.get, "/api/admin/queue/stats", cookie: cookie).status == .unauthorized)
+                try await server.request(.get, "/api/admin/queue/stats", cookie: cookie).status == .unauthorized
+            )
             // Logging out without a session is harmless.
             #expect(try await server.request(.post, "/api/auth/logout").status == .ok)
         }
@@ -74,9 +79,15 @@ struct AuthTests {
     func failedLogins() async throws {
         try await withServer(.sqlite) { server in
             let wrongPassword = try await server.request(
-                .post, "/api/auth/login", body: #"{"email": "admin@example.com", "password": "nope-nope"}"#)
+                .post,
+                "/api/auth/login",
+                body: #"{"email": "admin@example.com", "password": "nope-nope"}"#
+            )
             let wrongEmail = try await server.request(
-                .post, "/api/auth/login", body: #"{"email": "ghost@example.com", "password": "nope-nope"}"#)
+                .post,
+                "/api/auth/login",
+                body: #"{"email": "ghost@example.com", "password": "nope-nope"}"#
+            )
             #expect(wrongPassword.status == .unauthorized)
             #expect(wrongEmail.status == wrongPassword.status)
             #expect(wrongEmail.text == wrongPassword.text)
@@ -86,18 +97,26 @@ struct AuthTests {
             // must wait, even with the right password.
             for _ in 0..<4 {
                 let failed = try await server.request(
-                    .post, "/api/auth/login", body: #"{"email": "admin@example.com", "password": "nope-nope"}"#)
+                    .post,
+                    "/api/auth/login",
+                    body: #"{"email": "admin@example.com", "password": "nope-nope"}"#
+                )
                 #expect(failed.status == .unauthorized)
             }
             let slowed = try await server.request(
-                .post, "/api/auth/login", body: #"{"email": "admin@example.com", "password": "\#(Harness.password)"}"#)
+                .post,
+                "/api/auth/login",
+                body: #"{"email": "admin@example.com", "password": "\#(Harness.password)"}"#
+            )
             #expect(slowed.status == .tooManyRequests)
             #expect(slowed.headers[.retryAfter] == "1")
             #expect(slowed.error?.contains("try again") == true)
             // The same account spelled another way is the same account (M3): wrapped in new lines, upper case.
             let respelled = try await server.request(
-                .post, "/api/auth/login",
-                body: #"{"email": "\n\r ADMIN@example.com\u2028\n", "password": "\#(Harness.password)"}"#)
+                .post,
+                "/api/auth/login",
+                body: #"{"email": "\n\r ADMIN@example.com\u2028\n", "password": "\#(Harness.password)"}"#
+            )
             #expect(respelled.status == .tooManyRequests)
             // Once the wait is over the right password works…
             server.clock.advance(by: .seconds(1))
@@ -106,10 +125,16 @@ struct AuthTests {
             // one) never refuse another user's right password (M5).
             for _ in 0..<8 {
                 _ = try await server.request(
-                    .post, "/api/auth/login", body: #"{"email": "viewer@example.com", "password": "nope-nope"}"#)
+                    .post,
+                    "/api/auth/login",
+                    body: #"{"email": "viewer@example.com", "password": "nope-nope"}"#
+                )
             }
             let waits = try await server.request(
-                .post, "/api/auth/login", body: #"{"email": "viewer@example.com", "password": "nope-nope"}"#)
+                .post,
+                "/api/auth/login",
+                body: #"{"email": "viewer@example.com", "password": "nope-nope"}"#
+            )
             #expect(waits.status == .tooManyRequests)
             #expect(try await server.login(.manager).hasPrefix("sluice_session="))
         }
@@ -122,18 +147,29 @@ struct AuthTests {
             let id = try await server.app.queue.enqueue(NewJob(jobType: .ingestData, payload: [:])).id
             let uri = "/api/admin/queue/cancel?jobId=\(id)"
             let foreign = try await server.request(
-                .post, uri, cookie: admin, headers: [.origin: "https://evil.example"])
+                .post,
+                uri,
+                cookie: admin,
+                headers: [.origin: "https://evil.example"]
+            )
             #expect(foreign.status == .forbidden)
             #expect(foreign.error?.contains("cross-site") == true)
             let fetchSite = try await server.request(
-                .post, uri, cookie: admin, headers: [HTTPField.Name("Sec-Fetch-Site")!: "cross-site"])
+                .post,
+                uri,
+                cookie: admin,
+                headers: [HTTPField.Name("Sec-Fetch-Site")!: "cross-site"]
+            )
             #expect(fetchSite.status == .forbidden)
             let null = try await server.request(.post, uri, cookie: admin, headers: [.origin: "null"])
             #expect(null.status == .forbidden)
             #expect(try await server.app.queue.getJob(id).status == .pending)
             let login = try await server.request(
-                .post, "/api/auth/login", headers: [.origin: "https://evil.example"],
-                body: #"{"email": "admin@example.com", "password": "\#(Harness.password)"}"#)
+                .post,
+                "/api/auth/login",
+                headers: [.origin: "https://evil.example"],
+                body: #"{"email": "admin@example.com", "password": "\#(Harness.password)"}"#
+            )
             #expect(login.status == .forbidden)
             // The router test client addresses "localhost".
             let same = try await server.request(.post, uri, cookie: admin, headers: [.origin: "http://localhost"])
@@ -145,7 +181,10 @@ struct AuthTests {
     func secureCookieInProduction() async throws {
         try await withServer(.sqlite, configuration: .testing(.production, cronSecret: "s")) { server in
             let login = try await server.request(
-                .post, "/api/auth/login", body: #"{"email": "viewer@example.com", "password": "\#(Harness.password)"}"#)
+                .post,
+                "/api/auth/login",
+                body: #"{"email": "viewer@example.com", "password": "\#(Harness.password)"}"#
+            )
             #expect(login.headers[.setCookie]?.contains("Secure") == true)
         }
     }
@@ -185,7 +224,10 @@ struct AuthTests {
         try await withServerStore(kind) { store in
             let clock = ManualWallClock()
             let accounts = Accounts(
-                store: store, options: AccountOptions(passwordHasher: PasswordHasher(cost: 4)), clock: clock)
+                store: store,
+                options: AccountOptions(passwordHasher: PasswordHasher(cost: 4)),
+                clock: clock
+            )
             guard
                 case .generated(let email, let password) = try await accounts.bootstrapAdmin(email: nil, password: nil)
             else {

@@ -9,7 +9,8 @@ struct BatchCompletionTests {
     func completeMany(kind: StoreKind) async throws {
         try await withQueue(kind) { queue, clock in
             _ = try await queue.enqueue(
-                contentsOf: (0..<5).map { NewJob(jobType: .ingestData, payload: ["n": .int(Int64($0))]) })
+                contentsOf: (0..<5).map { NewJob(jobType: .ingestData, payload: ["n": .int(Int64($0))]) }
+            )
             let claimed = try await queue.claimJobs([.ingestData], limit: 5)
             #expect(claimed.count == 5)
             try await queue.cancelJob(claimed[2].job.id)  // its lease is gone

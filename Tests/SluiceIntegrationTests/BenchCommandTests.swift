@@ -63,7 +63,9 @@ struct BenchCommandTests {
             names == [
                 "bcrypt, cost 4", "bcrypt, cost 10", "bcrypt, cost 12", "stats endpoint p50, 100 jobs",
                 "stats p50 / at 100 jobs", "stats endpoint p50, 500 jobs", "stats p50 / at 100 jobs",
-            ], "sizes are measured smallest first")
+            ],
+            "sizes are measured smallest first"
+        )
         #expect(rows[4]["value"] == .double(1), "the first size is the baseline")
         let bad = try await runProduct("sluice", ["bench", "--stats-sweep", "10,x"])
         #expect(bad.status != 0 && bad.stderr.contains("--stats-sweep"))
@@ -72,7 +74,10 @@ struct BenchCommandTests {
     @Test("bad arguments: one line, non-zero exit")
     func refusals() async throws {
         let noServer = try await runProduct(
-            "sluice", ["bench", "--store", "postgres"], environment: ["TEST_DATABASE_URL": "", "DATABASE_URL": ""])
+            "sluice",
+            ["bench", "--store", "postgres"],
+            environment: ["TEST_DATABASE_URL": "", "DATABASE_URL": ""]
+        )
         #expect(noServer.status != 0 && noServer.stderr.contains("--database-url"))
         let tiny = try await runProduct("sluice", ["bench", "--pending", "10"])
         #expect(tiny.status != 0 && tiny.stderr.contains("--pending"))

@@ -20,7 +20,8 @@ struct CLITests {
             let url = try #require(url)
             let enqueued = try await sluice(
                 ["enqueue", "--type", "INGEST_DATA", "--payload", #"{"projectId": "p1", "n": 3}"#, "--priority", "4"],
-                url: url)
+                url: url
+            )
             #expect(enqueued.status == 0, "\(enqueued.stderr)")
             let id = enqueued.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(id.count == 36)
@@ -87,7 +88,10 @@ struct CLITests {
     @Test("an unreachable PostgreSQL is one clear line, without the password")
     func unreachableDatabase() async throws {
         let result = try await runProduct(
-            "sluice", ["stats"], environment: ["DATABASE_URL": "postgres://sluice:hunter2@127.0.0.1:1/sluice"])
+            "sluice",
+            ["stats"],
+            environment: ["DATABASE_URL": "postgres://sluice:hunter2@127.0.0.1:1/sluice"]
+        )
         #expect(result.status == 1)
         #expect(result.stderr.contains("cannot reach the database at postgres://sluice:***@127.0.0.1:1/sluice"))
         #expect(!result.stderr.contains("hunter2"))
@@ -97,7 +101,9 @@ struct CLITests {
         // (review L3).
         for password in ["Sup3r#SecretPw", "1234#SecretPw", "a/b?SecretPw"] {
             let odd = try await runProduct(
-                "sluice", ["migrate", "--database-url", "postgres://user:\(password)@127.0.0.1:1/db"])
+                "sluice",
+                ["migrate", "--database-url", "postgres://user:\(password)@127.0.0.1:1/db"]
+            )
             #expect(odd.status != 0)
             #expect(!odd.stderr.contains("SecretPw"), "\(odd.stderr)")
             #expect(odd.stderr.contains("postgres://user:***@127.0.0.1:1/db"), "\(odd.stderr)")
@@ -119,7 +125,8 @@ struct CLITests {
         // Readable by their owner only: the file holds password hashes, payloads and records (review L1).
         func mode(_ path: String) throws -> Int? {
             try FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent(path).path)[
-                .posixPermissions] as? Int
+                .posixPermissions
+            ] as? Int
         }
         #expect(try mode("data") == 0o700)
         #expect(try mode("data/sluice.sqlite") == 0o600)

@@ -6,7 +6,9 @@ import Testing
 struct ConcurrencyTests {
     @Test(
         "8 claimers in 2 OS processes drain 10,000 jobs; each job is claimed and completed exactly once",
-        .timeLimit(.minutes(5)), arguments: StoreKind.sql)
+        .timeLimit(.minutes(5)),
+        arguments: StoreKind.sql
+    )
     func twoProcessesDrainTenThousandJobs(kind: StoreKind) async throws {
         try await withStore(kind) { store, url in
             let url = try #require(url)

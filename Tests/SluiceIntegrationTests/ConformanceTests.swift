@@ -65,7 +65,8 @@ struct ConformanceTests {
 
     @Test(
         "completing with follow-ups queues them in the same transaction, even under the job's own unique key",
-        arguments: StoreKind.allCases)
+        arguments: StoreKind.allCases
+    )
     func completeWithFollowUps(kind: StoreKind) async throws {
         try await withQueue(kind) { queue, _ in
             let first = try await queue.enqueue(NewJob(jobType: .vectorize, payload: ["n": 1], uniqueKey: "k"))
@@ -74,11 +75,13 @@ struct ConformanceTests {
             // While the job holds its key, the same key cannot be queued again.
             #expect(try await !queue.enqueue(NewJob(jobType: .vectorize, uniqueKey: "k")).inserted)
             try await queue.completeJob(
-                claimed.lease, result: ["done": true],
+                claimed.lease,
+                result: ["done": true],
                 followUps: [
                     NewJob(jobType: .vectorize, payload: ["n": 2], uniqueKey: "k"),
                     NewJob(jobType: .ingestData, payload: ["n": 3]),
-                ])
+                ]
+            )
             #expect(try await queue.getJob(first.id).status == .completed)
             let pending = try await queue.listJobs(JobFilter(status: .pending))
             #expect(Set(pending.compactMap { $0.payload?["n"]?.intValue }) == [2, 3])
@@ -97,7 +100,9 @@ struct ConformanceTests {
             #expect(claimedThird.job.id == third.id)
             await #expect(throws: QueueError.self) {
                 try await queue.completeJob(
-                    claimedThird.lease, followUps: [NewJob(jobType: .vectorize, maxAttempts: 0)])
+                    claimedThird.lease,
+                    followUps: [NewJob(jobType: .vectorize, maxAttempts: 0)]
+                )
             }
             #expect(try await queue.getJob(third.id).status == .processing)
         }
@@ -172,7 +177,9 @@ struct ConformanceTests {
     }
 
     @Test(
-        "fail: back to PENDING after 10 s, then 20 s, then FAILED with every error kept", arguments: StoreKind.allCases)
+        "fail: back to PENDING after 10 s, then 20 s, then FAILED with every error kept",
+        arguments: StoreKind.allCases
+    )
     func failWithBackoff(kind: StoreKind) async throws {
         try await withQueue(kind) { queue, clock in
             let payload: JSONValue = ["records": ["a"]]
@@ -251,7 +258,8 @@ struct ConformanceTests {
 
     @Test(
         "an expired lease is rescued to PENDING, and the lost worker's late calls are refused",
-        arguments: StoreKind.allCases)
+        arguments: StoreKind.allCases
+    )
     func rescue(kind: StoreKind) async throws {
         try await withQueue(kind) { queue, clock in
             let id = try await queue.enqueue(NewJob(jobType: .ingestData)).id
@@ -436,7 +444,8 @@ struct ConformanceTests {
             step = "bulk enqueue with a duplicate unique key"
             try await queue.enqueue(contentsOf: (0..<30).map { _ in NewJob(jobType: .ingestData, maxAttempts: 2) })
             try await queue.enqueue(
-                contentsOf: (0..<12).map { NewJob(jobType: .vectorize, maxAttempts: 1, uniqueKey: "k\($0 % 10)") })
+                contentsOf: (0..<12).map { NewJob(jobType: .vectorize, maxAttempts: 1, uniqueKey: "k\($0 % 10)") }
+            )
             try await check()
             step = "claims"
             let ingest = try await queue.claimJobs([.ingestData], limit: 20)
@@ -497,7 +506,8 @@ struct ConformanceTests {
 
             // Still unique while PROCESSING; free again once the holder finished.
             let claimed = try #require(
-                try await queue.claimJobs([.vectorize], limit: 10).first { $0.job.id == first.id })
+                try await queue.claimJobs([.vectorize], limit: 10).first { $0.job.id == first.id }
+            )
             #expect(try await queue.enqueue(NewJob(jobType: .vectorize, uniqueKey: "project-1")).inserted == false)
             try await queue.completeJob(claimed.lease)
             let next = try await queue.enqueue(NewJob(jobType: .vectorize, uniqueKey: "project-1"))
@@ -519,7 +529,8 @@ struct ConformanceTests {
             var ids: [String] = []
             for index in 0..<6 {
                 ids.append(
-                    try await queue.enqueue(NewJob(jobType: index.isMultiple(of: 2) ? .ingestData : .vectorize)).id)
+                    try await queue.enqueue(NewJob(jobType: index.isMultiple(of: 2) ? .ingestData : .vectorize)).id
+                )
                 clock.advance(by: .seconds(1))
             }
             let claimed = try #require(try await queue.claimJob([.vectorize]))

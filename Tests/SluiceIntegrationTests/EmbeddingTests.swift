@@ -74,8 +74,10 @@ final class FakeEmbeddingServer: Sendable {
                 var fields = HTTPFields()
                 for (name, value) in headers { fields[HTTPField.Name(name)!] = value }
                 return Response(
-                    status: HTTPResponse.Status(code: code), headers: fields,
-                    body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
+                    status: HTTPResponse.Status(code: code),
+                    headers: fields,
+                    body: ResponseBody(byteBuffer: ByteBuffer(string: body))
+                )
             case .slow(let delay):
                 try await Task.sleep(for: delay)
                 return vectors(inputs.count, self.dimensions)
@@ -83,8 +85,11 @@ final class FakeEmbeddingServer: Sendable {
         }
         let port = AsyncStream<Int>.makeStream()
         let app = Application(
-            router: router, configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { port.continuation.yield($0.localAddress?.port ?? 0) }, logger: quietLogger)
+            router: router,
+            configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { port.continuation.yield($0.localAddress?.port ?? 0) },
+            logger: quietLogger
+        )
         let group = ServiceGroup(services: [app], logger: quietLogger)
         return try await withThrowingTaskGroup(of: T?.self) { tasks in
             tasks.addTask {
@@ -122,22 +127,36 @@ struct EmbeddingTests {
     }
 
     static let fastRetry = EmbeddingRetryOptions(
-        attempts: 3, backoff: .milliseconds(10), rateLimitBudget: .seconds(2), rateLimitDefault: .milliseconds(50))
+        attempts: 3,
+        backoff: .milliseconds(10),
+        rateLimitBudget: .seconds(2),
+        rateLimitDefault: .milliseconds(50)
+    )
 
     /// Runs `body` with a client for `server`.
     private func withClient<T: Sendable>(
-        _ server: FakeEmbeddingServer, apiKey: String? = "sk-test-key", sendDimensions: Bool = false,
-        timeout: Duration = .seconds(10), retry: EmbeddingRetryOptions = fastRetry,
+        _ server: FakeEmbeddingServer,
+        apiKey: String? = "sk-test-key",
+        sendDimensions: Bool = false,
+        timeout: Duration = .seconds(10),
+        retry: EmbeddingRetryOptions = fastRetry,
         _ body: @Sendable (OpenAIEmbeddingClient) async throws -> T
     ) async throws -> T {
         try await server.run { base in
             let http = HTTPClient(eventLoopGroupProvider: .singleton)
             let settings = EmbeddingSettings(
-                provider: .openai, baseURL: base, apiKey: apiKey, model: "test-model", dimensions: server.dimensions,
-                sendDimensions: sendDimensions, timeout: timeout)
+                provider: .openai,
+                baseURL: base,
+                apiKey: apiKey,
+                model: "test-model",
+                dimensions: server.dimensions,
+                sendDimensions: sendDimensions,
+                timeout: timeout
+            )
             do {
                 let result = try await body(
-                    OpenAIEmbeddingClient(settings: settings, http: http, retry: retry, logger: quietLogger))
+                    OpenAIEmbeddingClient(settings: settings, http: http, retry: retry, logger: quietLogger)
+                )
                 try await http.shutdown()
                 return result
             } catch {
@@ -191,7 +210,8 @@ struct EmbeddingTests {
         #expect(recovering.requestCount == 3)
 
         let down = FakeEmbeddingServer(
-            script: Array(repeating: .status(503, body: #"{"error": "overloaded"}"#), count: 5))
+            script: Array(repeating: .status(503, body: #"{"error": "overloaded"}"#), count: 5)
+        )
         let error = await #expect(throws: EmbeddingError.self) {
             try await withClient(down) { try await $0.embed(["a"]) }
         }
@@ -205,8 +225,10 @@ struct EmbeddingTests {
     func rateLimits() async throws {
         let server = FakeEmbeddingServer(script: [
             .status(
-                429, body: #"{"error": {"message": "slow down", "code": "rate_limit_exceeded"}}"#,
-                headers: [("Retry-After", "0.3")]),
+                429,
+                body: #"{"error": {"message": "slow down", "code": "rate_limit_exceeded"}}"#,
+                headers: [("Retry-After", "0.3")]
+            ),
             .vectors(dimensions: 8),
         ])
         let started = ContinuousClock.now
@@ -316,7 +338,8 @@ struct EmbeddingTests {
 struct EndToEndEmbeddingTests {
     @Test(
         "ingest, vectorize through the HTTP provider, search; a long rate limit defers the job",
-        arguments: StoreKind.sql)
+        arguments: StoreKind.sql
+    )
     func endToEnd(kind: StoreKind) async throws {
         // A 500 the client retries at once, vectors, then a rate limit longer than the client's budget.
         let server = FakeEmbeddingServer(
@@ -325,23 +348,36 @@ struct EndToEndEmbeddingTests {
                 .status(500, body: #"{"error": {"message": "warming up", "code": 503}}"#),
                 .vectors(dimensions: 8),
                 .status(429, body: #"{"error": "slow down"}"#, headers: [("Retry-After", "45")]),
-            ])
+            ]
+        )
         try await server.run { base in
             let http = HTTPClient(eventLoopGroupProvider: .singleton)
             let client = OpenAIEmbeddingClient(
                 settings: EmbeddingSettings(
-                    provider: .openai, baseURL: base, apiKey: "sk-e2e", model: "fake-model", dimensions: 8),
-                http: http, retry: EmbeddingTests.fastRetry, logger: quietLogger)
+                    provider: .openai,
+                    baseURL: base,
+                    apiKey: "sk-e2e",
+                    model: "fake-model",
+                    dimensions: 8
+                ),
+                http: http,
+                retry: EmbeddingTests.fastRetry,
+                logger: quietLogger
+            )
             do {
                 try await withServer(kind, withIngestion: true, embedder: client) { app in
                     let manager = try await app.login(.manager)
                     let id = try #require(
                         try await app.request(.post, "/api/projects", cookie: manager, body: #"{"name": "e2e"}"#)
-                            .json?["project"]?["id"]?.stringValue)
+                            .json?["project"]?["id"]?.stringValue
+                    )
                     let records = (0..<30).map { #"{"text": "document number \#($0)"}"# }.joined(separator: ",")
                     let queued = try await app.request(
-                        .post, "/api/projects/\(id)/ingest", cookie: manager,
-                        body: #"{"records": [\#(records)], "generateEmbeddings": true}"#)
+                        .post,
+                        "/api/projects/\(id)/ingest",
+                        cookie: manager,
+                        body: #"{"records": [\#(records)], "generateEmbeddings": true}"#
+                    )
                     #expect(queued.status == .accepted)
                     #expect(try await app.request(.get, "/api/workers/ingestion").json?["processed"] == 1)
 
@@ -353,7 +389,8 @@ struct EndToEndEmbeddingTests {
                     #expect(project?["embeddedCount"] == 25)
                     #expect(project?["embeddingModel"] == "fake-model")
                     let waiting = try #require(
-                        try await app.app.queue.listJobs(JobFilter(status: .pending, jobType: .vectorize)).first)
+                        try await app.app.queue.listJobs(JobFilter(status: .pending, jobType: .vectorize)).first
+                    )
                     #expect(waiting.attempts == 0)
                     #expect(waiting.scheduledFor == app.clock.now() + 45)
 
@@ -361,9 +398,14 @@ struct EndToEndEmbeddingTests {
                     #expect(try await app.request(.get, "/api/workers/vectorization").json?["processed"] == 1)
                     #expect(
                         try await app.request(.get, "/api/projects/\(id)", cookie: manager).json?["project"]?[
-                            "embeddedCount"] == 30)
+                            "embeddedCount"
+                        ] == 30
+                    )
                     let found = try await app.request(
-                        .get, "/api/projects/\(id)/search?q=document&k=3", cookie: manager)
+                        .get,
+                        "/api/projects/\(id)/search?q=document&k=3",
+                        cookie: manager
+                    )
                     #expect(found.status == .ok, "\(found.text)")
                     #expect(found.json?["model"] == "fake-model")
                     let sent = server.received.withLock { $0 }
@@ -372,7 +414,9 @@ struct EndToEndEmbeddingTests {
                         sent.compactMap { request -> Int? in
                             guard case .array(let inputs)? = request.body["input"] else { return nil }
                             return inputs.count
-                        }.allSatisfy { $0 <= 25 }, "requests of at most 25 texts")
+                        }.allSatisfy { $0 <= 25 },
+                        "requests of at most 25 texts"
+                    )
                 }
                 try await http.shutdown()
             } catch {
@@ -386,15 +430,24 @@ struct EndToEndEmbeddingTests {
     func badProviderAnswers() async throws {
         let server = FakeEmbeddingServer(
             dimensions: 8,
-            script: [.vectors(dimensions: 5), .slow(.seconds(3)), .slow(.seconds(3)), .slow(.seconds(3))])
+            script: [.vectors(dimensions: 5), .slow(.seconds(3)), .slow(.seconds(3)), .slow(.seconds(3))]
+        )
         try await server.run { base in
             let http = HTTPClient(eventLoopGroupProvider: .singleton)
             func client(timeout: Duration) -> OpenAIEmbeddingClient {
                 OpenAIEmbeddingClient(
                     settings: EmbeddingSettings(
-                        provider: .openai, baseURL: base, apiKey: "sk-e2e", model: "fake-model", dimensions: 8,
-                        timeout: timeout),
-                    http: http, retry: EmbeddingTests.fastRetry, logger: quietLogger)
+                        provider: .openai,
+                        baseURL: base,
+                        apiKey: "sk-e2e",
+                        model: "fake-model",
+                        dimensions: 8,
+                        timeout: timeout
+                    ),
+                    http: http,
+                    retry: EmbeddingTests.fastRetry,
+                    logger: quietLogger
+                )
             }
             // A patient client meets the wrong dimension; an impatient one meets the slow answers.
             let patient = client(timeout: .seconds(30))
@@ -411,15 +464,25 @@ struct EndToEndEmbeddingTests {
                     let project = UUID().uuidString.lowercased()
                     try await store.createProject(Project(id: project, name: "bad", createdAt: Date()))
                     try await store.createIngestJob(
-                        IngestJob(id: "i", projectID: project, total: 1, createdAt: Date()), chunks: 1)
+                        IngestJob(id: "i", projectID: project, total: 1, createdAt: Date()),
+                        chunks: 1
+                    )
                     _ = try await store.storeBatch(
-                        [try RecordReader().read(["text": "one"]).get()], invalid: 0, handled: 1, ingestJobID: "i",
-                        projectID: project, chunk: 0, processedAfter: 1, now: Date())
+                        [try RecordReader().read(["text": "one"]).get()],
+                        invalid: 0,
+                        handled: 1,
+                        ingestJobID: "i",
+                        projectID: project,
+                        chunk: 0,
+                        processedAfter: 1,
+                        now: Date()
+                    )
                     let id = try await VectorizationHandler.enqueue(projectID: project, on: queue).id
 
                     #expect(
                         await runner(patient).run(try #require(try await queue.claimJob([.vectorize])))
-                            == .failed(.retryScheduled(at: clock.now() + 10)))
+                            == .failed(.retryScheduled(at: clock.now() + 10))
+                    )
                     let first = try await queue.getJob(id).errors.last?.message ?? ""
                     #expect(first.contains("5 dimensions; EMBEDDING_DIMENSIONS is 8"), "\(first)")
                     #expect(!first.contains("sk-e2e"))
@@ -428,7 +491,8 @@ struct EndToEndEmbeddingTests {
                     clock.advance(by: .seconds(10))
                     #expect(
                         await runner(impatient).run(try #require(try await queue.claimJob([.vectorize])))
-                            == .failed(.retryScheduled(at: clock.now() + 20)))
+                            == .failed(.retryScheduled(at: clock.now() + 20))
+                    )
                     let second = try await queue.getJob(id).errors.last?.message ?? ""
                     #expect(second.contains("timed out"), "\(second)")
                     #expect(try await store.projectSummary(id: project)?.embeddedCount == 0)

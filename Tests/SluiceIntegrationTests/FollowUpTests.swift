@@ -21,12 +21,22 @@ struct FollowUpTests {
         try await store.createProject(Project(id: id, name: "p-\(id.prefix(8))", createdAt: Date()))
         let ingest = UUID().uuidString.lowercased()
         try await store.createIngestJob(
-            IngestJob(id: ingest, projectID: id, total: count, createdAt: Date()), chunks: 1, generateEmbeddings: true)
+            IngestJob(id: ingest, projectID: id, total: count, createdAt: Date()),
+            chunks: 1,
+            generateEmbeddings: true
+        )
         let reader = RecordReader()
         let records = try (0..<count).map { try reader.read(["text": .string("record \($0)")]).get() }
         _ = try await store.storeBatch(
-            records, invalid: 0, handled: count, ingestJobID: ingest, projectID: id, chunk: 0, processedAfter: count,
-            now: Date())
+            records,
+            invalid: 0,
+            handled: count,
+            ingestJobID: ingest,
+            projectID: id,
+            chunk: 0,
+            processedAfter: count,
+            now: Date()
+        )
         _ = try await store.finishIngestChunk(ingestJobID: ingest, chunk: 0, now: Date())
         return id
     }
@@ -34,7 +44,10 @@ struct FollowUpTests {
     private func runner(_ queue: SluiceCore.DatabaseQueue, _ store: any SluiceStore) -> JobRunner {
         var handlers = JobHandlerRegistry()
         handlers.register(
-            .vectorize, serializeBy: "projectId", VectorizationHandler(store: store, provider: ScriptedProvider()))
+            .vectorize,
+            serializeBy: "projectId",
+            VectorizationHandler(store: store, provider: ScriptedProvider())
+        )
         return JobRunner(queue: queue, handlers: handlers, logger: quietLogger)
     }
 
@@ -42,7 +55,8 @@ struct FollowUpTests {
 
     @Test(
         "a crash between completing VECTORIZE and queueing its continuation still ends with every record embedded",
-        arguments: StoreKind.sql)
+        arguments: StoreKind.sql
+    )
     func reconcilerRecoversLostFollowUp(kind: StoreKind) async throws {
         try await withServerStore(kind) { store in
             // What a Sluice that wrote the two separately did when it died between them: the job is COMPLETED, and
@@ -54,7 +68,8 @@ struct FollowUpTests {
                     faults.add(1, ordering: .relaxed)
                     _ = try await inner.complete(lease, result: result, now: now)
                     throw InjectedFault()
-                })
+                }
+            )
             let queue = SluiceCore.DatabaseQueue(store: faulty, logger: quietLogger)
             let project = try await project(store, records: 300)
             let first = try await VectorizationHandler.enqueue(projectID: project, on: queue)
@@ -69,7 +84,8 @@ struct FollowUpTests {
             #expect(try await reconciler.run() == [project])
             #expect(try await reconciler.run().isEmpty, "one VECTORIZE waits already: nothing more is queued")
             #expect(
-                await runner(healthy, store).run(try #require(try await healthy.claimJob([.vectorize]))) == .completed)
+                await runner(healthy, store).run(try #require(try await healthy.claimJob([.vectorize]))) == .completed
+            )
             #expect(try await store.projectSummary(id: project)?.embeddedCount == 300)
             #expect(try await reconciler.run().isEmpty, "nothing left to embed")
             #expect(try await healthy.listJobs(JobFilter(status: .pending)).isEmpty)
@@ -78,7 +94,8 @@ struct FollowUpTests {
 
     @Test(
         "the reconciler leaves alone projects that do not embed, and projects whose ingest is still running",
-        arguments: StoreKind.sql)
+        arguments: StoreKind.sql
+    )
     func reconcilerScope(kind: StoreKind) async throws {
         try await withServerStore(kind) { store in
             let queue = SluiceCore.DatabaseQueue(store: store, logger: quietLogger)
@@ -87,21 +104,39 @@ struct FollowUpTests {
             try await store.createProject(Project(id: plain, name: "plain", createdAt: Date()))
             let ingest = UUID().uuidString.lowercased()
             try await store.createIngestJob(
-                IngestJob(id: ingest, projectID: plain, total: 1, createdAt: Date()), chunks: 1)
+                IngestJob(id: ingest, projectID: plain, total: 1, createdAt: Date()),
+                chunks: 1
+            )
             let record = try RecordReader().read(["text": "x"]).get()
             _ = try await store.storeBatch(
-                [record], invalid: 0, handled: 1, ingestJobID: ingest, projectID: plain, chunk: 0, processedAfter: 1,
-                now: Date())
+                [record],
+                invalid: 0,
+                handled: 1,
+                ingestJobID: ingest,
+                projectID: plain,
+                chunk: 0,
+                processedAfter: 1,
+                now: Date()
+            )
             _ = try await store.finishIngestChunk(ingestJobID: ingest, chunk: 0, now: Date())
             // An upload asking for embeddings, still running: it queues VECTORIZE itself when its last part ends.
             let running = UUID().uuidString.lowercased()
             try await store.createProject(Project(id: running, name: "running", createdAt: Date()))
             try await store.createIngestJob(
-                IngestJob(id: "r", projectID: running, total: 2, createdAt: Date()), chunks: 2,
-                generateEmbeddings: true)
+                IngestJob(id: "r", projectID: running, total: 2, createdAt: Date()),
+                chunks: 2,
+                generateEmbeddings: true
+            )
             _ = try await store.storeBatch(
-                [record], invalid: 0, handled: 1, ingestJobID: "r", projectID: running, chunk: 0, processedAfter: 1,
-                now: Date())
+                [record],
+                invalid: 0,
+                handled: 1,
+                ingestJobID: "r",
+                projectID: running,
+                chunk: 0,
+                processedAfter: 1,
+                now: Date()
+            )
             let reconciler = VectorizationReconciler(store: store, queue: queue, logger: quietLogger)
             #expect(try await reconciler.run().isEmpty)
             _ = try await store.finishIngestChunk(ingestJobID: "r", chunk: 0, now: Date())
@@ -115,7 +150,8 @@ struct FollowUpTests {
 
     @Test(
         "a database error in the completing transaction leaves the job unfinished and queues nothing",
-        arguments: StoreKind.sql)
+        arguments: StoreKind.sql
+    )
     func failedTransactionRollsBack(kind: StoreKind) async throws {
         try await withStore(kind) { store, _ in
             // A trigger refuses jobs of one type, so the follow-up's insert fails inside the real transaction.
@@ -126,8 +162,10 @@ struct FollowUpTests {
             let claimed = try #require(try await queue.claimJob([.ingestData]))
             await #expect(throws: (any Error).self) {
                 try await queue.completeJob(
-                    claimed.lease, result: ["n": 1],
-                    followUps: [NewJob(jobType: .vectorize), NewJob(jobType: "EXPLODE")])
+                    claimed.lease,
+                    result: ["n": 1],
+                    followUps: [NewJob(jobType: .vectorize), NewJob(jobType: "EXPLODE")]
+                )
             }
             let job = try await queue.getJob(id)
             #expect(job.status == .processing, "the completion was rolled back with the failed insert")
@@ -164,7 +202,8 @@ struct FollowUpTests {
                     sql: """
                         CREATE TRIGGER refuse_job BEFORE INSERT ON job_queue WHEN NEW.job_type = '\(type)'
                         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END
-                        """)
+                        """
+                )
             }
         default:
             Issue.record("not a SQL store")

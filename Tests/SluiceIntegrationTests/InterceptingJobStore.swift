@@ -12,7 +12,8 @@ struct InterceptingJobStore: QueueStore {
     private let completeWithFollowUps: CompleteWithFollowUps?
 
     init(
-        _ inner: any QueueStore, beforeClaim: @escaping @Sendable () async -> Void = {},
+        _ inner: any QueueStore,
+        beforeClaim: @escaping @Sendable () async -> Void = {},
         completeWithFollowUps: CompleteWithFollowUps? = nil
     ) {
         self.inner = inner
@@ -23,7 +24,12 @@ struct InterceptingJobStore: QueueStore {
     func claim(types: [JobType], limit: Int, owner: String, now: Date, leaseExpiresAt: Date) async throws -> [Job] {
         await beforeClaim()
         return try await inner.claim(
-            types: types, limit: limit, owner: owner, now: now, leaseExpiresAt: leaseExpiresAt)
+            types: types,
+            limit: limit,
+            owner: owner,
+            now: now,
+            leaseExpiresAt: leaseExpiresAt
+        )
     }
 
     func complete(_ lease: JobLease, result: JSONValue?, followUps: [NewJob], now: Date) async throws -> Bool {

@@ -95,7 +95,9 @@ struct MetricsTests {
             }
             do {
                 try await postgres.client.query(
-                    "SELECT \("secret-bound-value")::int", logger: quietLogger)
+                    "SELECT \("secret-bound-value")::int",
+                    logger: quietLogger
+                )
                 Issue.record("the query should fail")
             } catch let error as PSQLError {
                 let summary = PostgresErrors.summary(error)

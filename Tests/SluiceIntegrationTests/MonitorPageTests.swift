@@ -34,7 +34,11 @@ struct MonitorPageTests {
             let email = Harness.email(.admin).addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
             let next = "%2Fadmin%2Fqueue-monitor%3Fstatus%3DFAILED"
             let wrong = try await server.request(
-                .post, "/login", headers: Self.form, body: "email=\(email)&password=nope&next=\(next)")
+                .post,
+                "/login",
+                headers: Self.form,
+                body: "email=\(email)&password=nope&next=\(next)"
+            )
             #expect(wrong.status == .unauthorized)
             #expect(wrong.text.contains("invalid email or password"))
             #expect(wrong.text.contains(#"value="/admin/queue-monitor?status=FAILED""#))  // still knows where to go
@@ -42,7 +46,11 @@ struct MonitorPageTests {
 
             let password = "correct+horse+battery"  // form encoding: + is a space
             let signedIn = try await server.request(
-                .post, "/login", headers: Self.form, body: "email=\(email)&password=\(password)&next=\(next)")
+                .post,
+                "/login",
+                headers: Self.form,
+                body: "email=\(email)&password=\(password)&next=\(next)"
+            )
             #expect(signedIn.status == .seeOther)
             #expect(signedIn.headers[.location] == "/admin/queue-monitor?status=FAILED")
             let setCookie = try #require(signedIn.headers[.setCookie])
@@ -53,14 +61,19 @@ struct MonitorPageTests {
             for target in ["//evil.example/x", "https://evil.example", "/\\evil.example", "javascript:alert(1)"] {
                 let encoded = target.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
                 let away = try await server.request(
-                    .post, "/login", headers: Self.form,
-                    body: "email=\(email)&password=\(password)&next=\(encoded)")
+                    .post,
+                    "/login",
+                    headers: Self.form,
+                    body: "email=\(email)&password=\(password)&next=\(encoded)"
+                )
                 #expect(away.headers[.location] == "/admin/queue-monitor", "next=\(target)")
             }
             let crossSite = try await server.request(
-                .post, "/login",
+                .post,
+                "/login",
                 headers: [.contentType: "application/x-www-form-urlencoded", .origin: "https://evil.example"],
-                body: "email=\(email)&password=\(password)")
+                body: "email=\(email)&password=\(password)"
+            )
             #expect(crossSite.status == .forbidden)
 
             let viewer = try await server.request(.get, "/admin/queue-monitor", cookie: try await server.login(.viewer))
@@ -69,7 +82,10 @@ struct MonitorPageTests {
             #expect(!viewer.text.contains("data-action") && !viewer.text.contains("provider down"))
 
             let manager = try await server.request(
-                .get, "/admin/queue-monitor", cookie: try await server.login(.manager))
+                .get,
+                "/admin/queue-monitor",
+                cookie: try await server.login(.manager)
+            )
             #expect(manager.status == .ok)
             #expect(manager.text.contains(#"data-job-id="\#(failed)""#))
             #expect(!manager.text.contains("data-action") && !manager.text.contains(#"id="bulk""#))
@@ -88,7 +104,8 @@ struct MonitorPageTests {
 
     @Test(
         "every value from a job is escaped, on the page, the live fragment and the detail page",
-        arguments: StoreKind.sql)
+        arguments: StoreKind.sql
+    )
     func escaping(kind: StoreKind) async throws {
         try await withServer(kind) { server in
             let queue = server.app.queue
@@ -104,7 +121,8 @@ struct MonitorPageTests {
             _ = try await queue.enqueue(NewJob(jobType: "CUSTOM"))
             try await queue.completeJob(
                 try #require(try await queue.claimJob(["CUSTOM"])).lease,
-                result: ["html": "<img src=x onerror=alert(2)>"])
+                result: ["html": "<img src=x onerror=alert(2)>"]
+            )
 
             let admin = try await server.login(.admin)
             for path in ["/admin/queue-monitor", "/admin/queue-monitor/live", "/admin/queue-monitor/jobs/\(failed)"] {
@@ -130,7 +148,10 @@ struct MonitorPageTests {
             let find = try await server.request(.get, "/admin/queue-monitor/find?id=\(failed)", cookie: admin)
             #expect(find.status == .seeOther && find.headers[.location] == "/admin/queue-monitor/jobs/\(failed)")
             let filtered = try await server.request(
-                .get, "/admin/queue-monitor/live?status=PROCESSING&jobType=INGEST_DATA", cookie: admin)
+                .get,
+                "/admin/queue-monitor/live?status=PROCESSING&jobType=INGEST_DATA",
+                cookie: admin
+            )
             #expect(filtered.text.contains(#"data-job-id="\#(running.job.id)""#))
             #expect(!filtered.text.contains(#"data-job-id="\#(failed)""#))
             let bad = try await server.request(.get, "/admin/queue-monitor?status=DONE", cookie: admin)
@@ -188,27 +209,45 @@ struct MonitorPageTests {
             #expect(short.json?["minutes"].map { if case .array(let five) = $0 { five.count } else { -1 } } == 5)
             for bad in ["0", "1441", "x"] {
                 let refused = try await server.request(
-                    .get, "/api/admin/queue/throughput?minutes=\(bad)", cookie: manager)
+                    .get,
+                    "/api/admin/queue/throughput?minutes=\(bad)",
+                    cookie: manager
+                )
                 #expect(refused.status == .badRequest && refused.error?.contains("minutes") == true)
             }
             #expect(try await server.request(.get, "/api/admin/queue/throughput", cookie: viewer).status == .forbidden)
 
             let preview = try await server.request(
-                .get, "/api/admin/queue/bulk?action=retry&jobType=VECTORIZE", cookie: admin)
+                .get,
+                "/api/admin/queue/bulk?action=retry&jobType=VECTORIZE",
+                cookie: admin
+            )
             #expect(preview.json == ["action": "retry", "matching": 3, "limit": 2])
             let none = try await server.request(
-                .get, "/api/admin/queue/bulk?action=cancel&status=PENDING", cookie: admin)
+                .get,
+                "/api/admin/queue/bulk?action=cancel&status=PENDING",
+                cookie: admin
+            )
             #expect(none.json?["matching"] == 0)
             #expect(
                 try await server.request(.get, "/api/admin/queue/bulk?action=retry", cookie: manager).status
-                    == .forbidden)
+                    == .forbidden
+            )
             let run = try await server.request(
-                .post, "/api/admin/queue/bulk", cookie: admin, body: #"{"action": "retry", "jobType": "VECTORIZE"}"#)
+                .post,
+                "/api/admin/queue/bulk",
+                cookie: admin,
+                body: #"{"action": "retry", "jobType": "VECTORIZE"}"#
+            )
             #expect(run.status == .ok)
             #expect(run.json?["changed"] == 2 && run.json?["remaining"] == 1 && run.json?["skipped"] == 0)
             #expect(try await queue.getQueueStats().pending == 2)
             let forbidden = try await server.request(
-                .post, "/api/admin/queue/bulk", cookie: manager, body: #"{"action": "cancel"}"#)
+                .post,
+                "/api/admin/queue/bulk",
+                cookie: manager,
+                body: #"{"action": "cancel"}"#
+            )
             #expect(forbidden.status == .forbidden)
             #expect(try await queue.getQueueStats().pending == 2)
             for body in [#"{"action": "delete"}"#, #"{}"#, #"{"action": "cancel", "status": 3}"#, "[1]"] {
@@ -218,7 +257,8 @@ struct MonitorPageTests {
             }
             #expect(
                 try await server.request(.get, "/api/admin/queue/bulk?action=retry&status=LATER", cookie: admin)
-                    .status == .badRequest)
+                    .status == .badRequest
+            )
         }
     }
 

@@ -52,7 +52,8 @@ struct MonitorQueueTests {
 
     @Test(
         "bulk retry and cancel: counts, oldest first, the cap, and jobs that changed first",
-        arguments: StoreKind.allCases)
+        arguments: StoreKind.allCases
+    )
     func bulkActions(kind: StoreKind) async throws {
         try await withQueue(kind) { queue, clock in
             var failed: [String] = []

@@ -31,7 +31,8 @@ struct OpenAPITests {
             let cookies = try await server.cookies()
             let cron: HTTPFields = [.authorization: "Bearer cron"]
             _ = try await queue.enqueue(
-                contentsOf: (0..<3).map { _ in NewJob(jobType: .ingestData, payload: ["a": 1]) })
+                contentsOf: (0..<3).map { _ in NewJob(jobType: .ingestData, payload: ["a": 1]) }
+            )
             let failed = try await queue.enqueue(NewJob(jobType: .vectorize, payload: [:], maxAttempts: 1)).id
             let claimed = try #require(try await queue.claimJob([.vectorize]))
             try await queue.failJob(claimed.lease, error: "provider down")
@@ -43,7 +44,11 @@ struct OpenAPITests {
             try await server.request(.post, "/api/auth/login", body: #"{"email": "x@y.zz", "password": "wrong-one"}"#)
             try await server.request(.post, "/api/auth/login", body: "{")
             try await server.request(
-                .post, "/api/auth/login", headers: [.origin: "https://elsewhere.example"], body: "{}")
+                .post,
+                "/api/auth/login",
+                headers: [.origin: "https://elsewhere.example"],
+                body: "{}"
+            )
             for (_, cookie) in cookies {
                 try await server.request(.get, "/api/auth/me", cookie: cookie)
                 try await server.request(.get, "/api/admin/queue/stats", cookie: cookie)
@@ -69,7 +74,11 @@ struct OpenAPITests {
             try await server.request(.post, "/api/admin/queue/bulk", cookie: admin, body: #"{"action": "retry"}"#)
             try await server.request(.post, "/api/admin/queue/bulk", cookie: admin, body: #"{"action": 1}"#)
             try await server.request(
-                .post, "/api/admin/queue/bulk", cookie: cookies[2].1, body: #"{"action": "cancel"}"#)
+                .post,
+                "/api/admin/queue/bulk",
+                cookie: cookies[2].1,
+                body: #"{"action": "cancel"}"#
+            )
             try await server.request(.get, "/api/workers/ingestion", headers: cron)
             try await server.request(.get, "/api/workers/ingestion")
             try await server.request(.get, "/api/workers/vectorization", headers: cron)
@@ -81,12 +90,23 @@ struct OpenAPITests {
             try await server.request(.get, "/api/projects/\(projectID)", cookie: admin)
             try await server.request(.get, "/api/projects/nope", cookie: admin)
             let upload = try await server.request(
-                .post, "/api/projects/\(projectID)/ingest", cookie: admin, body: #"{"records": [{"text": "a"}]}"#)
+                .post,
+                "/api/projects/\(projectID)/ingest",
+                cookie: admin,
+                body: #"{"records": [{"text": "a"}]}"#
+            )
             try await server.request(
-                .post, "/api/projects/\(projectID)/ingest", cookie: admin, headers: [.contentType: "text/plain"],
-                body: "x")
+                .post,
+                "/api/projects/\(projectID)/ingest",
+                cookie: admin,
+                headers: [.contentType: "text/plain"],
+                body: "x"
+            )
             try await server.request(
-                .get, "/api/ingest-jobs/\(upload.json?["ingestJobId"]?.stringValue ?? "?")", cookie: admin)
+                .get,
+                "/api/ingest-jobs/\(upload.json?["ingestJobId"]?.stringValue ?? "?")",
+                cookie: admin
+            )
             try await server.request(.get, "/api/ingest-jobs/nope", cookie: admin)
             try await server.request(.get, "/api/projects/\(projectID)/search?q=a", cookie: admin)
             try await server.request(.get, "/api/projects/\(projectID)/search", cookie: admin)
@@ -94,13 +114,25 @@ struct OpenAPITests {
             try await server.request(.post, "/api/projects/\(projectID)/reembed", cookie: admin)
             try await server.request(.get, "/api/admin/queue/stats", cookie: admin)  // now with results
             let made = try await server.request(
-                .post, "/api/admin/tokens", cookie: admin, body: #"{"name": "etl", "role": "manager"}"#)
+                .post,
+                "/api/admin/tokens",
+                cookie: admin,
+                body: #"{"name": "etl", "role": "manager"}"#
+            )
             try await server.request(
-                .post, "/api/admin/tokens", cookie: admin, body: #"{"name": "etl", "role": "manager"}"#)
+                .post,
+                "/api/admin/tokens",
+                cookie: admin,
+                body: #"{"name": "etl", "role": "manager"}"#
+            )
             try await server.request(.post, "/api/admin/tokens", cookie: admin, body: #"{"name": "x"}"#)
             try await server.request(
-                .post, "/api/admin/tokens", cookie: admin, headers: [.contentType: "text/plain"],
-                body: #"{"name": "form", "role": "admin"}"#)
+                .post,
+                "/api/admin/tokens",
+                cookie: admin,
+                headers: [.contentType: "text/plain"],
+                body: #"{"name": "form", "role": "admin"}"#
+            )
             try await server.request(.get, "/api/admin/tokens", cookie: admin)
             try await server.request(.get, "/api/admin/tokens", cookie: cookies[1].1)
             let token = made.json?["token"]?.stringValue ?? "?"
@@ -148,7 +180,11 @@ struct OpenAPITests {
         try await withJobStore(try StoreSettings(url: "sqlite:\(path)")) { store in
             // Not migrated.
             let app = SluiceApp(
-                configuration: .testing(), store: store, handlers: JobHandlerRegistry(), logger: quietLogger)
+                configuration: .testing(),
+                store: store,
+                handlers: JobHandlerRegistry(),
+                logger: quietLogger
+            )
             let application = Application(router: app.makeRouter(), logger: quietLogger)
             try await application.test(.router) { client in
                 let response = try await client.execute(uri: "/health", method: .get)

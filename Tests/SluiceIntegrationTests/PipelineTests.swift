@@ -18,7 +18,8 @@ struct PipelineTests {
         let json = UploadWriter(ingestJobID: "i", projectID: "p", partSize: 2)
         try Uploads.json(
             #"{"textFields": ["t"], "records": [{"t": "a"}, {"t": "b"}, {"t": "c"}], "generateEmbeddings": true}"#,
-            into: json)
+            into: json
+        )
         #expect(json.total == 3)
         let jobs = json.finish()
         #expect(records(jobs) == [[["t": "a"], ["t": "b"]], [["t": "c"]]])
@@ -32,8 +33,14 @@ struct PipelineTests {
         #expect(
             decoded
                 == IngestPayload(
-                    ingestJobID: "i", projectID: "p", records: [["t": "c"]], generateEmbeddings: true,
-                    textFields: ["t"], chunk: 1))
+                    ingestJobID: "i",
+                    projectID: "p",
+                    records: [["t": "c"]],
+                    generateEmbeddings: true,
+                    textFields: ["t"],
+                    chunk: 1
+                )
+        )
         #expect(try IngestPayload(decoded.json) == decoded)
         #expect(try VectorizePayload(VectorizePayload(projectID: "p").json).projectID == "p")
         #expect(throws: PipelineError.self) { try VectorizePayload(["project": "p"]) }
@@ -44,7 +51,8 @@ struct PipelineTests {
             records(csv.finish()) == [
                 [["title": "One", "body": "two\nlines, and a comma"], ["title": "Three", "body": "x"]],
                 [["title": "Four", "body": "y"]],
-            ])
+            ]
+        )
 
         let lines = UploadWriter(projectID: "p", partSize: 10)
         try Uploads.jsonLines("{\"a\": 1}\n\n[2]\n", into: lines)
@@ -75,7 +83,8 @@ struct PipelineTests {
             var handlers = JobHandlerRegistry()
             handlers.register(
                 .ingestData,
-                IngestionHandler(store: store, options: IngestionOptions(batchSize: batchSize), clock: clock))
+                IngestionHandler(store: store, options: IngestionOptions(batchSize: batchSize), clock: clock)
+            )
             runner = JobRunner(queue: queue, handlers: handlers, logger: quietLogger)
         }
 
@@ -87,11 +96,16 @@ struct PipelineTests {
 
         /// Returns the ingest job id and the queue job id.
         func enqueue(
-            _ records: [JSONValue], project: String, embed: Bool = false, textFields: [String]? = nil
+            _ records: [JSONValue],
+            project: String,
+            embed: Bool = false,
+            textFields: [String]? = nil
         ) async throws -> (ingest: String, job: String) {
             let ingest = UUID().uuidString.lowercased()
             try await store.createIngestJob(
-                IngestJob(id: ingest, projectID: project, total: records.count, createdAt: clock.now()), chunks: 1)
+                IngestJob(id: ingest, projectID: project, total: records.count, createdAt: clock.now()),
+                chunks: 1
+            )
             var payload: [String: JSONValue] = [
                 "ingestJobId": .string(ingest), "projectId": .string(project), "records": .array(records),
                 "generateEmbeddings": .bool(embed),
@@ -148,7 +162,8 @@ struct PipelineTests {
 
     @Test(
         "invalid records and duplicates are skipped with reasons; the same upload twice saves nothing new",
-        arguments: StoreKind.sql)
+        arguments: StoreKind.sql
+    )
     func skipsAndDuplicates(kind: StoreKind) async throws {
         try await withServerStore(kind) { store in
             let ingest = Ingest(store: store)
@@ -173,7 +188,8 @@ struct PipelineTests {
                 skipped.compactMap { $0["reason"]?.stringValue } == [
                     "not a JSON object", "no text to embed", "no text to embed",
                     "text is 40000 bytes, more than the limit",
-                ])
+                ]
+            )
             #expect(try await store.ingestJob(id: ingestID)?.skipped == 5)
             // A NUL character cannot reach a store at all (PostgreSQL's jsonb refuses it): enqueue says so.
             await #expect(throws: QueueError.self) {
@@ -208,8 +224,15 @@ struct PipelineTests {
             for batch in [0..<100, 100..<200] {
                 let valid = records[batch].compactMap { try? reader.read($0).get() }
                 _ = try await store.storeBatch(
-                    valid, invalid: 0, handled: batch.count, ingestJobID: ingestID, projectID: project, chunk: 0,
-                    processedAfter: batch.upperBound, now: ingest.clock.now())
+                    valid,
+                    invalid: 0,
+                    handled: batch.count,
+                    ingestJobID: ingestID,
+                    projectID: project,
+                    chunk: 0,
+                    processedAfter: batch.upperBound,
+                    now: ingest.clock.now()
+                )
             }
             ingest.clock.advance(by: .seconds(301))
             #expect(try await ingest.queue.rescueExpiredJobs().requeued == [jobID])
@@ -230,7 +253,10 @@ struct PipelineTests {
             let project = try await ingest.project()
             let (_, jobID) = try await ingest.enqueue(
                 [["id": "a-1", "title": "Title", "body": "Body", "other": "ignored"], ["id": 7, "title": "only"]],
-                project: project, embed: true, textFields: ["title", "body"])
+                project: project,
+                embed: true,
+                textFields: ["title", "body"]
+            )
             #expect(try await ingest.runNext() == .completed)
             let result = try #require(try await ingest.queue.getJob(jobID).result)
             #expect(result["savedCount"] == 2)
@@ -244,7 +270,8 @@ struct PipelineTests {
 
     @Test(
         "projects: unique names, counts; ingest jobs need a project; bad payloads fail clearly",
-        arguments: StoreKind.sql)
+        arguments: StoreKind.sql
+    )
     func projectsAndBadPayloads(kind: StoreKind) async throws {
         try await withServerStore(kind) { store in
             let ingest = Ingest(store: store)
@@ -256,7 +283,9 @@ struct PipelineTests {
             #expect(try await store.projectSummary(id: "nope") == nil)
             await #expect(throws: PipelineError.self) {
                 try await store.createIngestJob(
-                    IngestJob(id: "x", projectID: "nope", total: 0, createdAt: ingest.clock.now()), chunks: 1)
+                    IngestJob(id: "x", projectID: "nope", total: 0, createdAt: ingest.clock.now()),
+                    chunks: 1
+                )
             }
             let bad = try await ingest.queue.enqueue(
                 NewJob(jobType: .ingestData, payload: ["projectId": .string(id)], maxAttempts: 1)
@@ -264,13 +293,15 @@ struct PipelineTests {
             #expect(try await ingest.runNext() == .failed(.failed))
             #expect(
                 try await ingest.queue.getJob(bad).errors.first?.message
-                    == "INGEST_DATA payload needs ingestJobId, projectId and a records array")
+                    == "INGEST_DATA payload needs ingestJobId, projectId and a records array"
+            )
         }
     }
 
     @Test(
         "an upload in three parts: the job completes with the last part, and only then asks for embeddings",
-        arguments: StoreKind.sql)
+        arguments: StoreKind.sql
+    )
     func parts(kind: StoreKind) async throws {
         try await withServerStore(kind) { store in
             let ingest = Ingest(store: store)
@@ -278,7 +309,9 @@ struct PipelineTests {
             let ingestID = UUID().uuidString.lowercased()
             let all = Self.records(250)
             try await store.createIngestJob(
-                IngestJob(id: ingestID, projectID: project, total: 250, createdAt: ingest.clock.now()), chunks: 3)
+                IngestJob(id: ingestID, projectID: project, total: 250, createdAt: ingest.clock.now()),
+                chunks: 3
+            )
             var jobs: [String] = []
             for (chunk, range) in [0..<100, 100..<200, 200..<250].enumerated() {
                 let payload: JSONValue = [
@@ -309,7 +342,9 @@ struct PipelineTests {
             let project = try await ingest.project()
             let ingestID = UUID().uuidString
             try await store.createIngestJob(
-                IngestJob(id: ingestID, projectID: project, total: 1, createdAt: ingest.clock.now()), chunks: 1)
+                IngestJob(id: ingestID, projectID: project, total: 1, createdAt: ingest.clock.now()),
+                chunks: 1
+            )
             // The payload names a different project than its ingest job's, one that does not exist: the records
             // cannot be stored.
             _ = try await ingest.queue.enqueue(
@@ -317,7 +352,10 @@ struct PipelineTests {
                     jobType: .ingestData,
                     payload: [
                         "ingestJobId": .string(ingestID), "projectId": "missing", "records": [["text": "a"]],
-                    ], maxAttempts: 1))
+                    ],
+                    maxAttempts: 1
+                )
+            )
             #expect(try await ingest.runNext() == .failed(.failed))
             let job = try #require(try await store.ingestJob(id: ingestID))
             #expect(job.status == .failed)

@@ -22,10 +22,15 @@ struct ProjectAPITests {
             #expect(try await server.request(.get, "/api/projects", cookie: viewer).status == .forbidden)
             #expect(
                 try await server.request(.post, "/api/projects", cookie: viewer, body: #"{"name": "x"}"#).status
-                    == .forbidden)
+                    == .forbidden
+            )
 
             let created = try await server.request(
-                .post, "/api/projects", cookie: manager, body: #"{"name": " Docs "}"#)
+                .post,
+                "/api/projects",
+                cookie: manager,
+                body: #"{"name": " Docs "}"#
+            )
             #expect(created.status == .created)
             let project = try #require(created.json?["project"])
             #expect(project["name"] == "Docs")
@@ -50,7 +55,8 @@ struct ProjectAPITests {
 
     @Test(
         "ingest JSON and CSV: 202 with the ids, processed by the worker, counted on the project",
-        arguments: StoreKind.sql)
+        arguments: StoreKind.sql
+    )
     func ingest(kind: StoreKind) async throws {
         var configuration = ServerConfiguration.testing()
         configuration.ingestPartSize = 2
@@ -87,21 +93,29 @@ struct ProjectAPITests {
             #expect(job["processed"] == 5)
             #expect(
                 try await server.request(.get, "/api/projects/\(id)", cookie: manager).json?["project"]?["recordCount"]
-                    == 3)
+                    == 3
+            )
 
             let csv = "title,body\nFirst,Alpha body\nSecond,\"Beta, with a comma\"\n"
             let csvQueued = try await server.request(
-                .post, "/api/projects/\(id)/ingest?textFields=title,body", cookie: manager,
-                headers: [.contentType: "text/csv"], body: csv)
+                .post,
+                "/api/projects/\(id)/ingest?textFields=title,body",
+                cookie: manager,
+                headers: [.contentType: "text/csv"],
+                body: csv
+            )
             #expect(csvQueued.status == .accepted, "\(csvQueued.text)")
             _ = try await server.request(.get, "/api/workers/ingestion")
             let csvJob = try #require(csvQueued.json?["ingestJobId"]?.stringValue)
             #expect(
                 try await server.request(.get, "/api/ingest-jobs/\(csvJob)", cookie: manager).json?["ingestJob"]?[
-                    "saved"] == 2)
+                    "saved"
+                ] == 2
+            )
             #expect(
                 try await server.request(.get, "/api/projects/\(id)", cookie: manager).json?["project"]?["recordCount"]
-                    == 5)
+                    == 5
+            )
         }
     }
 
@@ -112,7 +126,8 @@ struct ProjectAPITests {
             let viewer = try await server.login(.viewer)
             let id = try #require(
                 try await server.request(.post, "/api/projects", cookie: manager, body: #"{"name": "s"}"#)
-                    .json?["project"]?["id"]?.stringValue)
+                    .json?["project"]?["id"]?.stringValue
+            )
             let early = try await server.request(.get, "/api/projects/\(id)/search?q=revenue", cookie: viewer)
             #expect(early.status == .conflict)
             #expect(early.error?.contains("no embeddings yet") == true)
@@ -125,7 +140,8 @@ struct ProjectAPITests {
                 """#
             #expect(
                 try await server.request(.post, "/api/projects/\(id)/ingest", cookie: manager, body: body).status
-                    == .accepted)
+                    == .accepted
+            )
             #expect(try await server.request(.get, "/api/workers/ingestion").json?["processed"] == 1)
             #expect(try await server.request(.get, "/api/workers/vectorization").json?["processed"] == 1)
             let project = try await server.request(.get, "/api/projects/\(id)", cookie: manager).json?["project"]
@@ -134,7 +150,10 @@ struct ProjectAPITests {
             #expect(project?["embeddingDimensions"] == 64)
 
             let found = try await server.request(
-                .get, "/api/projects/\(id)/search?q=quarterly%20revenue&k=2", cookie: viewer)
+                .get,
+                "/api/projects/\(id)/search?q=quarterly%20revenue&k=2",
+                cookie: viewer
+            )
             #expect(found.status == .ok, "\(found.text)")
             guard case .array(let results)? = found.json?["results"] else {
                 Issue.record("no results: \(found.text)")
@@ -157,11 +176,15 @@ struct ProjectAPITests {
             #expect(reembed.json?["clearedCount"] == 3)
             #expect(
                 try await server.request(.get, "/api/projects/\(id)", cookie: manager).json?["project"]?[
-                    "embeddedCount"] == 0)
+                    "embeddedCount"
+                ] == 0
+            )
             #expect(try await server.request(.get, "/api/workers/vectorization").json?["processed"] == 1)
             #expect(
                 try await server.request(.get, "/api/projects/\(id)", cookie: manager).json?["project"]?[
-                    "embeddedCount"] == 3)
+                    "embeddedCount"
+                ] == 3
+            )
         }
     }
 
@@ -172,15 +195,28 @@ struct ProjectAPITests {
             let id = UUID().uuidString.lowercased()
             try await server.app.store.createProject(Project(id: id, name: "m", createdAt: Date()))
             try await server.app.store.createIngestJob(
-                IngestJob(id: "i", projectID: id, total: 1, createdAt: Date()), chunks: 1)
+                IngestJob(id: "i", projectID: id, total: 1, createdAt: Date()),
+                chunks: 1
+            )
             let record = try RecordReader().read(["text": "hello"]).get()
             _ = try await server.app.store.storeBatch(
-                [record], invalid: 0, handled: 1, ingestJobID: "i", projectID: id, chunk: 0, processedAfter: 1,
-                now: Date())
+                [record],
+                invalid: 0,
+                handled: 1,
+                ingestJobID: "i",
+                projectID: id,
+                chunk: 0,
+                processedAfter: 1,
+                now: Date()
+            )
             let stored = try await server.app.store.unembeddedRecords(projectID: id, limit: 1)
             try await server.app.store.saveEmbeddings(
-                [(id: stored[0].id, vector: [Float](repeating: 0.1, count: 16))], projectID: id, model: "older-model",
-                dimensions: 16, now: Date())
+                [(id: stored[0].id, vector: [Float](repeating: 0.1, count: 16))],
+                projectID: id,
+                model: "older-model",
+                dimensions: 16,
+                now: Date()
+            )
             let refused = try await server.request(.get, "/api/projects/\(id)/search?q=hello", cookie: manager)
             #expect(refused.status == .conflict)
             #expect(refused.error?.contains("was embedded with older-model (16 dimensions)") == true, "\(refused.text)")
@@ -189,16 +225,22 @@ struct ProjectAPITests {
 
     @Test(
         "5,001 records: three INGEST_DATA jobs of at most 2,000, each stored in batches of 100",
-        arguments: StoreKind.sql)
+        arguments: StoreKind.sql
+    )
     func largeUpload(kind: StoreKind) async throws {
         try await withServer(kind, withIngestion: true) { server in
             let manager = try await server.login(.manager)
             let id = try #require(
                 try await server.request(.post, "/api/projects", cookie: manager, body: #"{"name": "big"}"#)
-                    .json?["project"]?["id"]?.stringValue)
+                    .json?["project"]?["id"]?.stringValue
+            )
             let records = (0..<5_001).map { #"{"text": "record \#($0)"}"# }.joined(separator: ",")
             let queued = try await server.request(
-                .post, "/api/projects/\(id)/ingest", cookie: manager, body: #"{"records": [\#(records)]}"#)
+                .post,
+                "/api/projects/\(id)/ingest",
+                cookie: manager,
+                body: #"{"records": [\#(records)]}"#
+            )
             guard case .array(let jobIDs)? = queued.json?["jobIds"] else {
                 Issue.record("no jobIds: \(queued.text.prefix(200))")
                 return
@@ -211,9 +253,12 @@ struct ProjectAPITests {
             #expect(sizes == [2_000, 2_000, 1_001])
             let job = try #require(
                 try await server.request(
-                    .get, "/api/ingest-jobs/\(queued.json?["ingestJobId"]?.stringValue ?? "")", cookie: manager
+                    .get,
+                    "/api/ingest-jobs/\(queued.json?["ingestJobId"]?.stringValue ?? "")",
+                    cookie: manager
                 )
-                .json?["ingestJob"])
+                .json?["ingestJob"]
+            )
             #expect(job["saved"] == 5_001)
             #expect(job["status"] == "COMPLETED")
         }
@@ -227,7 +272,8 @@ struct ProjectAPITests {
             let manager = try await server.login(.manager)
             let id = try #require(
                 try await server.request(.post, "/api/projects", cookie: manager, body: #"{"name": "p"}"#)
-                    .json?["project"]?["id"]?.stringValue)
+                    .json?["project"]?["id"]?.stringValue
+            )
             let uri = "/api/projects/\(id)/ingest"
             let cases: [(String, HTTPFields, String, HTTPResponse.Status)] = [
                 ("/api/projects/nope/ingest", [:], #"{"records": []}"#, .notFound),
@@ -246,7 +292,8 @@ struct ProjectAPITests {
             }
             let viewer = try await server.login(.viewer)
             #expect(
-                try await server.request(.post, uri, cookie: viewer, body: #"{"records": []}"#).status == .forbidden)
+                try await server.request(.post, uri, cookie: viewer, body: #"{"records": []}"#).status == .forbidden
+            )
             #expect(try await server.request(.get, "/api/ingest-jobs/nope", cookie: manager).status == .notFound)
             // Nothing was queued by the refusals.
             #expect(try await server.app.queue.getQueueStats().total.total == 0)
@@ -258,7 +305,8 @@ struct ProjectAPITests {
 struct ProjectCLITests {
     @Test(
         "projects create/list, ingest CSV without waiting, ingest JSON Lines following progress",
-        arguments: StoreKind.sql)
+        arguments: StoreKind.sql
+    )
     func projectsAndIngest(kind: StoreKind) async throws {
         try await withStore(kind) { jobStore, url in
             let store = try #require(jobStore as? any SluiceStore)
@@ -278,7 +326,10 @@ struct ProjectCLITests {
             defer { try? FileManager.default.removeItem(at: folder) }
             let csv = folder.appendingPathComponent("a.csv").path
             try "title,body\nOne,First\nTwo,\"Second, with comma\"\n".write(
-                toFile: csv, atomically: true, encoding: .utf8)
+                toFile: csv,
+                atomically: true,
+                encoding: .utf8
+            )
             let queued = try await sluice(["ingest", "docs", csv, "--no-wait", "--text-fields", "title,body"])
             #expect(queued.status == 0, "\(queued.stderr)")
             #expect(queued.stderr.contains("2 records in 1 job(s)"))
@@ -288,7 +339,10 @@ struct ProjectCLITests {
             // Follow a JSON Lines upload while this test plays the worker.
             let jsonl = folder.appendingPathComponent("b.jsonl").path
             try "{\"text\": \"alpha\"}\n\n{\"text\": \"beta\"}\n{\"text\": \"\"}\n".write(
-                toFile: jsonl, atomically: true, encoding: .utf8)
+                toFile: jsonl,
+                atomically: true,
+                encoding: .utf8
+            )
             let queue = DatabaseQueue(store: store, logger: quietLogger)
             var handlers = JobHandlerRegistry()
             handlers.register(.ingestData, IngestionHandler(store: store))

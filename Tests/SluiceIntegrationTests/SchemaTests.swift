@@ -33,7 +33,8 @@ struct SchemaTests {
 
     @Test(
         "a fresh database reports its pending migrations and refuses queue work until migrated",
-        arguments: StoreKind.sql)
+        arguments: StoreKind.sql
+    )
     func freshDatabase(kind: StoreKind) async throws {
         func check(_ url: String) async throws {
             try await withJobStore(try StoreSettings(url: url), logger: quietLogger) { store in
@@ -61,7 +62,8 @@ struct SchemaTests {
     func unknownMigration() async throws {
         let status = SchemaStatus(
             known: [Migration("20261129000000_create_job_queue", [])],
-            applied: ["20261129000000_create_job_queue", "20990101000000_from_the_future"])
+            applied: ["20261129000000_create_job_queue", "20990101000000_from_the_future"]
+        )
         #expect(status.unknown == ["20990101000000_from_the_future"])
         let error = #expect(throws: QueueError.self) { try status.requireCurrent() }
         #expect(error?.message.contains("upgrade Sluice") == true)
@@ -72,7 +74,8 @@ struct SchemaTests {
         try await withStore(.postgres) { store, url in
             let postgres = try #require(store as? PostgresJobStore)
             try await postgres.client.query(
-                "INSERT INTO sluice_migrations (name) VALUES (\("20990101000000_from_the_future"))")
+                "INSERT INTO sluice_migrations (name) VALUES (\("20990101000000_from_the_future"))"
+            )
             let refused = await #expect(throws: QueueError.self) { try await store.migrate() }
             #expect(refused?.code == .schemaOutOfDate)
             #expect(refused?.message.contains("20990101000000_from_the_future") == true)
@@ -96,9 +99,11 @@ struct SchemaTests {
                 """
                 INSERT INTO records (id, project_id, text, data, content_hash, created_at, embedding)
                 VALUES ('r', 'p', 'hello', '{}', 'h', now(), ARRAY[0.25, -0.5, 1.0]::double precision[])
-                """)
+                """
+            )
             try await client.query(
-                "DELETE FROM sluice_migrations WHERE name = '20260206000000_enable_pgvector_and_fix_embedding_type'")
+                "DELETE FROM sluice_migrations WHERE name = '20260206000000_enable_pgvector_and_fix_embedding_type'"
+            )
             #expect(try await !store.schemaStatus().isCurrent)
 
             #expect(try await store.migrate() == ["20260206000000_enable_pgvector_and_fix_embedding_type"])
@@ -122,7 +127,8 @@ struct SchemaTests {
             try await withJobStore(try StoreSettings(url: url), logger: quietLogger) { store in
                 let client = try #require(store as? PostgresJobStore).client
                 try await client.query(
-                    PostgresQuery(unsafeSQL: "ALTER DATABASE \(name) SET extension_control_path = '/nonexistent'"))
+                    PostgresQuery(unsafeSQL: "ALTER DATABASE \(name) SET extension_control_path = '/nonexistent'")
+                )
             }
             let refusal = try await withJobStore(try StoreSettings(url: url), logger: quietLogger) { store in
                 do {
@@ -199,7 +205,8 @@ struct SchemaTests {
             func slots() async throws -> Set<Int> {
                 var slots: Set<Int> = []
                 for try await slot in try await postgres.client.query(
-                    "SELECT DISTINCT slot FROM job_queue_counts", logger: quietLogger
+                    "SELECT DISTINCT slot FROM job_queue_counts",
+                    logger: quietLogger
                 ).decode(Int.self) {
                     slots.insert(slot)
                 }
@@ -245,7 +252,8 @@ struct SchemaTests {
                 options == [
                     "autovacuum_analyze_scale_factor=0.02", "autovacuum_vacuum_scale_factor=0.01",
                     "autovacuum_vacuum_threshold=1000",
-                ])
+                ]
+            )
         }
     }
 
@@ -328,7 +336,8 @@ struct SchemaTests {
             let failed = try await client.query(PostgresQuery(unsafeSQL: Self.referenceQueries[2])).collect()
             #expect(failed.count == 1)
             let (id, failedType, error, attempts) = try #require(failed.first).decode(
-                (String, String, String, Int).self)
+                (String, String, String, Int).self
+            )
             #expect(id == failing.job.id)
             #expect(failedType == "INGEST_DATA")
             #expect(error == "embedding provider said no")

@@ -49,18 +49,30 @@ struct SecurityTests {
         try await store.createIngestJob(IngestJob(id: "i-\(id)", projectID: id, total: 1, createdAt: Date()), chunks: 1)
         let record = try RecordReader().read(["text": "alpha123 beta123"]).get()
         _ = try await store.storeBatch(
-            [record], invalid: 0, handled: 1, ingestJobID: "i-\(id)", projectID: id, chunk: 0, processedAfter: 1,
-            now: Date())
+            [record],
+            invalid: 0,
+            handled: 1,
+            ingestJobID: "i-\(id)",
+            projectID: id,
+            chunk: 0,
+            processedAfter: 1,
+            now: Date()
+        )
         let stored = try await store.unembeddedRecords(projectID: id, limit: 1)
         try await store.saveEmbeddings(
-            [(id: stored[0].id, vector: try await embedder.inner.embed([stored[0].text])[0])], projectID: id,
-            model: embedder.model, dimensions: embedder.dimensions, now: Date())
+            [(id: stored[0].id, vector: try await embedder.inner.embed([stored[0].text])[0])],
+            projectID: id,
+            model: embedder.model,
+            dimensions: embedder.dimensions,
+            now: Date()
+        )
         return id
     }
 
     @Test(
         "query strings are form-decoded as requests, curl -G --data-urlencode and HTML forms send them",
-        arguments: StoreKind.sql)
+        arguments: StoreKind.sql
+    )
     func queryDecoding(kind: StoreKind) async throws {
         let embedder = RecordingEmbedder()
         try await withServer(kind, embedder: embedder) { server in
@@ -74,13 +86,19 @@ struct SecurityTests {
             ]
             for (raw, decoded) in cases {
                 let answer = try await server.request(
-                    .get, "/api/projects/\(project)/search?q=\(raw)&k=1", cookie: viewer)
+                    .get,
+                    "/api/projects/\(project)/search?q=\(raw)&k=1",
+                    cookie: viewer
+                )
                 #expect(answer.status == .ok, "\(raw): \(answer.text)")
                 #expect(embedder.texts.withLock { $0.last } == decoded, "\(raw)")
             }
             for broken in ["%zz", "%C3", "a%00b"] {
                 let answer = try await server.request(
-                    .get, "/api/projects/\(project)/search?q=\(broken)", cookie: viewer)
+                    .get,
+                    "/api/projects/\(project)/search?q=\(broken)",
+                    cookie: viewer
+                )
                 #expect(answer.status == .badRequest, "\(broken): \(answer.text)")
                 #expect(answer.error?.isEmpty == false)
             }
@@ -88,7 +106,10 @@ struct SecurityTests {
             // The monitor's filters and find-by-id read the same way.
             let manager = try await server.login(.manager)
             let filtered = try await server.request(
-                .get, "/api/admin/queue/stats?status=FAILED&jobType=INGEST%5FDATA", cookie: manager)
+                .get,
+                "/api/admin/queue/stats?status=FAILED&jobType=INGEST%5FDATA",
+                cookie: manager
+            )
             #expect(filtered.status == .ok, "\(filtered.text)")
             let found = try await server.request(.get, "/admin/queue-monitor/find?id=+01abc+", cookie: manager)
             #expect(found.headers[.location] == "/admin/queue-monitor/jobs/01abc")
@@ -122,13 +143,19 @@ struct SecurityTests {
             // The sign-in form reads NUL as a malformed email: refused like any wrong sign-in, and counted.
             for _ in 0..<5 {
                 let form = try await server.request(
-                    .post, "/login", headers: [.contentType: "application/x-www-form-urlencoded"],
-                    body: "email=admin%40example.com%00&password=correct+horse+battery")
+                    .post,
+                    "/login",
+                    headers: [.contentType: "application/x-www-form-urlencoded"],
+                    body: "email=admin%40example.com%00&password=correct+horse+battery"
+                )
                 #expect(form.status == .unauthorized)
             }
             let sixth = try await server.request(
-                .post, "/login", headers: [.contentType: "application/x-www-form-urlencoded"],
-                body: "email=admin%40example.com%00&password=x")
+                .post,
+                "/login",
+                headers: [.contentType: "application/x-www-form-urlencoded"],
+                body: "email=admin%40example.com%00&password=x"
+            )
             #expect(sixth.status == .tooManyRequests)
         }
     }
@@ -138,14 +165,21 @@ struct SecurityTests {
         try await withServer(.sqlite) { server in
             await #expect(throws: AccountError.self) {
                 try await server.app.accounts.createUser(
-                    email: "nul@example.com", password: "abcdefgh\u{0}-rest", role: .admin)
+                    email: "nul@example.com",
+                    password: "abcdefgh\u{0}-rest",
+                    role: .admin
+                )
             }
             // An account made before the fix (bcrypt saw only what precedes the NUL) cannot be entered with it.
             let hash = try await PasswordHasher(cost: 4).hash("\u{0}\u{0}long passphrase")
             try await server.app.store.createUser(
-                User(id: "old", email: "old@example.com", role: .admin, passwordHash: hash, createdAt: Date()))
+                User(id: "old", email: "old@example.com", role: .admin, passwordHash: hash, createdAt: Date())
+            )
             let empty = try await server.request(
-                .post, "/api/auth/login", body: #"{"email": "old@example.com", "password": ""}"#)
+                .post,
+                "/api/auth/login",
+                body: #"{"email": "old@example.com", "password": ""}"#
+            )
             #expect(empty.status == .unauthorized)
         }
     }
@@ -157,7 +191,8 @@ struct SecurityTests {
                 for guess in 0..<16 {
                     group.addTask {
                         try await server.request(
-                            .post, "/api/auth/login",
+                            .post,
+                            "/api/auth/login",
                             body: #"{"email": "viewer@example.com", "password": "guess \#(guess)"}"#
                         ).status
                     }
@@ -206,7 +241,9 @@ struct SecurityTests {
         // Attempts are counted when they start: five guesses in flight at once use up the pair's free failures,
         // so a sixth that starts before any of them has finished already waits (M1).
         let wide = LoginThrottle(
-            options: .init(freeFailures: 5, attemptsInFlightPerAddress: 100, attemptsInFlight: 100), clock: clock)
+            options: .init(freeFailures: 5, attemptsInFlightPerAddress: 100, attemptsInFlight: 100),
+            clock: clock
+        )
         var inFlight: [LoginThrottle.Attempt] = []
         for _ in 0..<5 {
             guard case .proceed(let started) = wide.begin(account: "admin@example.com", address: "10.3.0.1") else {
@@ -233,8 +270,11 @@ struct SecurityTests {
         @Sendable func failFive(_ server: Harness, from client: String) async throws {
             for _ in 0..<5 {
                 let answer = try await server.request(
-                    .post, "/api/auth/login", headers: [forwarded: "\(client), 10.0.0.9"],
-                    body: #"{"email": "admin@example.com", "password": "wrong-wrong"}"#)
+                    .post,
+                    "/api/auth/login",
+                    headers: [forwarded: "\(client), 10.0.0.9"],
+                    body: #"{"email": "admin@example.com", "password": "wrong-wrong"}"#
+                )
                 #expect(answer.status == .unauthorized)
             }
         }
@@ -244,17 +284,29 @@ struct SecurityTests {
         try await withServer(.sqlite, configuration: behindProxy, setup: .live) { server in
             try await failFive(server, from: "203.0.113.7")
             let same = try await server.request(
-                .post, "/api/auth/login", headers: [forwarded: "203.0.113.7"], body: signIn)
+                .post,
+                "/api/auth/login",
+                headers: [forwarded: "203.0.113.7"],
+                body: signIn
+            )
             #expect(same.status == .tooManyRequests, "that client's pair waits")
             let other = try await server.request(
-                .post, "/api/auth/login", headers: [forwarded: "203.0.113.8"], body: signIn)
+                .post,
+                "/api/auth/login",
+                headers: [forwarded: "203.0.113.8"],
+                body: signIn
+            )
             #expect(other.status == .ok, "another client behind the same proxy signs in")
         }
         // From a peer that is not a trusted proxy the header is ignored: it cannot buy a fresh address.
         try await withServer(.sqlite, setup: .live) { server in
             try await failFive(server, from: "203.0.113.7")
             let forged = try await server.request(
-                .post, "/api/auth/login", headers: [forwarded: "198.51.100.1"], body: signIn)
+                .post,
+                "/api/auth/login",
+                headers: [forwarded: "198.51.100.1"],
+                body: signIn
+            )
             #expect(forged.status == .tooManyRequests)
         }
     }
@@ -264,9 +316,13 @@ struct SecurityTests {
         try await withServer(kind) { server in
             // Reflected, to anyone signed out: the sign-in page's next.
             let quote = try await server.request(
-                .get, "/login?next=%2F%22%CC%81%20autofocus%20onfocus%3Dalert%281%29%20x%3D%22")
+                .get,
+                "/login?next=%2F%22%CC%81%20autofocus%20onfocus%3Dalert%281%29%20x%3D%22"
+            )
             #expect(
-                quote.text.contains("value=\"/&quot;\u{301} autofocus onfocus=alert(1) x=&quot;\""), "\(quote.text)")
+                quote.text.contains("value=\"/&quot;\u{301} autofocus onfocus=alert(1) x=&quot;\""),
+                "\(quote.text)"
+            )
             let prepend = try await server.request(
                 .get,
                 "/login?next=%2F%D8%80%22%20%D8%80%3E%D8%80%3Cmeta%20http-equiv%3Drefresh%20content%3D0%3Burl%3Dhttps%3A%2F%2Fevil.example%2F%20%D8%80%3E"
@@ -276,7 +332,10 @@ struct SecurityTests {
             // Reflected to a signed-in manager: the monitor's error page.
             let manager = try await server.login(.manager)
             let errorPage = try await server.request(
-                .get, "/admin/queue-monitor?jobType=%D8%80%3Cform%20method%3Dpost%3E%D8%80%22", cookie: manager)
+                .get,
+                "/admin/queue-monitor?jobType=%D8%80%3Cform%20method%3Dpost%3E%D8%80%22",
+                cookie: manager
+            )
             #expect(errorPage.status == .badRequest)
             #expect(!errorPage.text.contains("<form method=post>"), "\(errorPage.text)")
             #expect(errorPage.text.contains("\u{600}&lt;form method=post&gt;\u{600}&quot;"))
@@ -305,7 +364,8 @@ struct SecurityTests {
         let templates = try #require(
             try? FileManager.default.contentsOfDirectory(atPath: "\(folder)/templates").filter {
                 $0.hasSuffix(".mustache")
-            })
+            }
+        )
         #expect(templates.count >= 7)
         for name in templates {
             let text = try String(contentsOfFile: "\(folder)/templates/\(name)", encoding: .utf8)
@@ -327,15 +387,23 @@ struct SecurityTests {
             // What an injected `<form enctype=text/plain>` would post (review C14).
             for type in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"] {
                 let bulk = try await server.request(
-                    .post, "/api/admin/queue/bulk", cookie: admin, headers: [.contentType: type],
-                    body: #"{"action": "cancel", "x": "="}"#)
+                    .post,
+                    "/api/admin/queue/bulk",
+                    cookie: admin,
+                    headers: [.contentType: type],
+                    body: #"{"action": "cancel", "x": "="}"#
+                )
                 #expect(bulk.status == .unsupportedMediaType, "\(type)")
                 #expect(bulk.error?.contains("application/json") == true)
             }
             #expect(try await server.app.queue.getJob(id).status == .pending)
             let charset = try await server.request(
-                .post, "/api/admin/queue/bulk", cookie: admin,
-                headers: [.contentType: "Application/JSON; charset=utf-8"], body: #"{"action": "cancel"}"#)
+                .post,
+                "/api/admin/queue/bulk",
+                cookie: admin,
+                headers: [.contentType: "Application/JSON; charset=utf-8"],
+                body: #"{"action": "cancel"}"#
+            )
             #expect(charset.status == .ok)
             for path in ["/api/admin/queue/stats", "/api/nothing-here", "/health"] {
                 let answer = try await server.request(.get, path, cookie: admin)
@@ -353,7 +421,11 @@ struct SecurityTests {
             let small = try await server.request(.post, "/api/projects", cookie: manager, body: #"{"name": "ok"}"#)
             #expect(small.status == .created)
             let large = try await server.request(
-                .post, "/api/projects", cookie: manager, body: #"{"name": "\#(String(repeating: "x", count: 150))"}"#)
+                .post,
+                "/api/projects",
+                cookie: manager,
+                body: #"{"name": "\#(String(repeating: "x", count: 150))"}"#
+            )
             #expect(large.status == .contentTooLarge)
             #expect(large.error == "request body is larger than 128 bytes")
         }
@@ -363,10 +435,17 @@ struct SecurityTests {
     func schemefulOrigin() async throws {
         let site = HTTPField.Name("Sec-Fetch-Site")!
         func allowed(
-            _ check: SameOriginMiddleware, authority: String = "localhost:3000", _ headers: HTTPFields
+            _ check: SameOriginMiddleware,
+            authority: String = "localhost:3000",
+            _ headers: HTTPFields
         ) -> Bool {
             let head = HTTPRequest(
-                method: .post, scheme: "http", authority: authority, path: "/api/x", headerFields: headers)
+                method: .post,
+                scheme: "http",
+                authority: authority,
+                path: "/api/x",
+                headerFields: headers
+            )
             return check.isAllowed(Request(head: head, body: RequestBody(buffer: ByteBuffer())))
         }
         let development = SameOriginMiddleware(publicOrigin: nil, scheme: "http")
@@ -407,10 +486,18 @@ struct SecurityTests {
         try await withServer(.sqlite) { server in
             let admin = try await server.login(.admin)
             let scheme = try await server.request(
-                .post, "/api/auth/logout", cookie: admin, headers: [.origin: "https://localhost"])
+                .post,
+                "/api/auth/logout",
+                cookie: admin,
+                headers: [.origin: "https://localhost"]
+            )
             #expect(scheme.status == .forbidden)
             let sameSite = try await server.request(
-                .post, "/api/auth/logout", cookie: admin, headers: [.origin: "http://localhost", site: "same-site"])
+                .post,
+                "/api/auth/logout",
+                cookie: admin,
+                headers: [.origin: "http://localhost", site: "same-site"]
+            )
             #expect(sameSite.status == .forbidden)
             #expect(try await server.request(.get, "/api/auth/me", cookie: admin).status == .ok)
         }
@@ -422,11 +509,17 @@ struct SecurityTests {
         try await withServer(.sqlite, embedder: embedder) { server in
             let project = try await searchableProject(server, embedder)
             let viewer = try await server.request(
-                .get, "/api/projects/\(project)/search?q=fail-me", cookie: try await server.login(.viewer))
+                .get,
+                "/api/projects/\(project)/search?q=fail-me",
+                cookie: try await server.login(.viewer)
+            )
             #expect(viewer.status == .badGateway)
             #expect(viewer.error == "the embedding provider failed (the server log has the details)")
             let manager = try await server.request(
-                .get, "/api/projects/\(project)/search?q=fail-me", cookie: try await server.login(.manager))
+                .get,
+                "/api/projects/\(project)/search?q=fail-me",
+                cookie: try await server.login(.manager)
+            )
             #expect(manager.status == .badGateway)
             #expect(manager.error?.contains("gpu-7.corp.internal") == true)
         }
@@ -462,7 +555,8 @@ struct SecurityTests {
             #expect(image.status == .forbidden)
             #expect(
                 try await server.request(.get, "/api/workers/cleanup", headers: [site: "same-site"]).status
-                    == .forbidden)
+                    == .forbidden
+            )
             #expect(try await server.request(.get, "/api/workers/cleanup").status == .ok, "curl and cron still may")
         }
     }
@@ -473,7 +567,11 @@ struct SecurityTests {
             var configuration = ServerConfiguration.testing()
             configuration.idleTimeout = .seconds(1)
             let app = SluiceApp(
-                configuration: configuration, store: store, handlers: JobHandlerRegistry(), logger: quietLogger)
+                configuration: configuration,
+                store: store,
+                handlers: JobHandlerRegistry(),
+                logger: quietLogger
+            )
             try await app.makeApplication().test(.live) { client in
                 let port = try #require(client.port)
                 for opening in ["GET /health HTTP/1.1\r\nHost: localhost\r\n", ""] {
@@ -546,7 +644,11 @@ struct UploadLimitTests {
                 try await Task.sleep(for: .milliseconds(20))
             }
             let second = try await server.request(
-                .post, "/api/projects/\(project)/ingest", cookie: manager, body: #"{"records": [{"text": "b"}]}"#)
+                .post,
+                "/api/projects/\(project)/ingest",
+                cookie: manager,
+                body: #"{"records": [{"text": "b"}]}"#
+            )
             #expect(second.status == .serviceUnavailable, "\(second.text)")
             #expect(second.headers[.retryAfter] == "5")
             feed.yield(ByteBuffer(string: #"{"text": "c"}]}"#))
@@ -555,7 +657,11 @@ struct UploadLimitTests {
             #expect(answer.status == .accepted)
             // Once it is done, the next upload goes through.
             let third = try await server.request(
-                .post, "/api/projects/\(project)/ingest", cookie: manager, body: #"{"records": [{"text": "d"}]}"#)
+                .post,
+                "/api/projects/\(project)/ingest",
+                cookie: manager,
+                body: #"{"records": [{"text": "d"}]}"#
+            )
             #expect(third.status == .accepted, "\(third.text)")
         }
     }

@@ -21,7 +21,9 @@ struct ServeProcessTests {
         }
 
         init(
-            arguments: [String], environment: [String: String], command: [String] = ["serve", "--port", "0"],
+            arguments: [String],
+            environment: [String: String],
+            command: [String] = ["serve", "--port", "0"],
             directory: URL? = nil
         ) throws {
             process = Process()
@@ -77,7 +79,11 @@ struct ServeProcessTests {
     }
 
     private func send(
-        _ client: HTTPClient, _ method: HTTPMethod, _ url: String, cookie: String? = nil, body: String? = nil
+        _ client: HTTPClient,
+        _ method: HTTPMethod,
+        _ url: String,
+        cookie: String? = nil,
+        body: String? = nil
     ) async throws -> (status: Int, headers: HTTPHeaders, text: String) {
         var request = HTTPClientRequest(url: url)
         request.method = method
@@ -115,7 +121,8 @@ struct ServeProcessTests {
             // The database and its folder are the owner's alone (they hold password hashes and records).
             let databaseMode =
                 try FileManager.default.attributesOfItem(atPath: "\(folder.path)/sluice.sqlite")[
-                    .posixPermissions] as? Int
+                    .posixPermissions
+                ] as? Int
             #expect(databaseMode == 0o600)
             #expect(server.output.contains("sluice serving \(base) on \(url) (development; workers on, scheduler on)"))
             #expect(server.output.contains("CRON_SECRET is not set"))
@@ -123,8 +130,11 @@ struct ServeProcessTests {
             let health = try await send(client, .GET, "\(base)/health")
             #expect(health.status == 200)
             let login = try await send(
-                client, .POST, "\(base)/api/auth/login",
-                body: #"{"email": "admin@sluice.local", "password": "\#(password)"}"#)
+                client,
+                .POST,
+                "\(base)/api/auth/login",
+                body: #"{"email": "admin@sluice.local", "password": "\#(password)"}"#
+            )
             #expect(login.status == 200, "\(login.text)")
             let cookie = try #require(login.headers["Set-Cookie"].first?.split(separator: ";").first.map(String.init))
             let stats = try await send(client, .GET, "\(base)/api/admin/queue/stats", cookie: cookie)
@@ -135,7 +145,8 @@ struct ServeProcessTests {
             // Second start: users exist, nothing is printed about an admin; production without CRON_SECRET warns.
             let again = try ServerProcess(
                 arguments: ["--database-url", url, "--no-workers", "--no-scheduler"],
-                environment: ["APP_ENV": "production"])
+                environment: ["APP_ENV": "production"]
+            )
             let secondPort = try await again.port()
             #expect(!again.output.contains("created admin"))
             #expect(again.output.contains("workers off, scheduler off"))
@@ -156,7 +167,8 @@ struct ServeProcessTests {
         defer { try? FileManager.default.removeItem(at: folder) }
         let server = try ServerProcess(
             arguments: ["--database-url", "sqlite:\(folder.path)/s.sqlite", "--no-workers", "--no-scheduler"],
-            environment: ["CRON_SECRET": "from-cron", "SLUICE_ADMIN_PASSWORD": "an admin password"])
+            environment: ["CRON_SECRET": "from-cron", "SLUICE_ADMIN_PASSWORD": "an admin password"]
+        )
         let port = try await server.port()
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("scripts/run-workers")
@@ -188,8 +200,10 @@ struct ServeProcessTests {
             let id = try await queue.enqueue(NewJob(jobType: "CUSTOM", payload: [:])).id
             let other = try await queue.enqueue(NewJob(jobType: .ingestData, payload: [:])).id
             let worker = try ServerProcess(
-                arguments: ["--database-url", url, "--types", "CUSTOM", "--concurrency", "2"], environment: [:],
-                command: ["work"])
+                arguments: ["--database-url", url, "--types", "CUSTOM", "--concurrency", "2"],
+                environment: [:],
+                command: ["work"]
+            )
             let deadline = ContinuousClock.now + .seconds(30)
             while try await queue.getJob(id).errors.isEmpty && ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(50))
@@ -212,8 +226,10 @@ struct ServeProcessTests {
             (["--types", "bad type"], [:], "bad type"),
         ] {
             let result = try await runProduct(
-                "sluice", ["serve", "--database-url", "sqlite:/tmp/never-\(UUID().uuidString)/x.sqlite"] + arguments,
-                environment: environment)
+                "sluice",
+                ["serve", "--database-url", "sqlite:/tmp/never-\(UUID().uuidString)/x.sqlite"] + arguments,
+                environment: environment
+            )
             #expect(result.status != 0, "\(arguments) \(environment)")
             #expect(result.stderr.contains(message), "\(result.stderr)")
         }
@@ -227,11 +243,16 @@ struct ServeProcessTests {
                 status: Int32, stdout: String, stderr: String
             ) {
                 try await runProduct(
-                    "sluice", ["users"] + arguments + ["--database-url", url], environment: ["SLUICE_BCRYPT_COST": "4"],
-                    input: input)
+                    "sluice",
+                    ["users"] + arguments + ["--database-url", url],
+                    environment: ["SLUICE_BCRYPT_COST": "4"],
+                    input: input
+                )
             }
             let created = try await sluice(
-                ["create", "--email", "Ops@Example.com", "--role", "manager"], input: "a good password\n")
+                ["create", "--email", "Ops@Example.com", "--role", "manager"],
+                input: "a good password\n"
+            )
             #expect(created.status == 0, "\(created.stderr)")
             #expect(created.stdout.contains("created ops@example.com (MANAGER)"))
             let listed = try await sluice(["list"])
@@ -267,7 +288,8 @@ struct ServeProcessTests {
 
     @Test(
         "tokens: create prints a token once, list shows no token, revoke by name; clear refusals",
-        arguments: StoreKind.sql)
+        arguments: StoreKind.sql
+    )
     func tokens(kind: StoreKind) async throws {
         try await withStore(kind) { store, url in
             let url = try #require(url)

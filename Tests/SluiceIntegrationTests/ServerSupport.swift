@@ -19,8 +19,13 @@ extension ServerConfiguration {
     static func testing(_ environment: AppEnvironment = .development, cronSecret: String? = nil) -> ServerConfiguration
     {
         ServerConfiguration(
-            host: "127.0.0.1", port: 0, environment: environment, cronSecret: cronSecret, runWorkers: false,
-            runScheduler: false)
+            host: "127.0.0.1",
+            port: 0,
+            environment: environment,
+            cronSecret: cronSecret,
+            runWorkers: false,
+            runScheduler: false
+        )
     }
 }
 
@@ -54,17 +59,28 @@ struct Harness: Sendable {
 
     @discardableResult
     func request(
-        _ method: HTTPRequest.Method, _ uri: String, cookie: String? = nil, headers: HTTPFields = [:],
+        _ method: HTTPRequest.Method,
+        _ uri: String,
+        cookie: String? = nil,
+        headers: HTTPFields = [:],
         body: String? = nil
     ) async throws -> Exchange {
         var headers = headers
         if let cookie { headers[.cookie] = cookie }
         if body != nil, headers[.contentType] == nil { headers[.contentType] = "application/json" }
         let response = try await client.execute(
-            uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) })
+            uri: uri,
+            method: method,
+            headers: headers,
+            body: body.map { ByteBuffer(string: $0) }
+        )
         let exchange = Exchange(
-            method: method, path: String(uri.split(separator: "?", maxSplits: 1)[0]), status: response.status,
-            headers: response.headers, text: String(buffer: response.body))
+            method: method,
+            path: String(uri.split(separator: "?", maxSplits: 1)[0]),
+            status: response.status,
+            headers: response.headers,
+            text: String(buffer: response.body)
+        )
         recorded.exchanges.withLock { $0.append(exchange) }
         return exchange
     }
@@ -72,7 +88,10 @@ struct Harness: Sendable {
     /// Signs in as the user of `role`; returns the `Cookie` header value.
     func login(_ role: Role) async throws -> String {
         let exchange = try await request(
-            .post, "/api/auth/login", body: #"{"email": "\#(Self.email(role))", "password": "\#(Self.password)"}"#)
+            .post,
+            "/api/auth/login",
+            body: #"{"email": "\#(Self.email(role))", "password": "\#(Self.password)"}"#
+        )
         try #require(exchange.status == .ok, "login as \(role) answered \(exchange.status): \(exchange.text)")
         let setCookie = try #require(exchange.headers[.setCookie])
         return String(setCookie.split(separator: ";")[0])
@@ -88,9 +107,13 @@ struct Harness: Sendable {
 
 /// Runs `body` against a Sluice server on a fresh `kind` store.
 func withServer(
-    _ kind: StoreKind, configuration: ServerConfiguration = .testing(),
-    handlers: JobHandlerRegistry = JobHandlerRegistry(), withIngestion: Bool = false, setup: TestingSetup = .router,
-    embedder: any EmbeddingProvider = LocalEmbedder(dimensions: 64), metrics: ServerMetrics = ServerMetrics(),
+    _ kind: StoreKind,
+    configuration: ServerConfiguration = .testing(),
+    handlers: JobHandlerRegistry = JobHandlerRegistry(),
+    withIngestion: Bool = false,
+    setup: TestingSetup = .router,
+    embedder: any EmbeddingProvider = LocalEmbedder(dimensions: 64),
+    metrics: ServerMetrics = ServerMetrics(),
     _ body: @Sendable (Harness) async throws -> Void
 ) async throws {
     try await withServerStore(kind) { store in
@@ -99,19 +122,29 @@ func withServer(
         if withIngestion {
             handlers.register(.ingestData, IngestionHandler(store: store, clock: clock))
             handlers.register(
-                .vectorize, serializeBy: "projectId",
-                VectorizationHandler(store: store, provider: embedder, clock: clock))
+                .vectorize,
+                serializeBy: "projectId",
+                VectorizationHandler(store: store, provider: embedder, clock: clock)
+            )
         }
         let app = SluiceApp(
-            configuration: configuration, store: store,
-            accountOptions: AccountOptions(passwordHasher: PasswordHasher(cost: 4)), handlers: handlers,
-            metrics: metrics, embedder: embedder, clock: clock, logger: quietLogger)
+            configuration: configuration,
+            store: store,
+            accountOptions: AccountOptions(passwordHasher: PasswordHasher(cost: 4)),
+            handlers: handlers,
+            metrics: metrics,
+            embedder: embedder,
+            clock: clock,
+            logger: quietLogger
+        )
         for role in Role.allCases {
             try await app.accounts.createUser(email: Harness.email(role), password: Harness.password, role: role)
         }
         let application = Application(
             router: app.makeRouter(),
-            configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)), logger: quietLogger)
+            configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
+            logger: quietLogger
+        )
         try await application.test(setup) { client in
             try await body(Harness(app: app, clock: clock, client: client, recorded: Harness.Recorder()))
         }
@@ -134,7 +167,8 @@ struct OpenAPIChecker {
             paths.flatMap { path, item -> [String] in
                 guard case .object(let methods) = item else { return [] }
                 return methods.keys.map { "\($0.uppercased()) \(path)" }
-            })
+            }
+        )
     }
 
     /// Problems with one exchange; empty when it matches the document.

@@ -78,7 +78,8 @@ struct ServerTests {
                 Set(fields.keys) == [
                     "id", "jobType", "status", "priority", "attempts", "maxAttempts", "progress", "result", "createdAt",
                     "startedAt", "completedAt",
-                ])
+                ]
+            )
             #expect(vectorize["jobType"] == "VECTORIZE")
             #expect(vectorize["status"] == "PROCESSING")
             #expect(vectorize["attempts"] == 1)
@@ -89,7 +90,8 @@ struct ServerTests {
             let startedAt = try #require(vectorize["startedAt"]?.stringValue)
             #expect(
                 try Date(startedAt, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true))
-                    == server.clock.now())
+                    == server.clock.now()
+            )
             #expect(recent[2]["priority"] == 2)
             #expect(recent[2]["progress"] == .null)
             #expect(recent[2]["startedAt"] == .null)
@@ -99,10 +101,16 @@ struct ServerTests {
 
             // Filters.
             let pending = try await server.request(
-                .get, "/api/admin/queue/stats?status=PENDING&limit=1", cookie: manager)
+                .get,
+                "/api/admin/queue/stats?status=PENDING&limit=1",
+                cookie: manager
+            )
             #expect(pending.json?["recentJobs"] == .array([try #require(recent.first)]))
             let vectorizeOnly = try await server.request(
-                .get, "/api/admin/queue/stats?jobType=VECTORIZE", cookie: manager)
+                .get,
+                "/api/admin/queue/stats?jobType=VECTORIZE",
+                cookie: manager
+            )
             guard case .array(let onlyVectorize)? = vectorizeOnly.json?["recentJobs"] else { return }
             #expect(onlyVectorize.compactMap { $0["id"]?.stringValue } == [second])
             // Totals are not filtered.

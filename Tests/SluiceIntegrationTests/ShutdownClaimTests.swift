@@ -11,7 +11,8 @@ import Testing
 struct ShutdownClaimTests {
     @Test(
         "a claim that comes back after graceful shutdown began hands its jobs back unrun, the attempt not counted",
-        arguments: StoreKind.sql)
+        arguments: StoreKind.sql
+    )
     func claimAnsweredDuringShutdown(kind: StoreKind) async throws {
         try await withStore(kind) { inner, _ in
             let gate = ClaimGate()
@@ -28,9 +29,13 @@ struct ShutdownClaimTests {
             let worker = ContinuousWorker(
                 runner: JobRunner(queue: queue, handlers: handlers, logger: quietLogger),
                 options: ContinuousWorkerOptions(
-                    types: [.ingestData], concurrency: 1, pollInterval: .milliseconds(50),
-                    shutdownGracePeriod: .seconds(10)),
-                logger: Logger(label: "test") { _ in StreamLogHandler(sink) })
+                    types: [.ingestData],
+                    concurrency: 1,
+                    pollInterval: .milliseconds(50),
+                    shutdownGracePeriod: .seconds(10)
+                ),
+                logger: Logger(label: "test") { _ in StreamLogHandler(sink) }
+            )
             let group = ServiceGroup(services: [worker], logger: quietLogger)
             let started = ContinuousClock.now
             try await withThrowingTaskGroup(of: Void.self) { tasks in

@@ -9,7 +9,8 @@ struct StoreSettingsTests {
     @Test("a postgres:// URL gives host, port, user, password, database, TLS mode and pool size")
     func postgresURL() throws {
         let settings = try StoreSettings(
-            url: "postgres://sluice:p%40ss@db.internal:6543/queue?sslmode=disable&pool_max=7")
+            url: "postgres://sluice:p%40ss@db.internal:6543/queue?sslmode=disable&pool_max=7"
+        )
         guard case .postgres(let configuration) = settings else {
             Issue.record("expected PostgreSQL settings")
             return

@@ -29,7 +29,8 @@ enum TestDatabases {
         if let url = environment["DATABASE_URL"], url.hasPrefix("postgres") { return url }
         throw TestSetupError(
             "no PostgreSQL for the tests: run scripts/test, or set TEST_DATABASE_URL=postgres://… to a server "
-                + "where the user may create databases")
+                + "where the user may create databases"
+        )
     }
 
     /// Runs `body` with the URL and name of a new, empty database, and drops the database when `body` returns or
@@ -64,7 +65,8 @@ struct TestSetupError: Error, CustomStringConvertible {
 
 /// Runs `body` with a migrated, empty store of `kind` and its URL (nil for memory), then removes the database.
 func withStore<T: Sendable>(
-    _ kind: StoreKind, _ body: @Sendable (any QueueStore, String?) async throws -> T
+    _ kind: StoreKind,
+    _ body: @Sendable (any QueueStore, String?) async throws -> T
 ) async throws -> T {
     switch kind {
     case .memory:
@@ -91,7 +93,8 @@ func withStore<T: Sendable>(
 
 /// Runs `body` with a migrated, empty SQL store (jobs, accounts and schedules) of `kind`.
 func withServerStore<T: Sendable>(
-    _ kind: StoreKind, _ body: @Sendable (any SluiceStore) async throws -> T
+    _ kind: StoreKind,
+    _ body: @Sendable (any SluiceStore) async throws -> T
 ) async throws -> T {
     try await withStore(kind) { store, _ in
         guard let store = store as? any SluiceStore else { throw TestSetupError("\(kind) is not a server store") }
@@ -101,7 +104,8 @@ func withServerStore<T: Sendable>(
 
 /// A queue on a store of `kind` with a manual clock.
 func withQueue<T: Sendable>(
-    _ kind: StoreKind, options: QueueOptions = QueueOptions(),
+    _ kind: StoreKind,
+    options: QueueOptions = QueueOptions(),
     _ body: @Sendable (DatabaseQueue, ManualWallClock) async throws -> T
 ) async throws -> T {
     try await withStore(kind) { store, _ in
@@ -122,7 +126,10 @@ func productsDirectory() -> URL {
 
 /// Runs a built product and returns its exit status, standard output and standard error.
 func runProduct(
-    _ name: String, _ arguments: [String], environment: [String: String] = [:], directory: String? = nil,
+    _ name: String,
+    _ arguments: [String],
+    environment: [String: String] = [:],
+    directory: String? = nil,
     input: String? = nil
 ) async throws -> (status: Int32, stdout: String, stderr: String) {
     var env = ProcessInfo.processInfo.environment
@@ -131,14 +138,21 @@ func runProduct(
     env["SLUICE_LOG_LEVEL"] = nil
     for (key, value) in environment { env[key] = value }
     return try await runExecutable(
-        productsDirectory().appendingPathComponent(name), arguments, environment: env, directory: directory,
-        input: input)
+        productsDirectory().appendingPathComponent(name),
+        arguments,
+        environment: env,
+        directory: directory,
+        input: input
+    )
 }
 
 /// Runs a program to its end and collects its output, with swift-subprocess: no thread of Swift's cooperative pool
 /// blocks meanwhile, and output is read as it arrives, so a large output cannot fill a pipe and stall the program.
 func runExecutable(
-    _ executable: URL, _ arguments: [String], environment: [String: String], directory: String? = nil,
+    _ executable: URL,
+    _ arguments: [String],
+    environment: [String: String],
+    directory: String? = nil,
     input: String? = nil
 ) async throws -> (status: Int32, stdout: String, stderr: String) {
     var variables: [Environment.Key: String] = [:]
@@ -149,10 +163,14 @@ func runExecutable(
     defer { try? FileManager.default.removeItem(at: inputFile) }
     let stdin = try FileDescriptor.open(FilePath(inputFile.path), .readOnly)
     let result = try await Subprocess.run(
-        .path(FilePath(executable.path)), arguments: Arguments(arguments), environment: .custom(variables),
+        .path(FilePath(executable.path)),
+        arguments: Arguments(arguments),
+        environment: .custom(variables),
         workingDirectory: directory.map { FilePath($0) },
         input: .fileDescriptor(stdin, closeAfterSpawningProcess: true),
-        output: .string(limit: 64 << 20), error: .string(limit: 64 << 20))
+        output: .string(limit: 64 << 20),
+        error: .string(limit: 64 << 20)
+    )
     let status: Int32 =
         switch result.terminationStatus {
         case .exited(let code): code

@@ -10,13 +10,17 @@ import Testing
 struct TokenTests {
     @Test(
         "a token acts with its role on every API route; a foreign Origin is fine without a cookie",
-        arguments: StoreKind.sql)
+        arguments: StoreKind.sql
+    )
     func roleMatrix(kind: StoreKind) async throws {
         try await withServer(kind) { server in
             var bearer: [Role: HTTPFields] = [:]
             for role in Role.allCases {
                 let (token, record) = try await server.app.accounts.createToken(
-                    name: "program-\(role.rawValue)", role: role, lifetime: nil)
+                    name: "program-\(role.rawValue)",
+                    role: role,
+                    lifetime: nil
+                )
                 #expect(token.hasPrefix("sluice_"))
                 #expect(record.role == role)
                 bearer[role] = [.authorization: "Bearer \(token)"]
@@ -53,12 +57,20 @@ struct TokenTests {
             // …while the same request carried by a cookie is refused.
             let cookie = try await server.login(.manager)
             let refused = try await server.request(
-                .post, "/api/projects", cookie: cookie, headers: [.origin: "https://evil.example"],
-                body: #"{"name": "etl2"}"#)
+                .post,
+                "/api/projects",
+                cookie: cookie,
+                headers: [.origin: "https://evil.example"],
+                body: #"{"name": "etl2"}"#
+            )
             #expect(refused.status == .forbidden)
             // A token request's cookies are ignored: a bad token is refused even beside a good session.
             let mixed = try await server.request(
-                .get, "/api/auth/me", cookie: cookie, headers: [.authorization: "Bearer sluice_not-a-real-token"])
+                .get,
+                "/api/auth/me",
+                cookie: cookie,
+                headers: [.authorization: "Bearer sluice_not-a-real-token"]
+            )
             #expect(mixed.status == .unauthorized)
             #expect(mixed.error?.contains("API token") == true)
             // Tokens are not sign-ins: many requests, none throttled.
@@ -73,8 +85,11 @@ struct TokenTests {
         try await withServer(kind) { server in
             let admin = try await server.login(.admin)
             let made = try await server.request(
-                .post, "/api/admin/tokens", cookie: admin,
-                body: #"{"name": "nightly", "role": "MANAGER", "expiresInDays": 1}"#)
+                .post,
+                "/api/admin/tokens",
+                cookie: admin,
+                body: #"{"name": "nightly", "role": "MANAGER", "expiresInDays": 1}"#
+            )
             #expect(made.status == .created, "\(made.text)")
             let token = try #require(made.json?["token"]?.stringValue)
             let id = try #require(made.json?["apiToken"]?["id"]?.stringValue)
@@ -93,25 +108,43 @@ struct TokenTests {
 
             // Revoked by id; another token by name, through the API.
             let other = try await server.request(
-                .post, "/api/admin/tokens", cookie: try await server.login(.admin),
-                body: #"{"name": "adhoc", "role": "viewer"}"#)
+                .post,
+                "/api/admin/tokens",
+                cookie: try await server.login(.admin),
+                body: #"{"name": "adhoc", "role": "viewer"}"#
+            )
             let otherToken = try #require(other.json?["token"]?.stringValue)
             let admin2 = try await server.login(.admin)
             #expect(try await server.request(.delete, "/api/admin/tokens/\(id)", cookie: admin2).status == .ok)
             #expect(try await server.request(.delete, "/api/admin/tokens/adhoc", cookie: admin2).status == .ok)
             #expect(try await server.request(.delete, "/api/admin/tokens/adhoc", cookie: admin2).status == .notFound)
             let revoked = try await server.request(
-                .get, "/api/auth/me", headers: [.authorization: "Bearer \(otherToken)"])
+                .get,
+                "/api/auth/me",
+                headers: [.authorization: "Bearer \(otherToken)"]
+            )
             #expect(revoked.status == .unauthorized)
             // Only ADMINs manage tokens; names are unique.
             let manager = try await server.login(.manager)
             let denied = try await server.request(
-                .post, "/api/admin/tokens", cookie: manager, body: #"{"name": "x", "role": "admin"}"#)
+                .post,
+                "/api/admin/tokens",
+                cookie: manager,
+                body: #"{"name": "x", "role": "admin"}"#
+            )
             #expect(denied.status == .forbidden)
             _ = try await server.request(
-                .post, "/api/admin/tokens", cookie: admin2, body: #"{"name": "dup", "role": "viewer"}"#)
+                .post,
+                "/api/admin/tokens",
+                cookie: admin2,
+                body: #"{"name": "dup", "role": "viewer"}"#
+            )
             let duplicate = try await server.request(
-                .post, "/api/admin/tokens", cookie: admin2, body: #"{"name": "dup", "role": "viewer"}"#)
+                .post,
+                "/api/admin/tokens",
+                cookie: admin2,
+                body: #"{"name": "dup", "role": "viewer"}"#
+            )
             #expect(duplicate.status == .conflict)
         }
     }

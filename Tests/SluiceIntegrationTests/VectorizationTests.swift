@@ -44,12 +44,21 @@ struct VectorizationTests {
         try await store.createProject(Project(id: id, name: "p-\(id.prefix(8))", createdAt: Date()))
         let ingest = UUID().uuidString.lowercased()
         try await store.createIngestJob(
-            IngestJob(id: ingest, projectID: id, total: count, createdAt: Date()), chunks: 1)
+            IngestJob(id: ingest, projectID: id, total: count, createdAt: Date()),
+            chunks: 1
+        )
         let reader = RecordReader(maxTextBytes: 1 << 20)
         let records = (0..<count).compactMap { try? reader.read(["text": .string(text($0))]).get() }
         _ = try await store.storeBatch(
-            records, invalid: 0, handled: count, ingestJobID: ingest, projectID: id, chunk: 0, processedAfter: count,
-            now: Date())
+            records,
+            invalid: 0,
+            handled: count,
+            ingestJobID: ingest,
+            projectID: id,
+            chunk: 0,
+            processedAfter: count,
+            now: Date()
+        )
         return id
     }
 
@@ -100,7 +109,8 @@ struct VectorizationTests {
 
     @Test(
         "records ingested while a project's VECTORIZE job runs are embedded by its successor",
-        arguments: StoreKind.sql)
+        arguments: StoreKind.sql
+    )
     func ingestDuringVectorization(kind: StoreKind) async throws {
         try await withServerStore(kind) { store in
             let queue = DatabaseQueue(store: store, logger: quietLogger)
@@ -110,10 +120,19 @@ struct VectorizationTests {
             let provider = HookedProvider {
                 let more = try (0..<3).map { try RecordReader().read(["text": .string("late \($0)")]).get() }
                 try await store.createIngestJob(
-                    IngestJob(id: "late", projectID: project, total: 3, createdAt: Date()), chunks: 1)
+                    IngestJob(id: "late", projectID: project, total: 3, createdAt: Date()),
+                    chunks: 1
+                )
                 _ = try await store.storeBatch(
-                    more, invalid: 0, handled: 3, ingestJobID: "late", projectID: project, chunk: 0, processedAfter: 3,
-                    now: Date())
+                    more,
+                    invalid: 0,
+                    handled: 3,
+                    ingestJobID: "late",
+                    projectID: project,
+                    chunk: 0,
+                    processedAfter: 3,
+                    now: Date()
+                )
                 let joined = try await VectorizationHandler.enqueue(projectID: project, on: queue)
                 #expect(!joined.inserted)
             }
@@ -128,7 +147,8 @@ struct VectorizationTests {
     }
 
     @Test(
-        "a rate limit keeps what was saved and hands the job back without spending an attempt", arguments: StoreKind.sql
+        "a rate limit keeps what was saved and hands the job back without spending an attempt",
+        arguments: StoreKind.sql
     )
     func rateLimit(kind: StoreKind) async throws {
         try await withServerStore(kind) { store in
@@ -136,7 +156,8 @@ struct VectorizationTests {
             let queue = DatabaseQueue(store: store, clock: clock, logger: quietLogger)
             let provider = ScriptedProvider(
                 failOnCall: 2,
-                failure: EmbeddingError(code: .rateLimited, message: "429", retryAfter: .seconds(7), status: 429))
+                failure: EmbeddingError(code: .rateLimited, message: "429", retryAfter: .seconds(7), status: 429)
+            )
             let runner = runner(queue, store, provider)
             let project = try await project(store, records: 60)
             let id = try await queue.enqueue(
@@ -163,7 +184,8 @@ struct VectorizationTests {
             _ = try await queue.enqueue(NewJob(jobType: .vectorize, payload: ["projectId": .string(project)]))
             #expect(
                 await runner(queue, store, ScriptedProvider()).run(try #require(try await queue.claimJob([.vectorize])))
-                    == .completed)
+                    == .completed
+            )
 
             // The same project under another model and dimension.
             let other = ScriptedProvider(model: "other", dimensions: 16)
@@ -172,15 +194,23 @@ struct VectorizationTests {
             ).id
             #expect(
                 await runner(queue, store, other).run(try #require(try await queue.claimJob([.vectorize])))
-                    == .failed(.failed))
+                    == .failed(.failed)
+            )
             let message = try await queue.getJob(id).errors.first?.message ?? ""
             #expect(
-                message.contains("was embedded with scripted (8 dimensions) but other (16 dimensions)"), "\(message)")
+                message.contains("was embedded with scripted (8 dimensions) but other (16 dimensions)"),
+                "\(message)"
+            )
             #expect(other.calls.withLock { $0 }.isEmpty, "refused before calling the provider")
             // The store refuses too, should a handler get past the check.
             await #expect(throws: PipelineError.self) {
                 try await store.saveEmbeddings(
-                    [(id: "x", vector: [1])], projectID: project, model: "other", dimensions: 1, now: Date())
+                    [(id: "x", vector: [1])],
+                    projectID: project,
+                    model: "other",
+                    dimensions: 1,
+                    now: Date()
+                )
             }
         }
     }
@@ -196,8 +226,11 @@ struct VectorizationTests {
             handlers.register(
                 .vectorize,
                 VectorizationHandler(
-                    store: store, provider: LocalEmbedder(dimensions: 8),
-                    options: VectorizationOptions(maxInputCharacters: 1_000)))
+                    store: store,
+                    provider: LocalEmbedder(dimensions: 8),
+                    options: VectorizationOptions(maxInputCharacters: 1_000)
+                )
+            )
             let runner = JobRunner(queue: queue, handlers: handlers, logger: quietLogger)
             let id = try await queue.enqueue(NewJob(jobType: .vectorize, payload: ["projectId": .string(project)])).id
             #expect(await runner.run(try #require(try await queue.claimJob([.vectorize]))) == .completed)
@@ -216,7 +249,9 @@ struct SearchTests {
             let project = UUID().uuidString.lowercased()
             try await store.createProject(Project(id: project, name: "search", createdAt: Date()))
             try await store.createIngestJob(
-                IngestJob(id: "i", projectID: project, total: 4, createdAt: Date()), chunks: 1)
+                IngestJob(id: "i", projectID: project, total: 4, createdAt: Date()),
+                chunks: 1
+            )
             let texts = [
                 "quarterly revenue grew in europe", "the cat sat on the mat", "revenue forecast for the next quarter",
                 "a recipe for apple pie",
@@ -224,13 +259,24 @@ struct SearchTests {
             let reader = RecordReader()
             let records = try texts.map { try reader.read(["text": .string($0)]).get() }
             _ = try await store.storeBatch(
-                records, invalid: 0, handled: 4, ingestJobID: "i", projectID: project, chunk: 0, processedAfter: 4,
-                now: Date())
+                records,
+                invalid: 0,
+                handled: 4,
+                ingestJobID: "i",
+                projectID: project,
+                chunk: 0,
+                processedAfter: 4,
+                now: Date()
+            )
             let stored = try await store.unembeddedRecords(projectID: project, limit: 10)
             let vectors = try await embedder.embed(stored.map(\.text))
             try await store.saveEmbeddings(
-                zip(stored, vectors).map { (id: $0.id, vector: $1) }, projectID: project, model: embedder.model,
-                dimensions: 64, now: Date())
+                zip(stored, vectors).map { (id: $0.id, vector: $1) },
+                projectID: project,
+                model: embedder.model,
+                dimensions: 64,
+                now: Date()
+            )
             try await store.prepareVectorIndex(dimensions: 64)
 
             let query = try await embedder.embed(["quarterly revenue"])[0]
@@ -253,7 +299,8 @@ struct SearchTests {
                         EXPLAIN SELECT id FROM records
                         WHERE project_id = \(project) AND vector_dims(embedding) = 64
                         ORDER BY embedding::vector(64) <=> \(literal)::vector(64) LIMIT 3
-                        """, logger: quietLogger
+                        """,
+                        logger: quietLogger
                     ).collect().map { try $0.decode(String.self) }.joined(separator: "\n")
                 }
                 #expect(plan.contains("records_embedding_hnsw_64"), "\(plan)")
@@ -315,17 +362,27 @@ struct RequestPacerTests {
             let pacer = RequestPacer()
             let provider = ScriptedProvider(
                 failOnCall: 1,
-                failure: EmbeddingError(code: .rateLimited, message: "429", retryAfter: .zero, status: 429))
+                failure: EmbeddingError(code: .rateLimited, message: "429", retryAfter: .zero, status: 429)
+            )
             var handlers = JobHandlerRegistry()
             handlers.register(.vectorize, VectorizationHandler(store: store, provider: provider, pacer: pacer))
             let runner = JobRunner(queue: queue, handlers: handlers, logger: quietLogger)
             let project = UUID().uuidString.lowercased()
             try await store.createProject(Project(id: project, name: "paced", createdAt: Date()))
             try await store.createIngestJob(
-                IngestJob(id: "i", projectID: project, total: 1, createdAt: Date()), chunks: 1)
+                IngestJob(id: "i", projectID: project, total: 1, createdAt: Date()),
+                chunks: 1
+            )
             _ = try await store.storeBatch(
-                [try RecordReader().read(["text": "one"]).get()], invalid: 0, handled: 1, ingestJobID: "i",
-                projectID: project, chunk: 0, processedAfter: 1, now: Date())
+                [try RecordReader().read(["text": "one"]).get()],
+                invalid: 0,
+                handled: 1,
+                ingestJobID: "i",
+                projectID: project,
+                chunk: 0,
+                processedAfter: 1,
+                now: Date()
+            )
             try await VectorizationHandler.enqueue(projectID: project, on: queue)
             #expect(await runner.run(try #require(try await queue.claimJob([.vectorize]))) == .deferred)
             #expect(pacer.gap(for: project) == .milliseconds(250))

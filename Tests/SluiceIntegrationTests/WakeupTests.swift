@@ -13,7 +13,9 @@ struct WakeupTests {
     /// The first job type `stream` yields after `trigger` ran, or nil after `timeout`. With `waitForListener`
     /// (PostgreSQL) the trigger runs once the store's LISTEN connection is up, which it announces with a nil.
     private func hear(
-        _ stream: AsyncStream<JobType?>, waitForListener: Bool, timeout: Duration = .seconds(20),
+        _ stream: AsyncStream<JobType?>,
+        waitForListener: Bool,
+        timeout: Duration = .seconds(20),
         trigger: @escaping @Sendable () async throws -> Void
     ) async throws -> JobType? {
         try await withThrowingTaskGroup(of: JobType?.self) { group in
@@ -66,7 +68,9 @@ struct WakeupTests {
             let queue = DatabaseQueue(store: store, logger: quietLogger)
             let worker = ContinuousWorker(
                 runner: JobRunner(queue: queue, handlers: handlers, logger: quietLogger),
-                options: ContinuousWorkerOptions(types: [.ingestData], pollInterval: .seconds(60)), logger: quietLogger)
+                options: ContinuousWorkerOptions(types: [.ingestData], pollInterval: .seconds(60)),
+                logger: quietLogger
+            )
             let group = ServiceGroup(services: [worker], logger: quietLogger)
             // Subscribed before the worker starts, so that this test hears when the LISTEN connection is up.
             let listening = try #require(store as? any JobNotifyingStore).readyJobs()

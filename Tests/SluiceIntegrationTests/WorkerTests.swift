@@ -17,7 +17,8 @@ struct WorkerTests {
     /// The reference's Security section, in both modes.
     @Test(
         "CRON_SECRET: required in production, optional but enforced in development",
-        arguments: [AppEnvironment.development, .production])
+        arguments: [AppEnvironment.development, .production]
+    )
     func cronSecretMatrix(environment: AppEnvironment) async throws {
         let secret = "s3cret-\(UUID().uuidString)"
         let headers: [(String, HTTPFields, Bool)] = [
@@ -54,7 +55,8 @@ struct WorkerTests {
 
     @Test(
         "worker endpoints run handlers: 3 ingestion jobs per call, results kept, payloads cleared",
-        arguments: StoreKind.sql)
+        arguments: StoreKind.sql
+    )
     func ingestionEndpoint(kind: StoreKind) async throws {
         var handlers = JobHandlerRegistry()
         handlers.register(.ingestData) { context in
@@ -96,7 +98,8 @@ struct WorkerTests {
             #expect(vectorization.json?["processed"] == 1)
             let unhandled = try await queue.getJob(vectorize)
             #expect(
-                unhandled.errors.first?.message == "no handler is registered for job type VECTORIZE in this process")
+                unhandled.errors.first?.message == "no handler is registered for job type VECTORIZE in this process"
+            )
 
             // Metrics saw it all.
             let metrics = try await server.request(.get, "/metrics")
@@ -198,7 +201,8 @@ struct WorkerTests {
 
     @Test(
         "VECTORIZE is one job per project across processes: a second worker defers, then runs it",
-        arguments: StoreKind.allCases)
+        arguments: StoreKind.allCases
+    )
     func vectorizationAcrossProcesses(kind: StoreKind) async throws {
         try await withQueue(kind) { queue, clock in
             let started = AsyncStream<String>.makeStream()
@@ -243,7 +247,8 @@ struct WorkerTests {
 
     @Test(
         "a handler's RetryLater hands the job back for the delay without spending an attempt",
-        arguments: StoreKind.allCases)
+        arguments: StoreKind.allCases
+    )
     func retryLater(kind: StoreKind) async throws {
         try await withQueue(kind) { queue, clock in
             var handlers = JobHandlerRegistry()
@@ -288,7 +293,8 @@ struct WorkerTests {
 
     @Test(
         "graceful shutdown: a job that finishes in the grace period completes, one that does not goes back to PENDING",
-        arguments: StoreKind.sql)
+        arguments: StoreKind.sql
+    )
     func gracefulShutdown(kind: StoreKind) async throws {
         try await withQueue(kind) { queue, _ in
             let started = AsyncStream<String>.makeStream()
@@ -308,9 +314,13 @@ struct WorkerTests {
             let worker = ContinuousWorker(
                 runner: JobRunner(queue: queue, handlers: handlers, logger: quietLogger),
                 options: ContinuousWorkerOptions(
-                    types: [.ingestData], concurrency: 2, pollInterval: .milliseconds(50),
-                    shutdownGracePeriod: .seconds(2)),
-                logger: quietLogger)
+                    types: [.ingestData],
+                    concurrency: 2,
+                    pollInterval: .milliseconds(50),
+                    shutdownGracePeriod: .seconds(2)
+                ),
+                logger: quietLogger
+            )
             let group = ServiceGroup(services: [worker], logger: quietLogger)
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
@@ -356,14 +366,19 @@ struct WorkerTests {
             let worker = ContinuousWorker(
                 runner: JobRunner(queue: queue, handlers: handlers, logger: quietLogger),
                 options: ContinuousWorkerOptions(
-                    types: [.ingestData], concurrency: 3, pollInterval: .milliseconds(100)),
-                logger: quietLogger)
+                    types: [.ingestData],
+                    concurrency: 3,
+                    pollInterval: .milliseconds(100)
+                ),
+                logger: quietLogger
+            )
             let group = ServiceGroup(services: [worker], logger: quietLogger)
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
                 try await Task.sleep(for: .milliseconds(150))  // the worker is idle and polling
                 _ = try await queue.enqueue(
-                    contentsOf: (0..<12).map { _ in NewJob(jobType: .ingestData, payload: [:]) })
+                    contentsOf: (0..<12).map { _ in NewJob(jobType: .ingestData, payload: [:]) }
+                )
                 var count = 0
                 for await _ in done.stream {
                     count += 1
@@ -384,7 +399,8 @@ struct WorkerTests {
             let runs = Mutex<[String: Int]>([:])
             let tasks = ["ingestion", "cleanup"].map { name in
                 ScheduledTask(
-                    name: name, schedule: name == "cleanup" ? .dailyAt(hour: 2, minute: 0) : .every(seconds: 60)
+                    name: name,
+                    schedule: name == "cleanup" ? .dailyAt(hour: 2, minute: 0) : .every(seconds: 60)
                 ) {
                     runs.withLock { $0[name, default: 0] += 1 }
                 }
@@ -425,7 +441,11 @@ struct WorkerTests {
             }
         }
         let scheduler = Scheduler(
-            tasks: [task], store: store, shutdownGracePeriod: .milliseconds(200), logger: quietLogger)
+            tasks: [task],
+            store: store,
+            shutdownGracePeriod: .milliseconds(200),
+            logger: quietLogger
+        )
         let group = ServiceGroup(services: [scheduler], logger: quietLogger)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
@@ -453,7 +473,8 @@ struct WorkerTests {
         #expect(daily.slot(containing: t) == Date(timeIntervalSince1970: 1_794_967_200))  // 02:00 that day
         #expect(daily.nextSlot(after: t) == Date(timeIntervalSince1970: 1_795_053_600))  // 02:00 next day
         #expect(
-            Schedule.dailyAt(hour: 23, minute: 30).slot(containing: t) == Date(timeIntervalSince1970: 1_794_958_200))
+            Schedule.dailyAt(hour: 23, minute: 30).slot(containing: t) == Date(timeIntervalSince1970: 1_794_958_200)
+        )
     }
 
     @Test("server settings from the environment; bad values are named")

@@ -38,7 +38,9 @@ struct ClaimPolicyTests {
         var policy = ClaimPolicy(concurrency: 3, batchClaims: false, pollInterval: poll)
         #expect(policy.start(now: .zero) == Array(repeating: .claim(limit: 1), count: 3))
         #expect(
-            policy.handle(.claimed(requested: 1, received: 1), now: .zero) == [.run], "the other slots are asked for")
+            policy.handle(.claimed(requested: 1, received: 1), now: .zero) == [.run],
+            "the other slots are asked for"
+        )
         #expect(policy.handle(.jobFinished, now: .zero) == [.claim(limit: 1)], "every freed slot is claimed at once")
     }
 
