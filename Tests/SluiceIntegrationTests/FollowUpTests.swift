@@ -17,28 +17,7 @@ import Testing
 struct FollowUpTests {
     /// A project with `count` stored records whose upload asked for embeddings, its ingest finished.
     private func project(_ store: any SluiceStore, records count: Int) async throws -> String {
-        let id = UUID().uuidString.lowercased()
-        try await store.createProject(Project(id: id, name: "p-\(id.prefix(8))", createdAt: Date()))
-        let ingest = UUID().uuidString.lowercased()
-        try await store.createIngestJob(
-            IngestJob(id: ingest, projectID: id, total: count, createdAt: Date()),
-            chunks: 1,
-            generateEmbeddings: true
-        )
-        let reader = RecordReader()
-        let records = try (0..<count).map { try reader.read(["text": .string("record \($0)")]).get() }
-        _ = try await store.storeBatch(
-            records,
-            invalid: 0,
-            handled: count,
-            ingestJobID: ingest,
-            projectID: id,
-            chunk: 0,
-            processedAfter: count,
-            now: Date()
-        )
-        _ = try await store.finishIngestChunk(ingestJobID: ingest, chunk: 0, now: Date())
-        return id
+        try await TestProjects.make(store, records: count, generateEmbeddings: true, finished: true)
     }
 
     private func runner(_ queue: SluiceCore.DatabaseQueue, _ store: any SluiceStore) -> JobRunner {

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import SluiceCore
+import SluicePipeline
 import SluicePostgres
 import SluiceSQLite
 import SluiceStores
@@ -185,3 +186,39 @@ let quietLogger: Logger = {
     logger.logLevel = .error
     return logger
 }()
+
+/// Projects with stored records, made straight through the pipeline store.
+enum TestProjects {
+    /// A new project holding `count` records (`text` gives each one's text), stored by one ingest job: left open,
+    /// or `finished`; with `generateEmbeddings`, the project is one whose records are embedded.
+    static func make(
+        _ store: any SluiceStore,
+        records count: Int,
+        text: (Int) -> String = { "record \($0)" },
+        generateEmbeddings: Bool = false,
+        finished: Bool = false
+    ) async throws -> String {
+        let id = UUID().uuidString.lowercased()
+        try await store.createProject(Project(id: id, name: "p-\(id.prefix(8))", createdAt: Date()))
+        let ingest = UUID().uuidString.lowercased()
+        try await store.createIngestJob(
+            IngestJob(id: ingest, projectID: id, total: count, createdAt: Date()),
+            chunks: 1,
+            generateEmbeddings: generateEmbeddings
+        )
+        let reader = RecordReader(maxTextBytes: 1 << 20)
+        let records = try (0..<count).map { try reader.read(["text": .string(text($0))]).get() }
+        _ = try await store.storeBatch(
+            records,
+            invalid: 0,
+            handled: count,
+            ingestJobID: ingest,
+            projectID: id,
+            chunk: 0,
+            processedAfter: count,
+            now: Date()
+        )
+        if finished { _ = try await store.finishIngestChunk(ingestJobID: ingest, chunk: 0, now: Date()) }
+        return id
+    }
+}

@@ -36,30 +36,11 @@ final class ScriptedProvider: EmbeddingProvider {
 
 @Suite("Vectorization")
 struct VectorizationTests {
-    /// A project with `count` stored records.
+    /// A project with `count` stored records, not yet embedded; its ingest job stays open.
     private func project(_ store: any SluiceStore, records count: Int, text: (Int) -> String = { "record \($0)" })
         async throws -> String
     {
-        let id = UUID().uuidString.lowercased()
-        try await store.createProject(Project(id: id, name: "p-\(id.prefix(8))", createdAt: Date()))
-        let ingest = UUID().uuidString.lowercased()
-        try await store.createIngestJob(
-            IngestJob(id: ingest, projectID: id, total: count, createdAt: Date()),
-            chunks: 1
-        )
-        let reader = RecordReader(maxTextBytes: 1 << 20)
-        let records = (0..<count).compactMap { try? reader.read(["text": .string(text($0))]).get() }
-        _ = try await store.storeBatch(
-            records,
-            invalid: 0,
-            handled: count,
-            ingestJobID: ingest,
-            projectID: id,
-            chunk: 0,
-            processedAfter: count,
-            now: Date()
-        )
-        return id
+        try await TestProjects.make(store, records: count, text: text)
     }
 
     private func runner(_ queue: DatabaseQueue, _ store: any SluiceStore, _ provider: any EmbeddingProvider)
