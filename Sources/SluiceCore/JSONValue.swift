@@ -75,7 +75,6 @@ public enum JSONValue: Sendable, Hashable {
         }
     }
 
-    /// The boolean when this is `true` or `false`.
     /// Whether a string or key anywhere inside holds U+0000.
     public var containsNUL: Bool {
         switch self {
@@ -86,6 +85,7 @@ public enum JSONValue: Sendable, Hashable {
         }
     }
 
+    /// The boolean when this is `true` or `false`.
     public var boolValue: Bool? {
         if case .bool(let value) = self { return value }
         return nil

@@ -63,7 +63,7 @@ public struct QueueError: Error, Sendable, Hashable, CustomStringConvertible {
         QueueError(code: .jobNotFound, message: "job \(id) not found", jobID: id)
     }
 
-    /// `operation` cannot apply to a job in `status`; `reason` says why in words.
+    /// The job `id`, in `status`, cannot make the transition asked for; `reason` says why in words.
     public static func invalidTransition(_ id: String, from status: JobStatus, reason: String) -> QueueError {
         QueueError(code: .invalidTransition, message: "job \(id) \(reason)", jobID: id, status: status)
     }

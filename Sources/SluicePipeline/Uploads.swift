@@ -126,7 +126,8 @@ public final class UploadWriter {
     private var parts: [String] = []
     private var inLastPart = 0
 
-    public init(ingestJobID: String = UUID().uuidString.lowercased(), projectID: String, partSize: Int) {
+    /// `ingestJobID` defaults to a new UUIDv7, as job ids are (ordered by creation time).
+    public init(ingestJobID: String = JobID.make(), projectID: String, partSize: Int) {
         self.ingestJobID = ingestJobID
         self.projectID = projectID
         self.partSize = max(1, partSize)
