@@ -32,7 +32,8 @@ final class LoginThrottle: Sendable {
 
     /// A started attempt, to be finished with ``finish(_:succeeded:)``.
     struct Attempt: Sendable {
-        fileprivate let keys: [String]
+        fileprivate let pair: String
+        fileprivate let account: String
         fileprivate let address: String
     }
 
@@ -98,7 +99,7 @@ final class LoginThrottle: Sendable {
                 entry.last = now
                 state.entries[key] = entry
             }
-            return .proceed(Attempt(keys: limits.map(\.0), address: addressKey))
+            return .proceed(Attempt(pair: pairKey, account: accountKey, address: addressKey))
         }
     }
 
@@ -109,10 +110,11 @@ final class LoginThrottle: Sendable {
             let left = state.inFlight[attempt.address, default: 1] - 1
             state.inFlight[attempt.address] = left > 0 ? left : nil
             guard succeeded else { return }
-            for key in attempt.keys {
-                guard var entry = state.entries[key] else { continue }
+            // The pair that signed in starts afresh; the account keeps the failures it had before this attempt.
+            state.entries[attempt.pair] = nil
+            if var entry = state.entries[attempt.account] {
                 entry.failures -= 1
-                state.entries[key] = entry.failures > 0 && key != attempt.keys[0] ? entry : nil
+                state.entries[attempt.account] = entry.failures > 0 ? entry : nil
             }
         }
     }

@@ -184,7 +184,7 @@ struct SecurityTests {
         }
     }
 
-    @Test("concurrent guesses cannot pass the throttle: each is counted before bcrypt runs (M1)")
+    @Test("16 concurrent guesses through the router: at most 5 are answered, the rest refused (M1)")
     func concurrentGuesses() async throws {
         try await withServer(.sqlite) { server in
             let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
