@@ -104,11 +104,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // PostgreSQL store (postgres-nio): the production store, shared by many servers.
+        // The queue's PostgreSQL store (postgres-nio): the production store, shared by many servers. Queue only.
         .target(
             name: "SluicePostgres",
             dependencies: [
-                "SluiceCore", "SluiceAccounts", "SluicePipeline",
+                "SluiceCore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -116,21 +116,24 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // SQLite store (GRDB, WAL): the embedded default.
+        // The queue's SQLite store (GRDB, WAL): the embedded default. Queue only.
         .target(
             name: "SluiceSQLite",
             dependencies: [
-                "SluiceCore", "SluiceAccounts", "SluicePipeline",
+                "SluiceCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
-        // Opens the store that a DATABASE_URL names.
+        // The application's tables on each database (accounts, the pipeline) beside the queue store, on its pool,
+        // with their migrations; opens the stores a DATABASE_URL names.
         .target(
             name: "SluiceStores",
             dependencies: [
                 "SluiceCore", "SluiceAccounts", "SluicePipeline", "SluicePostgres", "SluiceSQLite",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -141,7 +144,7 @@ let package = Package(
             name: "SluiceServer",
             dependencies: [
                 .product(name: "Mustache", package: "swift-mustache"),
-                "SluiceCore", "SluiceAccounts", "SluiceWorkers", "SluiceStores", "SluicePipeline", "SluiceEmbeddings",
+                "SluiceCore", "SluiceAccounts", "SluiceWorkers", "SluicePipeline", "SluiceEmbeddings",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -224,6 +227,8 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            // Databases made by older builds (SQL dumps) and the script that made them.
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -47,18 +47,19 @@ public struct BenchmarkResult: Sendable, Codable, Hashable {
 /// Measures the queue on one fresh, migrated store: enqueue, no-op jobs worked by continuous workers, pickup
 /// latency, claim latency on a small and a large table, and the stats endpoint through a live server.
 public struct QueueBenchmark: Sendable {
-    let store: any SluiceStore
+    let stores: Stores
+    var store: any QueueStore { stores.queue }
     let options: BenchmarkOptions
     let logger: Logger
     let report: @Sendable (BenchmarkResult) -> Void
 
     public init(
-        store: any SluiceStore,
+        stores: Stores,
         options: BenchmarkOptions,
         logger: Logger,
         report: @escaping @Sendable (BenchmarkResult) -> Void
     ) {
-        self.store = store
+        self.stores = stores
         self.options = options
         self.logger = logger
         self.report = report
@@ -299,7 +300,9 @@ public struct QueueBenchmark: Sendable {
     private func statsTimes(samples: Int) async throws -> [Double] {
         let app = SluiceApp(
             configuration: ServerConfiguration(port: 0, runWorkers: false, runScheduler: false),
-            store: store,
+            queueStore: stores.queue,
+            accountStore: stores.accounts,
+            pipelineStore: stores.pipeline,
             accountOptions: AccountOptions(passwordHasher: PasswordHasher(cost: 4)),
             handlers: JobHandlerRegistry(),
             logger: logger

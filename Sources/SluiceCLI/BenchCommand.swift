@@ -100,9 +100,9 @@ struct Bench: AsyncParsableCommand {
         let sweep = try sweepSizes()
         try await FreshDatabase.with(postgresServer: server, logger: logger) { url in
             if let sweep {
-                try await withJobStore(try StoreSettings(url: url), logger: logger) { store in
-                    _ = try await store.migrate()
-                    try await QueueBenchmark(store: store, options: options, logger: logger, report: report)
+                try await withStores(try StoreSettings(url: url), logger: logger) { stores in
+                    _ = try await stores.queue.migrate()
+                    try await QueueBenchmark(stores: stores, options: options, logger: logger, report: report)
                         .statsSweep(sizes: sweep)
                 }
                 return
@@ -118,9 +118,9 @@ struct Bench: AsyncParsableCommand {
                     report: report
                 ).run()
             }
-            try await withJobStore(try StoreSettings(url: url), logger: logger) { store in
-                _ = try await store.migrate()
-                let benchmark = QueueBenchmark(store: store, options: options, logger: logger, report: report)
+            try await withStores(try StoreSettings(url: url), logger: logger) { stores in
+                _ = try await stores.queue.migrate()
+                let benchmark = QueueBenchmark(stores: stores, options: options, logger: logger, report: report)
                 if server != nil {
                     try await PostgresCeiling.with(url: url, logger: logger) { try await benchmark.run(ceiling: $0) }
                 } else {

@@ -25,7 +25,7 @@ struct Projects: AsyncParsableCommand {
             let name = self.name.trimmingCharacters(in: .whitespacesAndNewlines)
             guard (1...200).contains(name.count) else { throw ValidationError("the name must be 1 to 200 characters") }
             let project = Project(id: UUID().uuidString.lowercased(), name: name, createdAt: Date())
-            try await settings.withStore { store, _, _ in try await store.createProject(project) }
+            try await settings.withStores { stores, _, _ in try await stores.pipeline.createProject(project) }
             print(project.id)
         }
     }
@@ -36,7 +36,7 @@ struct Projects: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let projects = try await settings.withStore { store, _, _ in try await store.projects() }
+            let projects = try await settings.withStores { stores, _, _ in try await stores.pipeline.projects() }
             if json {
                 print(JSONValue.array(projects.map(Self.json)).jsonText)
                 return
@@ -69,12 +69,12 @@ extension Projects {
 
         func run() async throws {
             let name = project
-            let (cleared, job) = try await settings.withStore { store, queueOptions, logger in
-                let target = try await ProjectLookup.find(name, in: store)
-                let cleared = try await store.clearEmbeddings(projectID: target.project.id)
+            let (cleared, job) = try await settings.withStores { stores, queueOptions, logger in
+                let target = try await ProjectLookup.find(name, in: stores.pipeline)
+                let cleared = try await stores.pipeline.clearEmbeddings(projectID: target.project.id)
                 let job = try await VectorizationHandler.enqueue(
                     projectID: target.project.id,
-                    on: DatabaseQueue(store: store, options: queueOptions, logger: logger)
+                    on: DatabaseQueue(store: stores.queue, options: queueOptions, logger: logger)
                 )
                 return (cleared, job.id)
             }
@@ -85,7 +85,7 @@ extension Projects {
 
 /// Finds a project by id, else by name.
 enum ProjectLookup {
-    static func find(_ nameOrID: String, in store: any SluiceStore) async throws -> ProjectSummary {
+    static func find(_ nameOrID: String, in store: any PipelineStore) async throws -> ProjectSummary {
         let summaries = try await store.projects()
         guard
             let found = summaries.first(where: { $0.project.id == nameOrID })
@@ -109,8 +109,8 @@ struct Search: AsyncParsableCommand {
         guard (1...100).contains(k) else { throw ValidationError("-k must be from 1 to 100") }
         let embedder = try BuiltInHandlers.embedder(ProcessInfo.processInfo.environment)
         let (name, text, k) = (project, text, k)
-        let hits = try await settings.withStore { store, _, _ in
-            let target = try await ProjectLookup.find(name, in: store)
+        let hits = try await settings.withStores { stores, _, _ in
+            let target = try await ProjectLookup.find(name, in: stores.pipeline)
             guard let model = target.project.embeddingModel else {
                 throw PipelineError(
                     code: .invalidInput,
@@ -125,7 +125,7 @@ struct Search: AsyncParsableCommand {
                 )
             }
             let vector = try await embedder.embed([text])[0]
-            return try await store.nearest(projectID: target.project.id, to: vector, model: model, limit: k)
+            return try await stores.pipeline.nearest(projectID: target.project.id, to: vector, model: model, limit: k)
         }
         if json {
             print(
@@ -182,18 +182,18 @@ struct Ingest: AsyncParsableCommand {
         let partSize = try ServerConfiguration(environment: ProcessInfo.processInfo.environment).ingestPartSize
         let (projectName, wait, embed) = (project, !noWait, self.embed)
         let fields = textFields.map { $0.split(separator: ",").map(String.init) } ?? []
-        let outcome = try await settings.withStore { store, queueOptions, logger in
-            let target = try await ProjectLookup.find(projectName, in: store)
-            let queue = DatabaseQueue(store: store, options: queueOptions, logger: logger)
+        let outcome = try await settings.withStores { stores, queueOptions, logger in
+            let target = try await ProjectLookup.find(projectName, in: stores.pipeline)
+            let queue = DatabaseQueue(store: stores.queue, options: queueOptions, logger: logger)
             let writer = UploadWriter(projectID: target.project.id, partSize: partSize)
             writer.generateEmbeddings = embed
             writer.textFields = fields
             if kind == "csv" { try Uploads.csv(text, into: writer) } else { try Uploads.jsonLines(text, into: writer) }
             let total = writer.total
-            let jobIDs = try await Uploads.submit(writer, store: store, queue: queue, now: Date())
+            let jobIDs = try await Uploads.submit(writer, store: stores.pipeline, queue: queue, now: Date())
             printError("queued ingest job \(writer.ingestJobID): \(total) records in \(jobIDs.count) job(s)")
             guard wait else { return (writer.ingestJobID, nil as IngestJob?) }
-            return (writer.ingestJobID, try await Self.follow(writer.ingestJobID, store: store))
+            return (writer.ingestJobID, try await Self.follow(writer.ingestJobID, store: stores.pipeline))
         }
         print(outcome.0)
         guard let job = outcome.1 else { return }
@@ -202,7 +202,7 @@ struct Ingest: AsyncParsableCommand {
     }
 
     /// Polls the ingest job until it ends, drawing progress on standard error.
-    private static func follow(_ id: String, store: any SluiceStore) async throws -> IngestJob {
+    private static func follow(_ id: String, store: any PipelineStore) async throws -> IngestJob {
         let terminal = isatty(STDERR_FILENO) == 1
         let started = ContinuousClock.now
         var hinted = false

@@ -14,7 +14,7 @@ import UnixSignals
 /// The job handlers this build runs: INGEST_DATA (processAndStore) and VECTORIZE (embeddings, one job per project
 /// at a time), with their settings from the environment.
 enum BuiltInHandlers {
-    static func registry(store: any SluiceStore, environment: [String: String]) throws -> JobHandlerRegistry {
+    static func registry(store: any PipelineStore, environment: [String: String]) throws -> JobHandlerRegistry {
         func positive(_ name: String) throws -> Int? {
             guard let text = environment[name], !text.isEmpty else { return nil }
             guard let value = Int(text), value > 0 else {
@@ -113,14 +113,16 @@ struct Serve: AsyncParsableCommand {
         let accountOptions = try AccountSettings.options(environment)
         let serverConfiguration = configuration
 
-        try await settings.withStore { store, queueOptions, logger in
-            let registry = try BuiltInHandlers.registry(store: store, environment: environment)
+        try await settings.withStores { stores, queueOptions, logger in
+            let registry = try BuiltInHandlers.registry(store: stores.pipeline, environment: environment)
             let embedder = try BuiltInHandlers.embedder(environment)
             if let warning = try? EmbeddingSettings(environment: environment).warning { logger.warning("\(warning)") }
-            try await store.prepareVectorIndex(dimensions: embedder.dimensions)
+            try await stores.pipeline.prepareVectorIndex(dimensions: embedder.dimensions)
             let app = SluiceApp(
                 configuration: serverConfiguration,
-                store: store,
+                queueStore: stores.queue,
+                accountStore: stores.accounts,
+                pipelineStore: stores.pipeline,
                 queueOptions: queueOptions,
                 accountOptions: accountOptions,
                 handlers: registry,
@@ -161,7 +163,7 @@ struct Serve: AsyncParsableCommand {
                 }
             }
             let summary =
-                "on \(store.location) (\(serverConfiguration.environment.rawValue); "
+                "on \(stores.queue.location) (\(serverConfiguration.environment.rawValue); "
                 + "workers \(serverConfiguration.runWorkers ? "on" : "off"), "
                 + "scheduler \(serverConfiguration.runScheduler ? "on" : "off"))"
             try await app.run { address in printError("sluice serving \(address) \(summary)") }
@@ -182,9 +184,9 @@ struct Work: AsyncParsableCommand {
         var options = try ServerConfiguration(environment: environment).workers
         try workerFlags.apply(to: &options)
         let workerOptions = options
-        try await settings.withStore { store, queueOptions, baseLogger in
-            let queue = DatabaseQueue(store: store, options: queueOptions, logger: baseLogger)
-            let registry = try BuiltInHandlers.registry(store: store, environment: environment)
+        try await settings.withStores { stores, queueOptions, baseLogger in
+            let queue = DatabaseQueue(store: stores.queue, options: queueOptions, logger: baseLogger)
+            let registry = try BuiltInHandlers.registry(store: stores.pipeline, environment: environment)
             var logger = Logger(label: "sluice.work")
             logger.logLevel = try settings.makeLogger(environment).logLevel
             let runner = JobRunner(queue: queue, handlers: registry, logger: logger)
@@ -250,8 +252,8 @@ struct Users: AsyncParsableCommand {
             }
             let options = try AccountSettings.options(ProcessInfo.processInfo.environment)
             let (email, role) = (self.email, self.role)
-            let user = try await settings.withStore { store, _, _ in
-                try await Accounts(store: store, options: options).createUser(
+            let user = try await settings.withStores { stores, _, _ in
+                try await Accounts(store: stores.accounts, options: options).createUser(
                     email: email,
                     password: password,
                     role: role
@@ -266,7 +268,7 @@ struct Users: AsyncParsableCommand {
         @OptionGroup var settings: QueueSettings
 
         func run() async throws {
-            let users = try await settings.withStore { store, _, _ in try await store.users() }
+            let users = try await settings.withStores { stores, _, _ in try await stores.accounts.users() }
             let rows = users.map { [$0.email, $0.role.rawValue, $0.createdAt.formatted(.iso8601)] }
             print(Table.render([["EMAIL", "ROLE", "CREATED"]] + rows))
         }
@@ -280,7 +282,10 @@ struct Users: AsyncParsableCommand {
 
         func run() async throws {
             let (email, role) = (try Accounts.normalizedEmail(self.email), self.role)
-            guard try await settings.withStore({ store, _, _ in try await store.setRole(email: email, role: role) })
+            guard
+                try await settings.withStores({ stores, _, _ in
+                    try await stores.accounts.setRole(email: email, role: role)
+                })
             else {
                 throw AccountError.userNotFound(email)
             }
@@ -295,7 +300,8 @@ struct Users: AsyncParsableCommand {
 
         func run() async throws {
             let email = try Accounts.normalizedEmail(self.email)
-            guard try await settings.withStore({ store, _, _ in try await store.deleteUser(email: email) }) else {
+            guard try await settings.withStores({ stores, _, _ in try await stores.accounts.deleteUser(email: email) })
+            else {
                 throw AccountError.userNotFound(email)
             }
             print("deleted \(email)")

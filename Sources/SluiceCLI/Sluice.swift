@@ -57,16 +57,16 @@ struct QueueSettings: ParsableArguments {
         checkSchema: Bool = true,
         _ body: @Sendable @escaping (DatabaseQueue) async throws -> Result
     ) async throws -> Result {
-        try await withStore(checkSchema: checkSchema) { store, options, logger in
-            try await body(DatabaseQueue(store: store, options: options, logger: logger))
+        try await withStores(checkSchema: checkSchema) { stores, options, logger in
+            try await body(DatabaseQueue(store: stores.queue, options: options, logger: logger))
         }
     }
 
-    /// The same as ``withQueue(checkSchema:_:)``, handing over the store itself (jobs, accounts, schedules), the
-    /// queue options and the logger.
-    func withStore<Result: Sendable>(
+    /// The same as ``withQueue(checkSchema:_:)``, handing over the stores themselves (queue, accounts, pipeline),
+    /// the queue options and the logger.
+    func withStores<Result: Sendable>(
         checkSchema: Bool = true,
-        _ body: @Sendable @escaping (any SluiceStore, QueueOptions, Logger) async throws -> Result
+        _ body: @Sendable @escaping (Stores, QueueOptions, Logger) async throws -> Result
     ) async throws -> Result {
         let environment = ProcessInfo.processInfo.environment
         let logger = try makeLogger(environment)
@@ -83,13 +83,13 @@ struct QueueSettings: ParsableArguments {
         let autoMigrate =
             !noMigrate && !["false", "0", "no"].contains(environment["SLUICE_AUTO_MIGRATE"]?.lowercased() ?? "")
         let queueOptions = options
-        return try await withJobStore(settings, logger: logger) { store in
+        return try await SluiceStores.withStores(settings, logger: logger) { stores in
             if checkSchema && autoMigrate {
-                _ = try await store.migrate()
+                _ = try await stores.queue.migrate()
             } else if checkSchema {
-                try await store.schemaStatus().requireCurrent()
+                try await stores.queue.schemaStatus().requireCurrent()
             }
-            return try await body(store, queueOptions, logger)
+            return try await body(stores, queueOptions, logger)
         }
     }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SluiceAccounts
 import SluiceCore
+import SluiceStores
 
 struct Tokens: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,8 +26,8 @@ struct Tokens: AsyncParsableCommand {
         func run() async throws {
             let lifetime = try expiresIn.map(Self.duration)
             let (name, role) = (self.name, self.role)
-            let (token, record) = try await settings.withStore { store, _, _ in
-                try await Accounts(store: store).createToken(name: name, role: role, lifetime: lifetime)
+            let (token, record) = try await settings.withStores { stores, _, _ in
+                try await Accounts(store: stores.accounts).createToken(name: name, role: role, lifetime: lifetime)
             }
             print(token)
             printError(
@@ -53,7 +54,7 @@ struct Tokens: AsyncParsableCommand {
         @OptionGroup var settings: QueueSettings
 
         func run() async throws {
-            let tokens = try await settings.withStore { store, _, _ in try await store.apiTokens() }
+            let tokens = try await settings.withStores { stores, _, _ in try await stores.accounts.apiTokens() }
             let rows = tokens.map { token in
                 [
                     token.name, token.role.rawValue, token.createdAt.formatted(.iso8601),
@@ -74,7 +75,10 @@ struct Tokens: AsyncParsableCommand {
 
         func run() async throws {
             let token = self.token
-            guard try await settings.withStore({ store, _, _ in try await store.deleteAPIToken(idOrName: token) })
+            guard
+                try await settings.withStores({ stores, _, _ in
+                    try await stores.accounts.deleteAPIToken(idOrName: token)
+                })
             else {
                 throw ValidationError("no API token is named or numbered '\(token)'")
             }

@@ -4,10 +4,14 @@
 public struct Migration: Sendable, Hashable {
     public var name: String
     public var statements: [String]
+    /// What the database server must have installed for the migration to run (for example "pgvector"), named in
+    /// the error when one of its `CREATE EXTENSION` statements fails. Nil for plain SQL.
+    public var requires: String?
 
-    public init(_ name: String, _ statements: [String]) {
+    public init(_ name: String, requires: String? = nil, _ statements: [String]) {
         self.name = name
         self.statements = statements
+        self.requires = requires
     }
 }
 

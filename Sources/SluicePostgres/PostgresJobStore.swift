@@ -9,13 +9,17 @@ import SluiceCore
 /// Claims use `FOR UPDATE SKIP LOCKED`, so concurrent claimers never wait on each other and never get the same job.
 /// The store is a `Service`: its connection pool works only while ``run()`` runs.
 public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobNotifyingStore, Service {
-    public let client: PostgresClient
+    /// The connection pool, with Sluice's error mapping; stores of other libraries (accounts, the pipeline) share it.
+    public let database: PostgresPool
+    public var client: PostgresClient { database.client }
+    /// The migrations ``migrate()`` applies, in order: ``PostgresQueueMigrations/all`` and any appended.
+    public let migrations: [Migration]
     /// The channel every insert notifies with the job's type, and every process with workers listens on.
     static let readyChannel = "sluice_jobs"
     private let signal = JobSignal()
-    public let location: String
+    public var location: String { database.location }
     private let configuration: PostgresStoreConfiguration
-    let logger: Logger
+    var logger: Logger { database.logger }
 
     /// Serialises migrations across processes (an arbitrary constant: "sluice" in ASCII).
     private static let migrationLockKey: Int64 = 0x736c_7569_6365
@@ -26,15 +30,24 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
         errors::text, unique_key, lease_owner, lease_expires_at, scheduled_for, created_at, started_at, completed_at
         """
 
-    public init(configuration: PostgresStoreConfiguration, logger: Logger = Logger(label: "sluice.postgres")) {
+    /// - Parameter migrations: the schema this store keeps current. Default the queue's own tables; a library that
+    ///   keeps its tables in the same database appends its migrations (same names on every store).
+    public init(
+        configuration: PostgresStoreConfiguration,
+        migrations: [Migration] = PostgresQueueMigrations.all,
+        logger: Logger = Logger(label: "sluice.postgres")
+    ) {
         // The pool logs every failed connection attempt, and a warning when a query races the start of `run()`;
         // failures reach the caller as errors anyway, so keep only the pool's errors.
         var poolLogger = logger
         poolLogger.logLevel = max(logger.logLevel, .error)
-        self.client = PostgresClient(configuration: configuration.client, backgroundLogger: poolLogger)
+        self.database = PostgresPool(
+            client: PostgresClient(configuration: configuration.client, backgroundLogger: poolLogger),
+            location: configuration.redactedURL,
+            logger: logger
+        )
+        self.migrations = migrations
         self.configuration = configuration
-        self.location = configuration.redactedURL
-        self.logger = logger
     }
 
     /// Opens one connection outside the pool and runs `SELECT 1`, failing fast with the server's or the network's
@@ -128,21 +141,19 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
                     logger: logger
                 )
                 let status = SchemaStatus(
-                    known: PostgresMigrations.all,
+                    known: migrations,
                     applied: try await Self.appliedMigrations(connection, logger)
                 )
                 if !status.unknown.isEmpty { try status.requireCurrent() }
                 var applied: [String] = []
-                for migration in PostgresMigrations.all where status.pending.contains(migration.name) {
+                for migration in migrations where status.pending.contains(migration.name) {
                     for statement in migration.statements {
                         do {
                             try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
-                        } catch let error as PSQLError where PostgresMigrations.isMissingPgvector(error) {
-                            throw QueueError.schemaOutOfDate(
-                                "pgvector is not installed on this PostgreSQL (\(error.serverInfo?[.message] ?? "extension \"vector\" is not available")). "
-                                    + "Install the pgvector package for your PostgreSQL, then run "
-                                    + "`CREATE EXTENSION IF NOT EXISTS vector;` as a superuser, and start Sluice again"
-                            )
+                        } catch let error as PSQLError
+                            where migration.requires != nil && statement.hasPrefix("CREATE EXTENSION")
+                        {
+                            throw Self.missingExtension(migration, statement, error)
                         }
                     }
                     try await connection.query(
@@ -156,11 +167,22 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
         }
     }
 
+    /// The server lacks what `migration` requires: say what to install and the statement to run afterwards.
+    private static func missingExtension(_ migration: Migration, _ statement: String, _ error: PSQLError) -> QueueError
+    {
+        let requirement = migration.requires ?? "an extension"
+        return QueueError.schemaOutOfDate(
+            "\(requirement) is not installed on this PostgreSQL (\(error.serverInfo?[.message] ?? "\(error.code)")). "
+                + "Install the \(requirement) package for your PostgreSQL, then run `\(statement);` as a superuser, "
+                + "and start Sluice again"
+        )
+    }
+
     public func schemaStatus() async throws -> SchemaStatus {
         try await mapErrors {
             try await client.withConnection { connection in
                 SchemaStatus(
-                    known: PostgresMigrations.all,
+                    known: migrations,
                     applied: try await Self.appliedMigrations(connection, logger)
                 )
             }
@@ -535,10 +557,7 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
         }
     }
 
-    /// Runs an `UPDATE … RETURNING id`; true when it changed a row.
-    func changesRow(_ query: PostgresQuery) async throws -> Bool {
-        try await mapErrors { try await !client.query(query, logger: logger).collect().isEmpty }
-    }
+    func changesRow(_ query: PostgresQuery) async throws -> Bool { try await database.changesRow(query) }
 
     private func collect<Rows: AsyncSequence>(_ rows: Rows) async throws -> [Rows.Element] {
         var values: [Rows.Element] = []
@@ -572,17 +591,5 @@ public final class PostgresJobStore: JobStore, ScheduleStore, KeyLockStore, JobN
         )
     }
 
-    /// Turns postgres-nio's deliberately vague errors into ones a person can act on.
-    func mapErrors<T>(_ body: () async throws -> T) async throws -> T {
-        do {
-            return try await body()
-        } catch let error as PSQLError {
-            throw PostgresErrors.describe(error, location: location)
-        } catch let error as PostgresTransactionError {
-            // Report what went wrong inside the transaction, not the wrapper.
-            let cause = error.closureError ?? error.beginError ?? error.commitError ?? error
-            if let cause = cause as? PSQLError { throw PostgresErrors.describe(cause, location: location) }
-            throw cause
-        }
-    }
+    func mapErrors<T>(_ body: () async throws -> T) async throws -> T { try await database.mapErrors(body) }
 }

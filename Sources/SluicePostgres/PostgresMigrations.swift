@@ -1,9 +1,11 @@
 import PostgresNIO
 import SluiceCore
 
-/// The PostgreSQL schema, in order. Append-only: never edit a migration that has shipped.
-enum PostgresMigrations {
-    static let all: [Migration] = [
+/// The queue's PostgreSQL tables (`job_queue`, its counts, scheduled runs, key locks), in order. Append-only: never
+/// edit a migration that has shipped. Libraries that keep tables in the same database append their own lists
+/// (``PostgresJobStore/init(configuration:migrations:logger:)``).
+public enum PostgresQueueMigrations {
+    public static let all: [Migration] = [
         Migration(
             "20261129000000_create_job_queue",
             [
@@ -52,31 +54,6 @@ enum PostgresMigrations {
             ]
         ),
         Migration(
-            "20261129100000_create_accounts",
-            [
-                """
-                CREATE TABLE sluice_users (
-                    id            text        PRIMARY KEY,
-                    email         text        NOT NULL UNIQUE,
-                    role          text        NOT NULL CHECK (role IN ('VIEWER', 'MANAGER', 'ADMIN')),
-                    password_hash text        NOT NULL,
-                    created_at    timestamptz NOT NULL
-                )
-                """,
-                // Only the SHA-256 of a session token is kept.
-                """
-                CREATE TABLE sluice_sessions (
-                    token_hash text        PRIMARY KEY,
-                    user_id    text        NOT NULL REFERENCES sluice_users (id) ON DELETE CASCADE,
-                    created_at timestamptz NOT NULL,
-                    expires_at timestamptz NOT NULL
-                )
-                """,
-                "CREATE INDEX sluice_sessions_user_idx ON sluice_sessions (user_id)",
-                "CREATE INDEX sluice_sessions_expires_idx ON sluice_sessions (expires_at)",
-            ]
-        ),
-        Migration(
             "20261129100100_create_scheduled_runs",
             [
                 // One row per scheduled run: the primary key makes each (name, slot) run once per cluster.
@@ -109,92 +86,6 @@ enum PostgresMigrations {
                     expires_at timestamptz NOT NULL
                 )
                 """
-            ]
-        ),
-        Migration(
-            "20261129110000_create_projects_and_records",
-            [
-                """
-                CREATE TABLE projects (
-                    id                   text        PRIMARY KEY,
-                    name                 text        NOT NULL UNIQUE,
-                    embedding_model      text,
-                    embedding_dimensions integer,
-                    created_at           timestamptz NOT NULL
-                )
-                """,
-                """
-                CREATE TABLE ingest_jobs (
-                    id           text        PRIMARY KEY,
-                    project_id   text        NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
-                    status       text        NOT NULL
-                                 CHECK (status IN ('PENDING', 'PROCESSING', 'COMPLETED', 'FAILED')),
-                    total        integer     NOT NULL,
-                    processed    integer     NOT NULL DEFAULT 0,
-                    saved        integer     NOT NULL DEFAULT 0,
-                    skipped      integer     NOT NULL DEFAULT 0,
-                    error        text,
-                    created_at   timestamptz NOT NULL,
-                    started_at   timestamptz,
-                    completed_at timestamptz
-                )
-                """,
-                "CREATE INDEX ingest_jobs_project_idx ON ingest_jobs (project_id, created_at)",
-                // A large upload is split into parts, one INGEST_DATA job each; a retried part resumes here.
-                """
-                CREATE TABLE ingest_chunks (
-                    ingest_job_id text    NOT NULL REFERENCES ingest_jobs (id) ON DELETE CASCADE,
-                    chunk_index   integer NOT NULL,
-                    processed     integer NOT NULL DEFAULT 0,
-                    saved         integer NOT NULL DEFAULT 0,
-                    skipped       integer NOT NULL DEFAULT 0,
-                    done          boolean NOT NULL DEFAULT false,
-                    PRIMARY KEY (ingest_job_id, chunk_index)
-                )
-                """,
-                // The embedding column comes with 20260206000000_enable_pgvector_and_fix_embedding_type.
-                """
-                CREATE TABLE records (
-                    id              text        PRIMARY KEY,
-                    project_id      text        NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
-                    external_id     text,
-                    text            text        NOT NULL,
-                    data            jsonb       NOT NULL,
-                    content_hash    text        NOT NULL,
-                    embedding_model text,
-                    embedded_at     timestamptz,
-                    created_at      timestamptz NOT NULL,
-                    UNIQUE (project_id, content_hash)
-                )
-                """,
-                // Vectorization walks a project's records that have no embedding yet.
-                "CREATE INDEX records_unembedded_idx ON records (project_id, created_at) WHERE embedded_at IS NULL",
-            ]
-        ),
-        // The reference's migration, under its own name: enables pgvector and gives `records` a `vector` embedding
-        // column, converting a `double precision[]` one (from the system Sluice replaces) without losing data.
-        Migration(
-            "20260206000000_enable_pgvector_and_fix_embedding_type",
-            [
-                "CREATE EXTENSION IF NOT EXISTS vector",
-                """
-                DO $$
-                BEGIN
-                    IF EXISTS (
-                        SELECT 1 FROM information_schema.columns
-                        WHERE table_schema = current_schema() AND table_name = 'records'
-                          AND column_name = 'embedding' AND udt_name = '_float8'
-                    ) THEN
-                        ALTER TABLE records ALTER COLUMN embedding TYPE vector USING embedding::vector;
-                    ELSIF NOT EXISTS (
-                        SELECT 1 FROM information_schema.columns
-                        WHERE table_schema = current_schema() AND table_name = 'records' AND column_name = 'embedding'
-                    ) THEN
-                        ALTER TABLE records ADD COLUMN embedding vector;
-                    END IF;
-                END
-                $$
-                """,
             ]
         ),
         // Stats read maintained counts instead of scanning the table. Each change adds to a row of its own
@@ -319,40 +210,5 @@ enum PostgresMigrations {
                 """
             ]
         ),
-        // Whether a project's new records are to be embedded (an upload asked for embeddings, or a re-embed), so
-        // that the reconciler can queue VECTORIZE for records a lost follow-up left behind. Backfilled from the
-        // projects that have embeddings already.
-        Migration(
-            "20261201100000_projects_generate_embeddings",
-            [
-                "ALTER TABLE projects ADD COLUMN generate_embeddings boolean NOT NULL DEFAULT false",
-                "UPDATE projects SET generate_embeddings = true WHERE embedding_model IS NOT NULL",
-            ]
-        ),
-        // Bearer tokens for programs: only the SHA-256 of a token is stored.
-        Migration(
-            "20261201110000_create_api_tokens",
-            [
-                """
-                CREATE TABLE sluice_api_tokens (
-                    id           text        PRIMARY KEY,
-                    name         text        NOT NULL UNIQUE,
-                    role         text        NOT NULL CHECK (role IN ('VIEWER', 'MANAGER', 'ADMIN')),
-                    token_hash   text        NOT NULL UNIQUE,
-                    created_at   timestamptz NOT NULL,
-                    expires_at   timestamptz,
-                    last_used_at timestamptz
-                )
-                """
-            ]
-        ),
     ]
-
-    /// The server has no pgvector to create the extension from.
-    static func isMissingPgvector(_ error: PSQLError) -> Bool {
-        let message = error.serverInfo?[.message] ?? ""
-        return message.contains("\"vector\"")
-            && (message.contains("not available") || message.contains("could not open extension control file")
-                || message.contains("does not exist"))
-    }
 }

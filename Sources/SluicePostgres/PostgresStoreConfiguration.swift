@@ -81,7 +81,7 @@ public struct PostgresStoreConfiguration: Sendable {
     }
 
     /// The same settings for one connection outside the pool, as the reachability check uses.
-    func connectionConfiguration() throws -> PostgresConnection.Configuration {
+    public func connectionConfiguration() throws -> PostgresConnection.Configuration {
         let tls: PostgresConnection.Configuration.TLS
         switch sslMode {
         case .disable: tls = .disable

@@ -9,8 +9,11 @@ import SluiceCore
 /// goes to exactly one of them.
 public final class SQLiteJobStore: JobStore, ScheduleStore, KeyLockStore, JobNotifyingStore {
     private let signal = JobSignal()
-    let pool: DatabasePool
-    public let location: String
+    /// The file's connection pool; stores of other libraries (accounts, the pipeline) share it.
+    public let database: SQLiteDatabase
+    public var location: String { database.location }
+    /// The migrations ``migrate()`` applies, in order: ``SQLiteQueueMigrations/all`` and any appended.
+    public let migrations: [Migration]
 
     private static let columns = """
         id, job_type, status, priority, attempts, max_attempts, payload, result, progress, errors, unique_key, \
@@ -19,9 +22,15 @@ public final class SQLiteJobStore: JobStore, ScheduleStore, KeyLockStore, JobNot
 
     /// Opens (creating when needed, with its folder) the database file at `path`.
     ///
-    /// - Parameter busyTimeout: how long a writer waits for another process's write lock before failing.
-    ///   Default 30 s.
-    public init(path: String, busyTimeout: Duration = .seconds(30)) throws {
+    /// - Parameters:
+    ///   - migrations: the schema this store keeps current. Default the queue's own tables; a library that keeps its
+    ///     tables in the same file appends its migrations (same names on every store).
+    ///   - busyTimeout: how long a writer waits for another process's write lock before failing. Default 30 s.
+    public init(
+        path: String,
+        migrations: [Migration] = SQLiteQueueMigrations.all,
+        busyTimeout: Duration = .seconds(30)
+    ) throws {
         let location = "sqlite:\(path)"
         do {
             // The file holds password hashes, payloads and records: readable by its owner only. A folder Sluice
@@ -44,27 +53,31 @@ public final class SQLiteJobStore: JobStore, ScheduleStore, KeyLockStore, JobNot
                 // the last few commits. FULL would sync every claim and completion to disk.
                 try db.execute(sql: "PRAGMA synchronous = NORMAL")
             }
-            pool = try DatabasePool(path: path, configuration: configuration)
+            database = SQLiteDatabase(
+                pool: try DatabasePool(path: path, configuration: configuration),
+                location: location
+            )
         } catch let error as DatabaseError {
             throw QueueError.storeUnavailable(location, reason: error.message ?? "\(error.resultCode)")
         } catch {
             throw QueueError.storeUnavailable(location, reason: error.localizedDescription)
         }
-        self.location = location
+        self.migrations = migrations
     }
 
     // MARK: Schema
 
     public func migrate() async throws -> [String] {
-        try await write { db in
+        let migrations = migrations
+        return try await write { db in
             try db.execute(
                 sql:
                     "CREATE TABLE IF NOT EXISTS sluice_migrations (name TEXT PRIMARY KEY NOT NULL, applied_at INTEGER NOT NULL)"
             )
-            let status = SchemaStatus(known: SQLiteMigrations.all, applied: try Self.appliedMigrations(db))
+            let status = SchemaStatus(known: migrations, applied: try Self.appliedMigrations(db))
             if !status.unknown.isEmpty { try status.requireCurrent() }
             var applied: [String] = []
-            for migration in SQLiteMigrations.all where status.pending.contains(migration.name) {
+            for migration in migrations where status.pending.contains(migration.name) {
                 for statement in migration.statements { try db.execute(sql: statement) }
                 try db.execute(
                     sql: "INSERT INTO sluice_migrations (name, applied_at) VALUES (?, ?)",
@@ -77,8 +90,9 @@ public final class SQLiteJobStore: JobStore, ScheduleStore, KeyLockStore, JobNot
     }
 
     public func schemaStatus() async throws -> SchemaStatus {
-        try await read { db in
-            SchemaStatus(known: SQLiteMigrations.all, applied: try Self.appliedMigrations(db))
+        let migrations = migrations
+        return try await read { db in
+            SchemaStatus(known: migrations, applied: try Self.appliedMigrations(db))
         }
     }
 
@@ -400,53 +414,42 @@ public final class SQLiteJobStore: JobStore, ScheduleStore, KeyLockStore, JobNot
         }
     }
 
+    // MARK: Scheduled runs
+
+    public func claimScheduledRun(name: String, slot: Date, owner: String, now: Date) async throws -> Bool {
+        let arguments: StatementArguments = [name, Self.micros(slot), owner, Self.micros(now)]
+        let horizon = Self.micros(now - 7 * 86_400)
+        return try await write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO sluice_scheduled_runs (name, slot, owner, claimed_at) VALUES (?, ?, ?, ?)
+                    ON CONFLICT DO NOTHING
+                    """,
+                arguments: arguments
+            )
+            guard db.changesCount > 0 else { return false }
+            try db.execute(sql: "DELETE FROM sluice_scheduled_runs WHERE claimed_at < ?", arguments: [horizon])
+            return true
+        }
+    }
+
     // MARK: Helpers
 
     func changesRow(_ sql: String, _ arguments: StatementArguments) async throws -> Bool {
-        try await write { db in
-            try db.execute(sql: sql, arguments: arguments)
-            return db.changesCount > 0
-        }
+        try await database.changesRow(sql, arguments)
     }
 
     func write<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
-        do {
-            return try await pool.write(body)
-        } catch let error as DatabaseError {
-            throw describe(error)
-        }
+        try await database.write(body)
     }
 
     func read<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
-        do {
-            return try await pool.read(body)
-        } catch let error as DatabaseError {
-            throw describe(error)
-        }
+        try await database.read(body)
     }
 
-    /// Missing tables mean an unmigrated database; file and lock problems mean the store is unavailable.
-    private func describe(_ error: DatabaseError) -> any Error {
-        let message = error.message ?? "\(error.resultCode)"
-        if message.hasPrefix("no such table") {
-            return QueueError.schemaOutOfDate("\(message); run `sluice migrate`")
-        }
-        switch error.resultCode {
-        case .SQLITE_CANTOPEN, .SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_IOERR, .SQLITE_READONLY, .SQLITE_NOTADB,
-            .SQLITE_CORRUPT, .SQLITE_FULL, .SQLITE_PERM:
-            return QueueError.storeUnavailable(location, reason: message)
-        default:
-            return error
-        }
-    }
+    static func micros(_ date: Date) -> Int64 { SQLiteDatabase.micros(date) }
 
-    static func micros(_ date: Date) -> Int64 {
-        Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
-    }
-
-    static func date(_ micros: Int64) -> Date {
-        Date(timeIntervalSince1970: Double(micros) / 1_000_000)
-    }
+    static func date(_ micros: Int64) -> Date { SQLiteDatabase.date(micros) }
 
     private static func decodeJob(_ row: Row) throws -> Job {
         func json(_ index: Int) throws -> JSONValue? {

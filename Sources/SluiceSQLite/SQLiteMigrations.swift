@@ -1,10 +1,11 @@
 import SluiceCore
 
-/// The SQLite schema, in order, under the same names as the PostgreSQL migrations. Append-only.
+/// The queue's SQLite tables, in order, under the same names as the PostgreSQL store's queue migrations. Append-only. Libraries that keep tables in the same file append their own lists
+/// (``SQLiteJobStore/init(path:migrations:busyTimeout:)``).
 ///
 /// Times are INTEGER microseconds since 1970 UTC; JSON columns are TEXT.
-enum SQLiteMigrations {
-    static let all: [Migration] = [
+public enum SQLiteQueueMigrations {
+    public static let all: [Migration] = [
         Migration(
             "20261129000000_create_job_queue",
             [
@@ -48,30 +49,6 @@ enum SQLiteMigrations {
             ]
         ),
         Migration(
-            "20261129100000_create_accounts",
-            [
-                """
-                CREATE TABLE sluice_users (
-                    id            TEXT    PRIMARY KEY NOT NULL,
-                    email         TEXT    NOT NULL UNIQUE,
-                    role          TEXT    NOT NULL CHECK (role IN ('VIEWER', 'MANAGER', 'ADMIN')),
-                    password_hash TEXT    NOT NULL,
-                    created_at    INTEGER NOT NULL
-                )
-                """,
-                """
-                CREATE TABLE sluice_sessions (
-                    token_hash TEXT    PRIMARY KEY NOT NULL,
-                    user_id    TEXT    NOT NULL REFERENCES sluice_users (id) ON DELETE CASCADE,
-                    created_at INTEGER NOT NULL,
-                    expires_at INTEGER NOT NULL
-                )
-                """,
-                "CREATE INDEX sluice_sessions_user_idx ON sluice_sessions (user_id)",
-                "CREATE INDEX sluice_sessions_expires_idx ON sluice_sessions (expires_at)",
-            ]
-        ),
-        Migration(
             "20261129100100_create_scheduled_runs",
             [
                 """
@@ -100,68 +77,6 @@ enum SQLiteMigrations {
                 )
                 """
             ]
-        ),
-        Migration(
-            "20261129110000_create_projects_and_records",
-            [
-                """
-                CREATE TABLE projects (
-                    id                   TEXT    PRIMARY KEY NOT NULL,
-                    name                 TEXT    NOT NULL UNIQUE,
-                    embedding_model      TEXT,
-                    embedding_dimensions INTEGER,
-                    created_at           INTEGER NOT NULL
-                )
-                """,
-                """
-                CREATE TABLE ingest_jobs (
-                    id           TEXT    PRIMARY KEY NOT NULL,
-                    project_id   TEXT    NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
-                    status       TEXT    NOT NULL
-                                 CHECK (status IN ('PENDING', 'PROCESSING', 'COMPLETED', 'FAILED')),
-                    total        INTEGER NOT NULL,
-                    processed    INTEGER NOT NULL DEFAULT 0,
-                    saved        INTEGER NOT NULL DEFAULT 0,
-                    skipped      INTEGER NOT NULL DEFAULT 0,
-                    error        TEXT,
-                    created_at   INTEGER NOT NULL,
-                    started_at   INTEGER,
-                    completed_at INTEGER
-                )
-                """,
-                "CREATE INDEX ingest_jobs_project_idx ON ingest_jobs (project_id, created_at)",
-                """
-                CREATE TABLE ingest_chunks (
-                    ingest_job_id TEXT    NOT NULL REFERENCES ingest_jobs (id) ON DELETE CASCADE,
-                    chunk_index   INTEGER NOT NULL,
-                    processed     INTEGER NOT NULL DEFAULT 0,
-                    saved         INTEGER NOT NULL DEFAULT 0,
-                    skipped       INTEGER NOT NULL DEFAULT 0,
-                    done          INTEGER NOT NULL DEFAULT 0,
-                    PRIMARY KEY (ingest_job_id, chunk_index)
-                )
-                """,
-                """
-                CREATE TABLE records (
-                    id              TEXT    PRIMARY KEY NOT NULL,
-                    project_id      TEXT    NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
-                    external_id     TEXT,
-                    text            TEXT    NOT NULL,
-                    data            TEXT    NOT NULL,
-                    content_hash    TEXT    NOT NULL,
-                    embedding_model TEXT,
-                    embedded_at     INTEGER,
-                    created_at      INTEGER NOT NULL,
-                    UNIQUE (project_id, content_hash)
-                )
-                """,
-                "CREATE INDEX records_unembedded_idx ON records (project_id, created_at) WHERE embedded_at IS NULL",
-            ]
-        ),
-        // Same name as PostgreSQL's: SQLite keeps embeddings as little-endian float32 blobs.
-        Migration(
-            "20260206000000_enable_pgvector_and_fix_embedding_type",
-            ["ALTER TABLE records ADD COLUMN embedding BLOB"]
         ),
         // Stats read maintained counts instead of scanning the table (SQLite has one writer: one row per type and
         // state, kept by row triggers inside the writing transaction).
@@ -210,28 +125,5 @@ enum SQLiteMigrations {
         Migration("20261129120200_count_state_changes_per_statement", []),
         // PostgreSQL's autovacuum settings; SQLite frees a deleted or updated row's index entries at once.
         Migration("20261129130000_vacuum_job_queue_sooner", []),
-        Migration(
-            "20261201100000_projects_generate_embeddings",
-            [
-                "ALTER TABLE projects ADD COLUMN generate_embeddings INTEGER NOT NULL DEFAULT 0",
-                "UPDATE projects SET generate_embeddings = 1 WHERE embedding_model IS NOT NULL",
-            ]
-        ),
-        Migration(
-            "20261201110000_create_api_tokens",
-            [
-                """
-                CREATE TABLE sluice_api_tokens (
-                    id           TEXT    PRIMARY KEY NOT NULL,
-                    name         TEXT    NOT NULL UNIQUE,
-                    role         TEXT    NOT NULL CHECK (role IN ('VIEWER', 'MANAGER', 'ADMIN')),
-                    token_hash   TEXT    NOT NULL UNIQUE,
-                    created_at   INTEGER NOT NULL,
-                    expires_at   INTEGER,
-                    last_used_at INTEGER
-                )
-                """
-            ]
-        ),
     ]
 }

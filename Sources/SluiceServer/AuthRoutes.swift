@@ -7,6 +7,7 @@ import SluiceCore
 
 extension SluiceApp {
     func addAuthRoutes(to router: Router<SluiceRequestContext>) {
+        let viewers = router.group().add(middleware: RequireRole(.viewer))
         router.post("/api/auth/login") { request, context -> Response in
             try await login(request, context)
         }
@@ -18,8 +19,8 @@ extension SluiceApp {
             response.setCookie(SessionCookie.expired(secure: configuration.environment == .production))
             return response
         }
-        router.get("/api/auth/me") { _, context -> Response in
-            let user = try context.requireRole(.viewer)
+        viewers.get("/api/auth/me") { _, context -> Response in
+            let user = try context.requireUser()
             return JSONResponse.make(["user": Self.userJSON(user)])
         }
     }

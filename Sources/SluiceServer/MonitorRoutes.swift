@@ -21,6 +21,7 @@ extension SluiceApp {
     static let oldestPendingAlertMinutes = 60
 
     func addMonitorRoutes(to router: Router<SluiceRequestContext>) {
+        let managers = router.group().add(middleware: RequireRole(.manager))
         router.get("/login") { request, context -> Response in
             let next = Self.safeNext(try request.query()["next"].map(String.init))
             if let user = context.user, user.role >= .manager { return HTMLResponse.redirect(to: next) }
@@ -64,8 +65,8 @@ extension SluiceApp {
                 return try renderPage("monitor", values)
             }
         }
-        router.get("/admin/queue-monitor/live") { request, context -> Response in
-            let user = try context.requireRole(.manager)
+        managers.get("/admin/queue-monitor/live") { request, context -> Response in
+            let user = try context.requireUser()
             let filter = try Self.jobFilter(try request.query())
             return HTMLResponse.make(try web().render("live", try await liveValues(filter, user: user).values))
         }

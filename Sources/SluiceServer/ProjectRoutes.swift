@@ -10,8 +10,9 @@ import SluicePipeline
 /// Projects and ingestion: create and list projects, upload records (JSON or CSV), follow an ingest job.
 extension SluiceApp {
     func addProjectRoutes(to router: Router<SluiceRequestContext>) {
-        router.post("/api/projects") { request, context -> Response in
-            _ = try context.requireRole(.manager)
+        let viewers = router.group().add(middleware: RequireRole(.viewer))
+        let managers = router.group().add(middleware: RequireRole(.manager))
+        managers.post("/api/projects") { request, context -> Response in
             let body = try await request.jsonObject(upTo: configuration.maxBodyBytes)
             guard let name = body["name"]?.stringValue?.trimmingCharacters(in: .whitespacesAndNewlines),
                 (1...200).contains(name.count)
@@ -19,29 +20,26 @@ extension SluiceApp {
                 throw APIError(.badRequest, "body must be {\"name\": string of 1 to 200 characters}")
             }
             let project = Project(id: UUID().uuidString.lowercased(), name: name, createdAt: clock.now())
-            try await store.createProject(project)
+            try await pipeline.createProject(project)
             context.logger.info("project created", metadata: [LogKey.project: "\(project.id)"])
             let summary = ProjectSummary(project: project, recordCount: 0, embeddedCount: 0)
             return JSONResponse.make(["project": Self.projectJSON(summary)], status: .created)
         }
-        router.get("/api/projects") { _, context -> Response in
-            _ = try context.requireRole(.manager)
-            return JSONResponse.make(["projects": .array(try await store.projects().map(Self.projectJSON))])
+        managers.get("/api/projects") { _, context -> Response in
+            return JSONResponse.make(["projects": .array(try await pipeline.projects().map(Self.projectJSON))])
         }
-        router.get("/api/projects/{id}") { _, context -> Response in
-            _ = try context.requireRole(.manager)
+        managers.get("/api/projects/{id}") { _, context -> Response in
             let id = try context.parameters.require("id")
-            guard let summary = try await store.projectSummary(id: id) else {
+            guard let summary = try await pipeline.projectSummary(id: id) else {
                 throw APIError(.notFound, "project \(id) does not exist")
             }
             return JSONResponse.make(["project": Self.projectJSON(summary)])
         }
-        router.post("/api/projects/{id}/ingest") { request, context -> Response in
-            _ = try context.requireRole(.manager)
+        managers.post("/api/projects/{id}/ingest") { request, context -> Response in
             return try await ingest(request, context)
         }
-        router.get("/api/projects/{id}/search") { request, context -> Response in
-            let user = try context.requireRole(.viewer)
+        viewers.get("/api/projects/{id}/search") { request, context -> Response in
+            let user = try context.requireUser()
             if let wait = searches.admit(user.id) {
                 throw APIError(
                     .tooManyRequests,
@@ -51,13 +49,12 @@ extension SluiceApp {
             }
             return try await search(request, context, user: user)
         }
-        router.post("/api/projects/{id}/reembed") { _, context -> Response in
-            _ = try context.requireRole(.manager)
+        managers.post("/api/projects/{id}/reembed") { _, context -> Response in
             let id = try context.parameters.require("id")
-            guard try await store.project(id: id) != nil else {
+            guard try await pipeline.project(id: id) != nil else {
                 throw APIError(.notFound, "project \(id) does not exist")
             }
-            let cleared = try await store.clearEmbeddings(projectID: id)
+            let cleared = try await pipeline.clearEmbeddings(projectID: id)
             let job = try await VectorizationHandler.enqueue(projectID: id, on: queue)
             context.logger.info(
                 "re-embedding project",
@@ -68,10 +65,9 @@ extension SluiceApp {
                 status: .accepted
             )
         }
-        router.get("/api/ingest-jobs/{id}") { _, context -> Response in
-            _ = try context.requireRole(.manager)
+        managers.get("/api/ingest-jobs/{id}") { _, context -> Response in
             let id = try context.parameters.require("id")
-            guard let job = try await store.ingestJob(id: id) else {
+            guard let job = try await pipeline.ingestJob(id: id) else {
                 throw APIError(.notFound, "ingest job \(id) does not exist")
             }
             return JSONResponse.make(["ingestJob": Self.ingestJobJSON(job)])
@@ -83,7 +79,7 @@ extension SluiceApp {
     /// with `Retry-After`, before the body is read.
     private func ingest(_ request: Request, _ context: SluiceRequestContext) async throws -> Response {
         let projectID = try context.parameters.require("id")
-        guard try await store.project(id: projectID) != nil else {
+        guard try await pipeline.project(id: projectID) != nil else {
             throw APIError(.notFound, "project \(projectID) does not exist")
         }
         guard uploads.enter() else {
@@ -110,7 +106,7 @@ extension SluiceApp {
             throw APIError(.unsupportedMediaType, "send application/json or text/csv, not \(contentType)")
         }
         let total = writer.total
-        let jobIDs = try await Uploads.submit(writer, store: store, queue: queue, now: clock.now())
+        let jobIDs = try await Uploads.submit(writer, store: pipeline, queue: queue, now: clock.now())
         context.logger.info(
             "ingest queued",
             metadata: [
@@ -144,7 +140,7 @@ extension SluiceApp {
             }
             k = value
         }
-        guard let project = try await store.project(id: id) else {
+        guard let project = try await pipeline.project(id: id) else {
             throw APIError(.notFound, "project \(id) does not exist")
         }
         guard let model = project.embeddingModel else {
@@ -169,7 +165,7 @@ extension SluiceApp {
                 "the embedding provider failed\(detail)"
             )
         }
-        let hits = try await store.nearest(projectID: id, to: vector, model: model, limit: k)
+        let hits = try await pipeline.nearest(projectID: id, to: vector, model: model, limit: k)
         return JSONResponse.make([
             "projectId": .string(id), "model": .string(model),
             "results": .array(

@@ -9,26 +9,25 @@ import SluiceCore
 /// The admin queue API, with the reference's response shapes.
 extension SluiceApp {
     func addQueueRoutes(to router: Router<SluiceRequestContext>) {
-        router.get("/api/admin/queue/stats") { request, context -> Response in
-            _ = try context.requireRole(.manager)
+        let managers = router.group().add(middleware: RequireRole(.manager))
+        let admins = router.group().add(middleware: RequireRole(.admin))
+        managers.get("/api/admin/queue/stats") { request, context -> Response in
             return JSONResponse.make(try await statsJSON(try request.query()))
         }
-        router.post("/api/admin/queue/retry") { request, context -> Response in
-            _ = try context.requireRole(.admin)
+        admins.post("/api/admin/queue/retry") { request, context -> Response in
             let id = try Self.jobID(request)
             try await queue.retryJob(id)
             context.logger.info("job retried from the API", metadata: [LogKey.jobID: "\(id)"])
             return JSONResponse.make(["success": true, "jobId": .string(id)])
         }
-        router.post("/api/admin/queue/cancel") { request, context -> Response in
-            let user = try context.requireRole(.admin)
+        admins.post("/api/admin/queue/cancel") { request, context -> Response in
+            let user = try context.requireUser()
             let id = try Self.jobID(request)
             try await queue.cancelJob(id, reason: "cancelled by \(user.email)")
             context.logger.info("job cancelled from the API", metadata: [LogKey.jobID: "\(id)"])
             return JSONResponse.make(["success": true, "jobId": .string(id)])
         }
-        router.get("/api/admin/queue/throughput") { request, context -> Response in
-            _ = try context.requireRole(.manager)
+        managers.get("/api/admin/queue/throughput") { request, context -> Response in
             var minutes = 60
             if let text = try request.query()["minutes"] {
                 guard let value = Int(text), (1...Self.throughputMaximumMinutes).contains(value) else {
@@ -53,8 +52,7 @@ extension SluiceApp {
                 "failed": .int(Int64(buckets.reduce(0) { $0 + $1.failed })),
             ])
         }
-        router.get("/api/admin/queue/bulk") { request, context -> Response in
-            _ = try context.requireRole(.admin)
+        admins.get("/api/admin/queue/bulk") { request, context -> Response in
             let query = try request.query()
             let action = try Self.bulkAction(query["action"].map(String.init))
             let filter = try Self.jobFilter(query)
@@ -64,8 +62,8 @@ extension SluiceApp {
                 "limit": .int(Int64(configuration.bulkActionLimit)),
             ])
         }
-        router.post("/api/admin/queue/bulk") { request, context -> Response in
-            let user = try context.requireRole(.admin)
+        admins.post("/api/admin/queue/bulk") { request, context -> Response in
+            let user = try context.requireUser()
             let body = try await request.jsonObject(upTo: configuration.maxBodyBytes)
             let action = try Self.bulkAction(body["action"]?.stringValue)
             var query = FlatDictionary<Substring, Substring>()
@@ -90,8 +88,7 @@ extension SluiceApp {
                 "remaining": .int(Int64(result.remaining)), "limit": .int(Int64(configuration.bulkActionLimit)),
             ])
         }
-        router.get("/api/admin/queue/jobs/{id}") { _, context -> Response in
-            _ = try context.requireRole(.manager)
+        managers.get("/api/admin/queue/jobs/{id}") { _, context -> Response in
             let id = try context.parameters.require("id")
             return JSONResponse.make(Self.jobDetailJSON(try await queue.getJob(id), now: clock.now()))
         }

@@ -22,6 +22,10 @@ public struct SluiceRequestContext: RequestContext, RemoteAddressRequestContext 
     /// (``ServerConfiguration/maxBodyBytes``, ``ServerConfiguration/maxIngestBytes``).
     public var maxUploadSize: Int { 1 << 20 }
 
+    /// The user a request acts as, for handlers behind ``RequireRole`` that record who acted: 401 when nobody is
+    /// signed in.
+    func requireUser() throws -> User { try requireRole(.viewer) }
+
     /// The signed-in user, if their role is at least `role`: 401 when nobody is signed in, 403 when the role is
     /// too low.
     func requireRole(_ role: Role) throws -> User {
@@ -35,6 +39,25 @@ public struct SluiceRequestContext: RequestContext, RemoteAddressRequestContext 
             throw APIError(.forbidden, "Forbidden: requires the \(role.rawValue) role or higher")
         }
         return user
+    }
+}
+
+/// Lets a request through to the routes of its group only when its user has at least `role`: 401 for nobody
+/// signed in, 403 for a lower role. Role checks live in the route table (`router.group().add(middleware:)`), not
+/// in each handler.
+struct RequireRole: RouterMiddleware {
+    typealias Context = SluiceRequestContext
+    let role: Role
+
+    init(_ role: Role) { self.role = role }
+
+    func handle(
+        _ request: Request,
+        context: SluiceRequestContext,
+        next: (Request, SluiceRequestContext) async throws -> Response
+    ) async throws -> Response {
+        _ = try context.requireRole(role)
+        return try await next(request, context)
     }
 }
 

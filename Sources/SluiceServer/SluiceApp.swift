@@ -8,7 +8,6 @@ import SluiceAccounts
 import SluiceCore
 import SluiceEmbeddings
 import SluicePipeline
-import SluiceStores
 import SluiceWorkers
 import Synchronization
 
@@ -16,8 +15,9 @@ import Synchronization
 /// `sluice serve` and the tests build it the same way.
 public struct SluiceApp: Sendable {
     public let configuration: ServerConfiguration
-    public let store: any SluiceStore
     public let queue: DatabaseQueue
+    /// Projects, ingest jobs and records.
+    public let pipeline: any PipelineStore
     public let accounts: Accounts
     public let runner: JobRunner
     public let metrics: ServerMetrics
@@ -34,7 +34,9 @@ public struct SluiceApp: Sendable {
 
     public init(
         configuration: ServerConfiguration,
-        store: any SluiceStore,
+        queueStore: any QueueStore,
+        accountStore: any AccountStore,
+        pipelineStore: any PipelineStore,
         queueOptions: QueueOptions = QueueOptions(),
         accountOptions: AccountOptions = AccountOptions(),
         handlers: JobHandlerRegistry,
@@ -45,9 +47,9 @@ public struct SluiceApp: Sendable {
     ) {
         self.embedder = embedder
         self.configuration = configuration
-        self.store = store
-        self.queue = DatabaseQueue(store: store, options: queueOptions, clock: clock, logger: logger)
-        self.accounts = Accounts(store: store, options: accountOptions, clock: clock)
+        self.pipeline = pipelineStore
+        self.queue = DatabaseQueue(store: queueStore, options: queueOptions, clock: clock, logger: logger)
+        self.accounts = Accounts(store: accountStore, options: accountOptions, clock: clock)
         self.runner = JobRunner(queue: queue, handlers: handlers, metrics: metrics, logger: logger)
         self.routine = WorkerRoutine(runner: runner, budget: configuration.workerBudget)
         self.metrics = metrics
@@ -133,7 +135,7 @@ public struct SluiceApp: Sendable {
             services.append(
                 Scheduler(
                     tasks: scheduledTasks(),
-                    store: store,
+                    store: queue.store,
                     clock: clock,
                     shutdownGracePeriod: configuration.workers.shutdownGracePeriod,
                     logger: logger
@@ -157,7 +159,7 @@ public struct SluiceApp: Sendable {
                 _ = try await cleanup()
             },
             ScheduledTask(name: "reconcile-embeddings", schedule: configuration.reconcileSchedule) {
-                try await VectorizationReconciler(store: store, queue: queue, logger: logger).run()
+                try await VectorizationReconciler(store: pipeline, queue: queue, logger: logger).run()
             },
         ]
     }
@@ -165,7 +167,7 @@ public struct SluiceApp: Sendable {
     /// Deletes finished jobs past the retention period and expired sessions; returns the jobs deleted.
     func cleanup() async throws -> Int {
         let deleted = try await queue.cleanup(olderThanDays: configuration.retentionDays)
-        _ = try await store.deleteExpiredSessions(now: clock.now())
+        _ = try await accounts.store.deleteExpiredSessions(now: clock.now())
         return deleted
     }
 
@@ -174,7 +176,7 @@ public struct SluiceApp: Sendable {
     private func addSystemRoutes(to router: Router<SluiceRequestContext>) {
         router.get("/health") { _, _ -> Response in
             do {
-                let schema = try await store.schemaStatus()
+                let schema = try await queue.store.schemaStatus()
                 guard schema.isCurrent else {
                     return APIError(.serviceUnavailable, "database schema is not current; run `sluice migrate`")
                         .responseBody

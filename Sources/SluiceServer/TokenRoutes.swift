@@ -8,12 +8,11 @@ import SluiceCore
 /// API tokens for programs, managed by ADMINs: the same as `sluice tokens create|list|revoke`.
 extension SluiceApp {
     func addTokenRoutes(to router: Router<SluiceRequestContext>) {
-        router.get("/api/admin/tokens") { _, context -> Response in
-            _ = try context.requireRole(.admin)
+        let admins = router.group().add(middleware: RequireRole(.admin))
+        admins.get("/api/admin/tokens") { _, context -> Response in
             return JSONResponse.make(["tokens": .array(try await accounts.apiTokens().map(Self.tokenJSON))])
         }
-        router.post("/api/admin/tokens") { request, context -> Response in
-            _ = try context.requireRole(.admin)
+        admins.post("/api/admin/tokens") { request, context -> Response in
             let body = try await request.jsonObject(upTo: configuration.maxBodyBytes)
             guard let name = body["name"]?.stringValue, let roleText = body["role"]?.stringValue else {
                 throw APIError(
@@ -37,8 +36,7 @@ extension SluiceApp {
             context.logger.notice("API token created", metadata: [LogKey.token: "\(record.name)"])
             return JSONResponse.make(["token": .string(token), "apiToken": Self.tokenJSON(record)], status: .created)
         }
-        router.delete("/api/admin/tokens/{id}") { _, context -> Response in
-            _ = try context.requireRole(.admin)
+        admins.delete("/api/admin/tokens/{id}") { _, context -> Response in
             let id = try context.parameters.require("id")
             guard try await accounts.revokeToken(id) else { throw APIError(.notFound, "no API token \(id)") }
             context.logger.notice("API token revoked", metadata: [LogKey.token: "\(id)"])

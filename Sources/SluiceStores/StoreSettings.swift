@@ -45,29 +45,62 @@ public enum StoreSettings: Sendable {
     }
 }
 
-/// Everything a Sluice server keeps in its database: the job queue, scheduled-run claims, concurrency-key locks,
-/// accounts, and the pipeline's projects and records. Both the
-/// PostgreSQL and the SQLite store are one.
-public typealias SluiceStore = AccountStore & JobStore & KeyLockStore & PipelineStore & ScheduleStore
+/// Everything a Sluice server keeps in its database, one store per library: the queue (jobs, scheduled runs, key
+/// locks), accounts, and the pipeline's projects and records. On PostgreSQL they share one connection pool, on
+/// SQLite one file; `queue.migrate()` brings every library's tables up to date.
+public struct Stores: Sendable {
+    public let queue: any QueueStore
+    public let accounts: any AccountStore
+    public let pipeline: any PipelineStore
 
-/// Opens the store `settings` name, runs `body` with it, and closes it afterwards.
+    public init(queue: any QueueStore, accounts: any AccountStore, pipeline: any PipelineStore) {
+        self.queue = queue
+        self.accounts = accounts
+        self.pipeline = pipeline
+    }
+
+    /// Every store in memory (``MemoryJobStore``, ``MemoryAccountStore``, ``MemoryPipelineStore``): for tests and
+    /// for trying the server where the database is not the point. Nothing survives the process.
+    public static func memory() -> Stores {
+        Stores(queue: MemoryJobStore(), accounts: MemoryAccountStore(), pipeline: MemoryPipelineStore())
+    }
+}
+
+/// Opens the stores `settings` name, runs `body` with them, and closes them afterwards.
 ///
 /// A PostgreSQL store's connection pool runs in a child task for as long as `body` does.
-public func withJobStore<Result: Sendable>(
+public func withStores<Result: Sendable>(
     _ settings: StoreSettings,
     logger: Logger = Logger(label: "sluice.store"),
-    _ body: @Sendable (any SluiceStore) async throws -> Result
+    _ body: @Sendable (Stores) async throws -> Result
 ) async throws -> Result {
     switch settings {
     case .sqlite(let path):
-        return try await body(try SQLiteJobStore(path: path))
+        let queue = try SQLiteJobStore(path: path, migrations: SQLiteSchema.migrations)
+        return try await body(
+            Stores(
+                queue: queue,
+                accounts: SQLiteAccountStore(database: queue.database),
+                pipeline: SQLitePipelineStore(database: queue.database)
+            )
+        )
     case .postgres(let configuration):
-        let store = PostgresJobStore(configuration: configuration, logger: logger)
-        try await store.checkReachable()
+        let queue = PostgresJobStore(
+            configuration: configuration,
+            migrations: PostgresSchema.migrations,
+            logger: logger
+        )
+        try await queue.checkReachable()
         return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await store.run() }
+            group.addTask { try await queue.run() }
             defer { group.cancelAll() }
-            return try await body(store)
+            return try await body(
+                Stores(
+                    queue: queue,
+                    accounts: PostgresAccountStore(database: queue.database),
+                    pipeline: PostgresPipelineStore(database: queue.database)
+                )
+            )
         }
     }
 }

@@ -15,8 +15,8 @@ guard arguments.count == 5, let claimers = Int(arguments[3]), let batch = Int(ar
 let type = JobType(rawValue: arguments[2])
 
 do {
-    let completed = try await withJobStore(try StoreSettings(url: arguments[1])) { store in
-        let queue = DatabaseQueue(store: store)
+    let completed = try await withStores(try StoreSettings(url: arguments[1])) { stores in
+        let queue = DatabaseQueue(store: stores.queue)
         return try await withThrowingTaskGroup(of: [String].self) { group in
             for _ in 0..<claimers {
                 group.addTask {

@@ -6,6 +6,7 @@ import SluiceAccounts
 import SluiceCore
 import SluicePipeline
 import SluiceServer
+import SluiceStores
 import Testing
 
 @Suite("Accounts and sessions")
@@ -33,8 +34,8 @@ struct AuthTests {
             #expect(token.count >= 43)
 
             // Only the token's SHA-256 is stored.
-            #expect(try await server.app.store.session(tokenHash: token, now: server.clock.now()) == nil)
-            let stored = try await server.app.store.session(
+            #expect(try await server.app.accounts.store.session(tokenHash: token, now: server.clock.now()) == nil)
+            let stored = try await server.app.accounts.store.session(
                 tokenHash: SecretToken.digest(token),
                 now: server.clock.now()
             )
@@ -60,24 +61,24 @@ struct AuthTests {
         try await withServer(kind) { server in
             let cookie = try await server.login(.manager)
             #expect(try await server.request(.get, "/api/admin/queue/stats", cookie: cookie).status == .ok)
-            #expect(try await server.app.store.setRole(email: Harness.email(.manager), role: .viewer))
+            #expect(try await server.app.accounts.store.setRole(email: Harness.email(.manager), role: .viewer))
             #expect(try await server.request(.get, "/api/admin/queue/stats", cookie: cookie).status == .forbidden)
 
             server.clock.advance(by: server.app.accounts.options.sessionLifetime - .seconds(1))
             #expect(try await server.request(.get, "/api/auth/me", cookie: cookie).status == .ok)
             server.clock.advance(by: .seconds(2))
             #expect(try await server.request(.get, "/api/auth/me", cookie: cookie).status == .unauthorized)
-            #expect(try await server.app.store.deleteExpiredSessions(now: server.clock.now()) >= 1)
+            #expect(try await server.app.accounts.store.deleteExpiredSessions(now: server.clock.now()) >= 1)
 
             let admin = try await server.login(.admin)
-            #expect(try await server.app.store.deleteUser(email: Harness.email(.admin)))
+            #expect(try await server.app.accounts.store.deleteUser(email: Harness.email(.admin)))
             #expect(try await server.request(.get, "/api/auth/me", cookie: admin).status == .unauthorized)
         }
     }
 
     @Test("wrong email and wrong password get the same answer; repeated failures are slowed down")
     func failedLogins() async throws {
-        try await withServer(.sqlite) { server in
+        try await withServer(.memory) { server in
             let wrongPassword = try await server.request(
                 .post,
                 "/api/auth/login",
@@ -142,7 +143,7 @@ struct AuthTests {
 
     @Test("a cookie-authenticated POST from another site is refused (CSRF)")
     func crossSiteRequests() async throws {
-        try await withServer(.sqlite) { server in
+        try await withServer(.memory) { server in
             let admin = try await server.login(.admin)
             let id = try await server.app.queue.enqueue(NewJob(jobType: .ingestData, payload: [:])).id
             let uri = "/api/admin/queue/cancel?jobId=\(id)"
@@ -179,7 +180,7 @@ struct AuthTests {
 
     @Test("production marks the cookie Secure")
     func secureCookieInProduction() async throws {
-        try await withServer(.sqlite, configuration: .testing(.production, cronSecret: "s")) { server in
+        try await withServer(.memory, configuration: .testing(.production, cronSecret: "s")) { server in
             let login = try await server.request(
                 .post,
                 "/api/auth/login",
@@ -191,7 +192,7 @@ struct AuthTests {
 
     @Test("bad input: 4xx with a JSON error, never a 500")
     func badInput() async throws {
-        try await withServer(.sqlite) { server in
+        try await withServer(.memory) { server in
             let manager = try await server.login(.manager)
             let cases: [(HTTPRequest.Method, String, String?, HTTPResponse.Status)] = [
                 (.post, "/api/auth/login", "{not json", .badRequest),
@@ -219,12 +220,12 @@ struct AuthTests {
         }
     }
 
-    @Test("account store: unique emails, roles, cascade to sessions", arguments: StoreKind.sql)
+    @Test("account store: unique emails, roles, cascade to sessions", arguments: StoreKind.allCases)
     func accountStore(kind: StoreKind) async throws {
-        try await withServerStore(kind) { store in
+        try await withServerStore(kind) { stores in
             let clock = ManualWallClock()
             let accounts = Accounts(
-                store: store,
+                store: stores.accounts,
                 options: AccountOptions(passwordHasher: PasswordHasher(cost: 4)),
                 clock: clock
             )
@@ -237,8 +238,8 @@ struct AuthTests {
             #expect(email == "admin@sluice.local")
             #expect(password.count == 20)
             #expect(try await accounts.bootstrapAdmin(email: "b@c.de", password: "whatever123") == .usersExist)
-            #expect(try await store.userCount() == 1)
-            let user = try #require(try await store.users().first)
+            #expect(try await stores.accounts.userCount() == 1)
+            let user = try #require(try await stores.accounts.users().first)
             #expect(user.role == .admin)
             #expect(user.passwordHash.hasPrefix("$2b$04$"))
             #expect(!user.passwordHash.contains(password))
@@ -252,17 +253,17 @@ struct AuthTests {
             await #expect(throws: AccountError.self) {
                 try await accounts.createUser(email: "x@y.zz", password: "short", role: .viewer)
             }
-            #expect(try await store.userCount() == 1)
+            #expect(try await stores.accounts.userCount() == 1)
 
             let signedIn = try #require(try await accounts.signIn(email: email, password: password))
             #expect(try await accounts.user(forToken: signedIn.token)?.1.email == email)
-            #expect(try await store.setRole(email: email, role: .manager))
+            #expect(try await stores.accounts.setRole(email: email, role: .manager))
             #expect(try await accounts.user(forToken: signedIn.token)?.1.role == .manager)
-            #expect(try await !store.setRole(email: "nobody@x.io", role: .manager))
-            #expect(try await store.deleteUser(email: email))
+            #expect(try await !stores.accounts.setRole(email: "nobody@x.io", role: .manager))
+            #expect(try await stores.accounts.deleteUser(email: email))
             #expect(try await accounts.user(forToken: signedIn.token) == nil)
-            #expect(try await store.session(tokenHash: signedIn.session.tokenHash, now: clock.now()) == nil)
-            #expect(try await !store.deleteUser(email: email))
+            #expect(try await stores.accounts.session(tokenHash: signedIn.session.tokenHash, now: clock.now()) == nil)
+            #expect(try await !stores.accounts.deleteUser(email: email))
         }
     }
 

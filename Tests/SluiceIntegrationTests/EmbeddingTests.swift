@@ -11,6 +11,7 @@ import SluiceCore
 import SluiceEmbeddings
 import SluicePipeline
 import SluiceServer
+import SluiceStores
 import SluiceWorkers
 import Synchronization
 import Testing
@@ -453,21 +454,21 @@ struct EndToEndEmbeddingTests {
             let patient = client(timeout: .seconds(30))
             let impatient = client(timeout: .milliseconds(500))
             do {
-                try await withServerStore(.sqlite) { store in
+                try await withServerStore(.sqlite) { stores in
                     let clock = ManualWallClock()
-                    let queue = DatabaseQueue(store: store, clock: clock, logger: quietLogger)
+                    let queue = DatabaseQueue(store: stores.queue, clock: clock, logger: quietLogger)
                     func runner(_ provider: OpenAIEmbeddingClient) -> JobRunner {
                         var handlers = JobHandlerRegistry()
-                        handlers.register(.vectorize, VectorizationHandler(store: store, provider: provider))
+                        handlers.register(.vectorize, VectorizationHandler(store: stores.pipeline, provider: provider))
                         return JobRunner(queue: queue, handlers: handlers, logger: quietLogger)
                     }
                     let project = UUID().uuidString.lowercased()
-                    try await store.createProject(Project(id: project, name: "bad", createdAt: Date()))
-                    try await store.createIngestJob(
+                    try await stores.pipeline.createProject(Project(id: project, name: "bad", createdAt: Date()))
+                    try await stores.pipeline.createIngestJob(
                         IngestJob(id: "i", projectID: project, total: 1, createdAt: Date()),
                         chunks: 1
                     )
-                    _ = try await store.storeBatch(
+                    _ = try await stores.pipeline.storeBatch(
                         [try RecordReader().read(["text": "one"]).get()],
                         invalid: 0,
                         handled: 1,
@@ -495,7 +496,7 @@ struct EndToEndEmbeddingTests {
                     )
                     let second = try await queue.getJob(id).errors.last?.message ?? ""
                     #expect(second.contains("timed out"), "\(second)")
-                    #expect(try await store.projectSummary(id: project)?.embeddedCount == 0)
+                    #expect(try await stores.pipeline.projectSummary(id: project)?.embeddedCount == 0)
                 }
                 try await http.shutdown()
             } catch {

@@ -16,11 +16,11 @@ import Testing
 @Suite("Follow-up jobs")
 struct FollowUpTests {
     /// A project with `count` stored records whose upload asked for embeddings, its ingest finished.
-    private func project(_ store: any SluiceStore, records count: Int) async throws -> String {
+    private func project(_ store: any PipelineStore, records count: Int) async throws -> String {
         try await TestProjects.make(store, records: count, generateEmbeddings: true, finished: true)
     }
 
-    private func runner(_ queue: SluiceCore.DatabaseQueue, _ store: any SluiceStore) -> JobRunner {
+    private func runner(_ queue: SluiceCore.DatabaseQueue, _ store: any PipelineStore) -> JobRunner {
         var handlers = JobHandlerRegistry()
         handlers.register(
             .vectorize,
@@ -37,12 +37,12 @@ struct FollowUpTests {
         arguments: StoreKind.sql
     )
     func reconcilerRecoversLostFollowUp(kind: StoreKind) async throws {
-        try await withServerStore(kind) { store in
+        try await withServerStore(kind) { stores in
             // What a Sluice that wrote the two separately did when it died between them: the job is COMPLETED, and
             // its continuation never written.
             let faults = Atomic<Int>(0)
             let faulty = InterceptingJobStore(
-                store,
+                stores.queue,
                 completeWithFollowUps: { inner, lease, result, _, now in
                     faults.add(1, ordering: .relaxed)
                     _ = try await inner.complete(lease, result: result, now: now)
@@ -50,22 +50,26 @@ struct FollowUpTests {
                 }
             )
             let queue = SluiceCore.DatabaseQueue(store: faulty, logger: quietLogger)
-            let project = try await project(store, records: 300)
+            let project = try await project(stores.pipeline, records: 300)
             let first = try await VectorizationHandler.enqueue(projectID: project, on: queue)
-            #expect(await runner(queue, store).run(try #require(try await queue.claimJob([.vectorize]))) == .unrecorded)
+            #expect(
+                await runner(queue, stores.pipeline).run(try #require(try await queue.claimJob([.vectorize])))
+                    == .unrecorded
+            )
             #expect(faults.load(ordering: .relaxed) == 1, "the continuation went through the faulty path")
             #expect(try await queue.getJob(first.id).status == .completed)
             #expect(try await queue.listJobs(JobFilter(status: .pending, jobType: .vectorize)).isEmpty)
-            #expect(try await store.unembeddedRecords(projectID: project, limit: 100).count == 50)
+            #expect(try await stores.pipeline.unembeddedRecords(projectID: project, limit: 100).count == 50)
 
-            let healthy = SluiceCore.DatabaseQueue(store: store, logger: quietLogger)
-            let reconciler = VectorizationReconciler(store: store, queue: healthy, logger: quietLogger)
+            let healthy = SluiceCore.DatabaseQueue(store: stores.queue, logger: quietLogger)
+            let reconciler = VectorizationReconciler(store: stores.pipeline, queue: healthy, logger: quietLogger)
             #expect(try await reconciler.run() == [project])
             #expect(try await reconciler.run().isEmpty, "one VECTORIZE waits already: nothing more is queued")
             #expect(
-                await runner(healthy, store).run(try #require(try await healthy.claimJob([.vectorize]))) == .completed
+                await runner(healthy, stores.pipeline).run(try #require(try await healthy.claimJob([.vectorize])))
+                    == .completed
             )
-            #expect(try await store.projectSummary(id: project)?.embeddedCount == 300)
+            #expect(try await stores.pipeline.projectSummary(id: project)?.embeddedCount == 300)
             #expect(try await reconciler.run().isEmpty, "nothing left to embed")
             #expect(try await healthy.listJobs(JobFilter(status: .pending)).isEmpty)
         }
@@ -76,18 +80,18 @@ struct FollowUpTests {
         arguments: StoreKind.sql
     )
     func reconcilerScope(kind: StoreKind) async throws {
-        try await withServerStore(kind) { store in
-            let queue = SluiceCore.DatabaseQueue(store: store, logger: quietLogger)
+        try await withServerStore(kind) { stores in
+            let queue = SluiceCore.DatabaseQueue(store: stores.queue, logger: quietLogger)
             // Records stored by an upload without embeddings.
             let plain = UUID().uuidString.lowercased()
-            try await store.createProject(Project(id: plain, name: "plain", createdAt: Date()))
+            try await stores.pipeline.createProject(Project(id: plain, name: "plain", createdAt: Date()))
             let ingest = UUID().uuidString.lowercased()
-            try await store.createIngestJob(
+            try await stores.pipeline.createIngestJob(
                 IngestJob(id: ingest, projectID: plain, total: 1, createdAt: Date()),
                 chunks: 1
             )
             let record = try RecordReader().read(["text": "x"]).get()
-            _ = try await store.storeBatch(
+            _ = try await stores.pipeline.storeBatch(
                 [record],
                 invalid: 0,
                 handled: 1,
@@ -97,16 +101,16 @@ struct FollowUpTests {
                 processedAfter: 1,
                 now: Date()
             )
-            _ = try await store.finishIngestChunk(ingestJobID: ingest, chunk: 0, now: Date())
+            _ = try await stores.pipeline.finishIngestChunk(ingestJobID: ingest, chunk: 0, now: Date())
             // An upload asking for embeddings, still running: it queues VECTORIZE itself when its last part ends.
             let running = UUID().uuidString.lowercased()
-            try await store.createProject(Project(id: running, name: "running", createdAt: Date()))
-            try await store.createIngestJob(
+            try await stores.pipeline.createProject(Project(id: running, name: "running", createdAt: Date()))
+            try await stores.pipeline.createIngestJob(
                 IngestJob(id: "r", projectID: running, total: 2, createdAt: Date()),
                 chunks: 2,
                 generateEmbeddings: true
             )
-            _ = try await store.storeBatch(
+            _ = try await stores.pipeline.storeBatch(
                 [record],
                 invalid: 0,
                 handled: 1,
@@ -116,13 +120,13 @@ struct FollowUpTests {
                 processedAfter: 1,
                 now: Date()
             )
-            let reconciler = VectorizationReconciler(store: store, queue: queue, logger: quietLogger)
+            let reconciler = VectorizationReconciler(store: stores.pipeline, queue: queue, logger: quietLogger)
             #expect(try await reconciler.run().isEmpty)
-            _ = try await store.finishIngestChunk(ingestJobID: "r", chunk: 0, now: Date())
-            _ = try await store.finishIngestChunk(ingestJobID: "r", chunk: 1, now: Date())
+            _ = try await stores.pipeline.finishIngestChunk(ingestJobID: "r", chunk: 0, now: Date())
+            _ = try await stores.pipeline.finishIngestChunk(ingestJobID: "r", chunk: 1, now: Date())
             #expect(try await reconciler.run() == [running])
             // A re-embed turns embedding on for a project.
-            _ = try await store.clearEmbeddings(projectID: plain)
+            _ = try await stores.pipeline.clearEmbeddings(projectID: plain)
             #expect(try await reconciler.run() == [plain])
         }
     }
@@ -176,7 +180,7 @@ struct FollowUpTests {
                 try await postgres.client.query(PostgresQuery(unsafeSQL: statement), logger: quietLogger)
             }
         case let sqlite as SQLiteJobStore:
-            try await sqlite.pool.write { db in
+            try await sqlite.database.pool.write { db in
                 try db.execute(
                     sql: """
                         CREATE TRIGGER refuse_job BEFORE INSERT ON job_queue WHEN NEW.job_type = '\(type)'

@@ -34,7 +34,7 @@ struct MetricsTests {
 
     @Test("a scrape before the first job already shows every job series at zero, and the process's own metrics")
     func zeroSeriesFromTheStart() async throws {
-        try await withServer(.sqlite) { server in
+        try await withServer(.memory) { server in
             let text = try await server.request(.get, "/metrics").text
             let series = samples(text)
             for type in ["INGEST_DATA", "VECTORIZE"] {
@@ -60,7 +60,7 @@ struct MetricsTests {
 
     @Test("HTTP requests are counted and timed by route template, method and status")
     func httpMetrics() async throws {
-        try await withServer(.sqlite, metrics: ServerMetrics(registry: SharedMetrics.registry)) { server in
+        try await withServer(.memory, metrics: ServerMetrics(registry: SharedMetrics.registry)) { server in
             let manager = try await server.login(.manager)
             for _ in 0..<3 { try await server.request(.get, "/api/admin/queue/jobs/nope-\(UUID())", cookie: manager) }
             try await server.request(.get, "/api/admin/queue/stats", cookie: manager)

@@ -17,7 +17,7 @@ struct MonitorPageTests {
 
     @Test("signed out goes to the sign-in page and back; a viewer has no access; only an admin gets buttons")
     func accessAndSignIn() async throws {
-        try await withServer(.sqlite) { server in
+        try await withServer(.memory) { server in
             let failed = try await server.app.queue.enqueue(NewJob(jobType: .vectorize, maxAttempts: 1)).id
             let claimed = try #require(try await server.app.queue.claimJob([.vectorize]))
             _ = try await server.app.queue.failJob(claimed.lease, error: "provider down")
@@ -163,7 +163,7 @@ struct MonitorPageTests {
 
     @Test("the oldest pending job's age is flagged when workers fall behind")
     func oldestPendingHighlight() async throws {
-        try await withServer(.sqlite) { server in
+        try await withServer(.memory) { server in
             let admin = try await server.login(.admin)
             var live = try await server.request(.get, "/admin/queue-monitor/live", cookie: admin)
             #expect(live.text.contains(#"id="oldest-age">none<"#))
@@ -264,7 +264,7 @@ struct MonitorPageTests {
 
     @Test("static files: content types, ETag revalidation, 404 for unknown names")
     func assets() async throws {
-        try await withServer(.sqlite) { server in
+        try await withServer(.memory) { server in
             let script = try await server.request(.get, "/assets/monitor.js")
             #expect(script.status == .ok)
             #expect(script.headers[.contentType] == "text/javascript; charset=utf-8")

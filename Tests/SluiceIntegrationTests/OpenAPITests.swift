@@ -158,7 +158,7 @@ struct OpenAPITests {
 
     @Test("a live server: health, sign-in with a cookie over real HTTP, stats")
     func liveServer() async throws {
-        try await withServer(.sqlite, setup: .live) { server in
+        try await withServer(.memory, setup: .live) { server in
             let health = try await server.request(.get, "/health")
             #expect(health.json == ["status": "ok", "database": "ok"])
             let cookie = try await server.login(.manager)
@@ -177,11 +177,13 @@ struct OpenAPITests {
         defer {
             try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path)
         }
-        try await withJobStore(try StoreSettings(url: "sqlite:\(path)")) { store in
+        try await withStores(try StoreSettings(url: "sqlite:\(path)")) { stores in
             // Not migrated.
             let app = SluiceApp(
                 configuration: .testing(),
-                store: store,
+                queueStore: stores.queue,
+                accountStore: stores.accounts,
+                pipelineStore: stores.pipeline,
                 handlers: JobHandlerRegistry(),
                 logger: quietLogger
             )

@@ -71,19 +71,19 @@ struct PipelineTests {
 
     /// A project, an ingest job for `records`, and the INGEST_DATA job carrying them, run to an outcome.
     private struct Ingest {
-        let store: any SluiceStore
+        let store: any PipelineStore
         let queue: DatabaseQueue
         let clock: ManualWallClock
         let runner: JobRunner
 
-        init(store: any SluiceStore, batchSize: Int = 100) {
-            self.store = store
+        init(stores: Stores, batchSize: Int = 100) {
+            self.store = stores.pipeline
             clock = ManualWallClock()
-            queue = DatabaseQueue(store: store, clock: clock, logger: quietLogger)
+            queue = DatabaseQueue(store: stores.queue, clock: clock, logger: quietLogger)
             var handlers = JobHandlerRegistry()
             handlers.register(
                 .ingestData,
-                IngestionHandler(store: store, options: IngestionOptions(batchSize: batchSize), clock: clock)
+                IngestionHandler(store: stores.pipeline, options: IngestionOptions(batchSize: batchSize), clock: clock)
             )
             runner = JobRunner(queue: queue, handlers: handlers, logger: quietLogger)
         }
@@ -132,10 +132,10 @@ struct PipelineTests {
         #expect(record.contentHash == "015abd7f5cc57a2dd94b7590f04ad8084273905ee33ec5cebeae62276a97f862")
     }
 
-    @Test("batch boundaries: every record stored once, counts and progress right", arguments: StoreKind.sql)
+    @Test("batch boundaries: every record stored once, counts and progress right", arguments: StoreKind.allCases)
     func batchBoundaries(kind: StoreKind) async throws {
-        try await withServerStore(kind) { store in
-            let ingest = Ingest(store: store)
+        try await withServerStore(kind) { stores in
+            let ingest = Ingest(stores: stores)
             for count in [0, 1, 100, 101, 250, 251] {
                 let project = try await ingest.project()
                 let (ingestID, jobID) = try await ingest.enqueue(Self.records(count), project: project)
@@ -150,23 +150,23 @@ struct PipelineTests {
                             == JobProgress(current: count, total: count, message: "stored \(count) of \(count) records")
                     )
                 }
-                let stored = try #require(try await store.ingestJob(id: ingestID))
+                let stored = try #require(try await stores.pipeline.ingestJob(id: ingestID))
                 #expect(stored.status == .completed)
                 #expect(stored.saved == count)
                 #expect(stored.processed == count)
                 #expect(stored.startedAt != nil && stored.completedAt != nil)
-                #expect(try await store.projectSummary(id: project)?.recordCount == count)
+                #expect(try await stores.pipeline.projectSummary(id: project)?.recordCount == count)
             }
         }
     }
 
     @Test(
         "invalid records and duplicates are skipped with reasons; the same upload twice saves nothing new",
-        arguments: StoreKind.sql
+        arguments: StoreKind.allCases
     )
     func skipsAndDuplicates(kind: StoreKind) async throws {
-        try await withServerStore(kind) { store in
-            let ingest = Ingest(store: store)
+        try await withServerStore(kind) { stores in
+            let ingest = Ingest(stores: stores)
             let project = try await ingest.project()
             let upload: [JSONValue] = [
                 ["text": "alpha"], ["text": "beta"], ["text": "alpha"],  // a duplicate within the upload
@@ -190,7 +190,7 @@ struct PipelineTests {
                     "text is 40000 bytes, more than the limit",
                 ]
             )
-            #expect(try await store.ingestJob(id: ingestID)?.skipped == 5)
+            #expect(try await stores.pipeline.ingestJob(id: ingestID)?.skipped == 5)
             // A NUL character cannot reach a store at all (PostgreSQL's jsonb refuses it): enqueue says so.
             await #expect(throws: QueueError.self) {
                 _ = try await ingest.enqueue([["text": "nul \u{0} inside"]], project: project)
@@ -200,7 +200,7 @@ struct PipelineTests {
             let (_, again) = try await ingest.enqueue(upload, project: project)
             #expect(try await ingest.runNext() == .completed)
             #expect(try await ingest.queue.getJob(again).result?["savedCount"] == 0)
-            #expect(try await store.projectSummary(id: project)?.recordCount == 3)
+            #expect(try await stores.pipeline.projectSummary(id: project)?.recordCount == 3)
 
             // Another project stores the same records again: duplicates are per project.
             let other = try await ingest.project()
@@ -210,20 +210,20 @@ struct PipelineTests {
         }
     }
 
-    @Test("a retry after a crash resumes after the last stored batch", arguments: StoreKind.sql)
+    @Test("a retry after a crash resumes after the last stored batch", arguments: StoreKind.allCases)
     func resumeAfterCrash(kind: StoreKind) async throws {
-        try await withServerStore(kind) { store in
-            let ingest = Ingest(store: store)
+        try await withServerStore(kind) { stores in
+            let ingest = Ingest(stores: stores)
             let project = try await ingest.project()
             let records = Self.records(250)
             let (ingestID, jobID) = try await ingest.enqueue(records, project: project)
             // The first attempt stored two batches, then its process died.
             let first = try #require(try await ingest.queue.claimJob([.ingestData]))
-            try await store.startIngestJob(id: ingestID, now: ingest.clock.now())
+            try await stores.pipeline.startIngestJob(id: ingestID, now: ingest.clock.now())
             let reader = RecordReader()
             for batch in [0..<100, 100..<200] {
                 let valid = records[batch].compactMap { try? reader.read($0).get() }
-                _ = try await store.storeBatch(
+                _ = try await stores.pipeline.storeBatch(
                     valid,
                     invalid: 0,
                     handled: batch.count,
@@ -242,14 +242,14 @@ struct PipelineTests {
             let job = try await ingest.queue.getJob(jobID)
             #expect(job.result?["savedCount"] == 250)
             #expect(job.result?["duplicateCount"] == nil, "nothing was stored twice or even tried twice")
-            #expect(try await store.projectSummary(id: project)?.recordCount == 250)
+            #expect(try await stores.pipeline.projectSummary(id: project)?.recordCount == 250)
         }
     }
 
-    @Test("text fields, external ids, and a VECTORIZE job when embeddings are asked for", arguments: StoreKind.sql)
+    @Test("text fields, external ids, and a VECTORIZE job when embeddings are asked for", arguments: StoreKind.allCases)
     func textFieldsAndFollowUp(kind: StoreKind) async throws {
-        try await withServerStore(kind) { store in
-            let ingest = Ingest(store: store)
+        try await withServerStore(kind) { stores in
+            let ingest = Ingest(stores: stores)
             let project = try await ingest.project()
             let (_, jobID) = try await ingest.enqueue(
                 [["id": "a-1", "title": "Title", "body": "Body", "other": "ignored"], ["id": 7, "title": "only"]],
@@ -270,19 +270,19 @@ struct PipelineTests {
 
     @Test(
         "projects: unique names, counts; ingest jobs need a project; bad payloads fail clearly",
-        arguments: StoreKind.sql
+        arguments: StoreKind.allCases
     )
     func projectsAndBadPayloads(kind: StoreKind) async throws {
-        try await withServerStore(kind) { store in
-            let ingest = Ingest(store: store)
+        try await withServerStore(kind) { stores in
+            let ingest = Ingest(stores: stores)
             let id = try await ingest.project("alpha")
             await #expect(throws: PipelineError.self) { try await ingest.project("alpha") }
             _ = try await ingest.project("beta")
-            #expect(try await store.projects().map(\.project.name) == ["alpha", "beta"])
-            #expect(try await store.projectSummary(id: id)?.recordCount == 0)
-            #expect(try await store.projectSummary(id: "nope") == nil)
+            #expect(try await stores.pipeline.projects().map(\.project.name) == ["alpha", "beta"])
+            #expect(try await stores.pipeline.projectSummary(id: id)?.recordCount == 0)
+            #expect(try await stores.pipeline.projectSummary(id: "nope") == nil)
             await #expect(throws: PipelineError.self) {
-                try await store.createIngestJob(
+                try await stores.pipeline.createIngestJob(
                     IngestJob(id: "x", projectID: "nope", total: 0, createdAt: ingest.clock.now()),
                     chunks: 1
                 )
@@ -300,15 +300,15 @@ struct PipelineTests {
 
     @Test(
         "an upload in three parts: the job completes with the last part, and only then asks for embeddings",
-        arguments: StoreKind.sql
+        arguments: StoreKind.allCases
     )
     func parts(kind: StoreKind) async throws {
-        try await withServerStore(kind) { store in
-            let ingest = Ingest(store: store)
+        try await withServerStore(kind) { stores in
+            let ingest = Ingest(stores: stores)
             let project = try await ingest.project()
             let ingestID = UUID().uuidString.lowercased()
             let all = Self.records(250)
-            try await store.createIngestJob(
+            try await stores.pipeline.createIngestJob(
                 IngestJob(id: ingestID, projectID: project, total: 250, createdAt: ingest.clock.now()),
                 chunks: 3
             )
@@ -322,12 +322,12 @@ struct PipelineTests {
             }
             for index in 0..<3 {
                 #expect(try await ingest.runNext() == .completed)
-                let job = try await store.ingestJob(id: ingestID)
+                let job = try await stores.pipeline.ingestJob(id: ingestID)
                 #expect(job?.status == (index == 2 ? .completed : .processing))
                 let result = try await ingest.queue.getJob(jobs[index]).result
                 #expect((result?["vectorizeQueued"] != nil) == (index == 2), "VECTORIZE only after the last part")
             }
-            let job = try #require(try await store.ingestJob(id: ingestID))
+            let job = try #require(try await stores.pipeline.ingestJob(id: ingestID))
             #expect(job.saved == 250)
             #expect(job.processed == 250)
             #expect(try await ingest.queue.getJob(jobs[1]).result?["savedCount"] == 100)
@@ -337,11 +337,11 @@ struct PipelineTests {
 
     @Test("the last failed attempt marks the ingest job FAILED")
     func finalFailure() async throws {
-        try await withServerStore(.sqlite) { store in
-            let ingest = Ingest(store: store)
+        try await withServerStore(.sqlite) { stores in
+            let ingest = Ingest(stores: stores)
             let project = try await ingest.project()
             let ingestID = UUID().uuidString
-            try await store.createIngestJob(
+            try await stores.pipeline.createIngestJob(
                 IngestJob(id: ingestID, projectID: project, total: 1, createdAt: ingest.clock.now()),
                 chunks: 1
             )
@@ -357,7 +357,7 @@ struct PipelineTests {
                 )
             )
             #expect(try await ingest.runNext() == .failed(.failed))
-            let job = try #require(try await store.ingestJob(id: ingestID))
+            let job = try #require(try await stores.pipeline.ingestJob(id: ingestID))
             #expect(job.status == .failed)
             #expect(job.error?.isEmpty == false)
         }

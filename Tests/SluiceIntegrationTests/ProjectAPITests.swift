@@ -190,16 +190,16 @@ struct ProjectAPITests {
 
     @Test("search refuses to compare across models")
     func searchAcrossModels() async throws {
-        try await withServer(.sqlite, withIngestion: true, embedder: LocalEmbedder(dimensions: 32)) { server in
+        try await withServer(.memory, withIngestion: true, embedder: LocalEmbedder(dimensions: 32)) { server in
             let manager = try await server.login(.manager)
             let id = UUID().uuidString.lowercased()
-            try await server.app.store.createProject(Project(id: id, name: "m", createdAt: Date()))
-            try await server.app.store.createIngestJob(
+            try await server.app.pipeline.createProject(Project(id: id, name: "m", createdAt: Date()))
+            try await server.app.pipeline.createIngestJob(
                 IngestJob(id: "i", projectID: id, total: 1, createdAt: Date()),
                 chunks: 1
             )
             let record = try RecordReader().read(["text": "hello"]).get()
-            _ = try await server.app.store.storeBatch(
+            _ = try await server.app.pipeline.storeBatch(
                 [record],
                 invalid: 0,
                 handled: 1,
@@ -209,8 +209,8 @@ struct ProjectAPITests {
                 processedAfter: 1,
                 now: Date()
             )
-            let stored = try await server.app.store.unembeddedRecords(projectID: id, limit: 1)
-            try await server.app.store.saveEmbeddings(
+            let stored = try await server.app.pipeline.unembeddedRecords(projectID: id, limit: 1)
+            try await server.app.pipeline.saveEmbeddings(
                 [(id: stored[0].id, vector: [Float](repeating: 0.1, count: 16))],
                 projectID: id,
                 model: "older-model",
@@ -268,7 +268,7 @@ struct ProjectAPITests {
     func ingestRefusals() async throws {
         var configuration = ServerConfiguration.testing()
         configuration.maxIngestBytes = 1_000
-        try await withServer(.sqlite, configuration: configuration) { server in
+        try await withServer(.memory, configuration: configuration) { server in
             let manager = try await server.login(.manager)
             let id = try #require(
                 try await server.request(.post, "/api/projects", cookie: manager, body: #"{"name": "p"}"#)
@@ -308,9 +308,8 @@ struct ProjectCLITests {
         arguments: StoreKind.sql
     )
     func projectsAndIngest(kind: StoreKind) async throws {
-        try await withStore(kind) { jobStore, url in
-            let store = try #require(jobStore as? any SluiceStore)
-            let url = try #require(url)
+        try await withServerStore(kind) { (stores: Stores, url: String) in
+            let store = stores.pipeline
             func sluice(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
                 try await runProduct("sluice", arguments + ["--database-url", url])
             }
@@ -343,7 +342,7 @@ struct ProjectCLITests {
                 atomically: true,
                 encoding: .utf8
             )
-            let queue = DatabaseQueue(store: store, logger: quietLogger)
+            let queue = DatabaseQueue(store: stores.queue, logger: quietLogger)
             var handlers = JobHandlerRegistry()
             handlers.register(.ingestData, IngestionHandler(store: store))
             let runner = JobRunner(queue: queue, handlers: handlers, logger: quietLogger)

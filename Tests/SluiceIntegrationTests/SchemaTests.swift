@@ -181,7 +181,7 @@ struct SchemaTests {
                     try await postgres.client.query(PostgresQuery(unsafeSQL: statement), logger: quietLogger)
                 }
             case let sqlite as SQLiteJobStore:
-                try await sqlite.pool.write { db in for statement in undo { try db.execute(sql: statement) } }
+                try await sqlite.database.pool.write { db in for statement in undo { try db.execute(sql: statement) } }
             default:
                 Issue.record("not a SQL store")
             }

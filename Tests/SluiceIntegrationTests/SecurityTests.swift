@@ -43,7 +43,7 @@ final class RecordingEmbedder: EmbeddingProvider {
 struct SecurityTests {
     /// A project with one embedded record, searchable with `embedder`.
     private func searchableProject(_ server: Harness, _ embedder: RecordingEmbedder) async throws -> String {
-        let store = server.app.store
+        let store = server.app.pipeline
         let id = UUID().uuidString.lowercased()
         try await store.createProject(Project(id: id, name: "p-\(id.prefix(6))", createdAt: Date()))
         try await store.createIngestJob(IngestJob(id: "i-\(id)", projectID: id, total: 1, createdAt: Date()), chunks: 1)
@@ -162,7 +162,7 @@ struct SecurityTests {
 
     @Test("a password with NUL is refused when set; an empty password never signs in")
     func nulPasswords() async throws {
-        try await withServer(.sqlite) { server in
+        try await withServer(.memory) { server in
             await #expect(throws: AccountError.self) {
                 try await server.app.accounts.createUser(
                     email: "nul@example.com",
@@ -172,7 +172,7 @@ struct SecurityTests {
             }
             // An account made before the fix (bcrypt saw only what precedes the NUL) cannot be entered with it.
             let hash = try await PasswordHasher(cost: 4).hash("\u{0}\u{0}long passphrase")
-            try await server.app.store.createUser(
+            try await server.app.accounts.store.createUser(
                 User(id: "old", email: "old@example.com", role: .admin, passwordHash: hash, createdAt: Date())
             )
             let empty = try await server.request(
@@ -186,7 +186,7 @@ struct SecurityTests {
 
     @Test("16 concurrent guesses through the router: at most 5 are answered, the rest refused (M1)")
     func concurrentGuesses() async throws {
-        try await withServer(.sqlite) { server in
+        try await withServer(.memory) { server in
             let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
                 for guess in 0..<16 {
                     group.addTask {
@@ -281,7 +281,7 @@ struct SecurityTests {
         let signIn = #"{"email": "admin@example.com", "password": "\#(Harness.password)"}"#
         var behindProxy = ServerConfiguration.testing()
         behindProxy.trustedProxies = ["127.0.0.1", "10.0.0.9"]
-        try await withServer(.sqlite, configuration: behindProxy, setup: .live) { server in
+        try await withServer(.memory, configuration: behindProxy, setup: .live) { server in
             try await failFive(server, from: "203.0.113.7")
             let same = try await server.request(
                 .post,
@@ -299,7 +299,7 @@ struct SecurityTests {
             #expect(other.status == .ok, "another client behind the same proxy signs in")
         }
         // From a peer that is not a trusted proxy the header is ignored: it cannot buy a fresh address.
-        try await withServer(.sqlite, setup: .live) { server in
+        try await withServer(.memory, setup: .live) { server in
             try await failFive(server, from: "203.0.113.7")
             let forged = try await server.request(
                 .post,
@@ -416,7 +416,7 @@ struct SecurityTests {
     func bodyLimit() async throws {
         var configuration = ServerConfiguration.testing()
         configuration.maxBodyBytes = 128
-        try await withServer(.sqlite, configuration: configuration) { server in
+        try await withServer(.memory, configuration: configuration) { server in
             let manager = try await server.login(.manager)
             let small = try await server.request(.post, "/api/projects", cookie: manager, body: #"{"name": "ok"}"#)
             #expect(small.status == .created)
@@ -483,7 +483,7 @@ struct SecurityTests {
         #expect(allowed(configured, authority: "127.0.0.1:3000", [:]))
 
         // Through the router: the middleware is in place.
-        try await withServer(.sqlite) { server in
+        try await withServer(.memory) { server in
             let admin = try await server.login(.admin)
             let scheme = try await server.request(
                 .post,
@@ -506,7 +506,7 @@ struct SecurityTests {
     @Test("a provider's error words reach managers, not viewers (L8)")
     func providerErrorsForViewers() async throws {
         let embedder = RecordingEmbedder()
-        try await withServer(.sqlite, embedder: embedder) { server in
+        try await withServer(.memory, embedder: embedder) { server in
             let project = try await searchableProject(server, embedder)
             let viewer = try await server.request(
                 .get,
@@ -530,7 +530,7 @@ struct SecurityTests {
         let embedder = RecordingEmbedder()
         var configuration = ServerConfiguration.testing()
         configuration.searchesPerMinute = 3
-        try await withServer(.sqlite, configuration: configuration, embedder: embedder) { server in
+        try await withServer(.memory, configuration: configuration, embedder: embedder) { server in
             let project = try await searchableProject(server, embedder)
             let viewer = try await server.login(.viewer)
             let uri = "/api/projects/\(project)/search?q=alpha"
@@ -549,7 +549,7 @@ struct SecurityTests {
 
     @Test("without CRON_SECRET in development, worker endpoints still refuse other sites' pages (I1)")
     func workerEndpointsAcrossSites() async throws {
-        try await withServer(.sqlite) { server in
+        try await withServer(.memory) { server in
             let site = HTTPField.Name("Sec-Fetch-Site")!
             let image = try await server.request(.get, "/api/workers/cleanup", headers: [site: "cross-site"])
             #expect(image.status == .forbidden)
@@ -563,12 +563,14 @@ struct SecurityTests {
 
     @Test("idle connections and connections that never finish their headers are closed (L5)")
     func idleTimeout() async throws {
-        try await withServerStore(.sqlite) { store in
+        try await withServerStore(.sqlite) { stores in
             var configuration = ServerConfiguration.testing()
             configuration.idleTimeout = .seconds(1)
             let app = SluiceApp(
                 configuration: configuration,
-                store: store,
+                queueStore: stores.queue,
+                accountStore: stores.accounts,
+                pipelineStore: stores.pipeline,
                 handlers: JobHandlerRegistry(),
                 logger: quietLogger
             )
@@ -621,7 +623,7 @@ struct UploadLimitTests {
     func concurrentUploads() async throws {
         var configuration = ServerConfiguration.testing()
         configuration.maxConcurrentUploads = 1
-        try await withServer(.sqlite, configuration: configuration, setup: .live) { server in
+        try await withServer(.memory, configuration: configuration, setup: .live) { server in
             let port = try #require(server.client.port)
             let manager = try await server.login(.manager)
             let created = try await server.request(.post, "/api/projects", cookie: manager, body: #"{"name": "p"}"#)

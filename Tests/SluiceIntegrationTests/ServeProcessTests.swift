@@ -5,6 +5,7 @@ import NIOHTTP1
 import SluiceAccounts
 import SluiceCore
 import SluicePipeline
+import SluiceStores
 import Synchronization
 import Testing
 
@@ -291,8 +292,7 @@ struct ServeProcessTests {
         arguments: StoreKind.sql
     )
     func tokens(kind: StoreKind) async throws {
-        try await withStore(kind) { store, url in
-            let url = try #require(url)
+        try await withServerStore(kind) { (stores: Stores, url: String) in
             func sluice(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
                 try await runProduct("sluice", ["tokens"] + arguments + ["--database-url", url])
             }
@@ -301,7 +301,7 @@ struct ServeProcessTests {
             let token = created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(token.hasPrefix("sluice_") && token.count == 50, "\(token)")
             #expect(created.stderr.contains("created token etl (MANAGER, expires "))
-            let accounts = Accounts(store: try #require(store as? any AccountStore))
+            let accounts = Accounts(store: stores.accounts)
             let record = try #require(try await accounts.apiToken(token))
             #expect(record.role == .manager)
             let days = (record.expiresAt ?? .distantPast).timeIntervalSince(record.createdAt) / 86_400

@@ -116,20 +116,22 @@ func withServer(
     metrics: ServerMetrics = ServerMetrics(),
     _ body: @Sendable (Harness) async throws -> Void
 ) async throws {
-    try await withServerStore(kind) { store in
+    try await withServerStore(kind) { stores in
         let clock = ManualWallClock()
         var handlers = handlers
         if withIngestion {
-            handlers.register(.ingestData, IngestionHandler(store: store, clock: clock))
+            handlers.register(.ingestData, IngestionHandler(store: stores.pipeline, clock: clock))
             handlers.register(
                 .vectorize,
                 serializeBy: "projectId",
-                VectorizationHandler(store: store, provider: embedder, clock: clock)
+                VectorizationHandler(store: stores.pipeline, provider: embedder, clock: clock)
             )
         }
         let app = SluiceApp(
             configuration: configuration,
-            store: store,
+            queueStore: stores.queue,
+            accountStore: stores.accounts,
+            pipelineStore: stores.pipeline,
             accountOptions: AccountOptions(passwordHasher: PasswordHasher(cost: 4)),
             handlers: handlers,
             metrics: metrics,

@@ -180,7 +180,7 @@ struct ServerTests {
             let admin = try await server.login(.admin)
             let id = try await server.app.queue.enqueue(NewJob(jobType: .ingestData, payload: [:])).id
             try await server.app.queue.cancelJob(id)
-            let store = try #require(server.app.store as? PostgresJobStore)
+            let store = try #require(server.app.queue.store as? PostgresJobStore)
             try await store.client.query("ALTER TABLE job_queue RENAME COLUMN result TO result_gone")
             for (method, uri) in [
                 (HTTPRequest.Method.post, "/api/admin/queue/retry?jobId=\(id)"),

@@ -78,28 +78,52 @@ func withStore<T: Sendable>(
             try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path)
         }
         let url = "sqlite:\(path)"
-        return try await withJobStore(try StoreSettings(url: url)) { store in
-            _ = try await store.migrate()
-            return try await body(store, url)
+        return try await withStores(try StoreSettings(url: url)) { stores in
+            _ = try await stores.queue.migrate()
+            return try await body(stores.queue, url)
         }
     case .postgres:
         return try await TestDatabases.withEmptyPostgres { url, _ in
-            try await withJobStore(try StoreSettings(url: url)) { store in
-                _ = try await store.migrate()
-                return try await body(store, url)
+            try await withStores(try StoreSettings(url: url)) { stores in
+                _ = try await stores.queue.migrate()
+                return try await body(stores.queue, url)
             }
         }
     }
 }
 
-/// Runs `body` with a migrated, empty SQL store (jobs, accounts and schedules) of `kind`.
+/// Runs `body` with migrated, empty stores (queue, accounts, pipeline) of `kind`.
 func withServerStore<T: Sendable>(
     _ kind: StoreKind,
-    _ body: @Sendable (any SluiceStore) async throws -> T
+    _ body: @Sendable (Stores) async throws -> T
 ) async throws -> T {
-    try await withStore(kind) { store, _ in
-        guard let store = store as? any SluiceStore else { throw TestSetupError("\(kind) is not a server store") }
-        return try await body(store)
+    try await withServerStore(kind) { stores, _ in try await body(stores) }
+}
+
+/// The same, with the database's URL.
+func withServerStore<T: Sendable>(
+    _ kind: StoreKind,
+    _ body: @Sendable (Stores, String) async throws -> T
+) async throws -> T {
+    switch kind {
+    case .memory:
+        return try await body(.memory(), "memory")
+    case .sqlite:
+        let path = TestDatabases.sqlitePath()
+        defer {
+            try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path)
+        }
+        return try await withStores(try StoreSettings(url: "sqlite:\(path)")) { stores in
+            _ = try await stores.queue.migrate()
+            return try await body(stores, "sqlite:\(path)")
+        }
+    case .postgres:
+        return try await TestDatabases.withEmptyPostgres { url, _ in
+            try await withStores(try StoreSettings(url: url)) { stores in
+                _ = try await stores.queue.migrate()
+                return try await body(stores, url)
+            }
+        }
     }
 }
 
@@ -192,7 +216,7 @@ enum TestProjects {
     /// A new project holding `count` records (`text` gives each one's text), stored by one ingest job: left open,
     /// or `finished`; with `generateEmbeddings`, the project is one whose records are embedded.
     static func make(
-        _ store: any SluiceStore,
+        _ store: any PipelineStore,
         records count: Int,
         text: (Int) -> String = { "record \($0)" },
         generateEmbeddings: Bool = false,
@@ -221,4 +245,13 @@ enum TestProjects {
         if finished { _ = try await store.finishIngestChunk(ingestJobID: ingest, chunk: 0, now: Date()) }
         return id
     }
+}
+
+/// The queue store of the stores `settings` name (with every library's migrations, as `sluice` opens it).
+func withJobStore<T: Sendable>(
+    _ settings: StoreSettings,
+    logger: Logger = quietLogger,
+    _ body: @Sendable (any QueueStore) async throws -> T
+) async throws -> T {
+    try await withStores(settings, logger: logger) { try await body($0.queue) }
 }

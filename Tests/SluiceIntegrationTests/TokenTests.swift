@@ -80,7 +80,10 @@ struct TokenTests {
         }
     }
 
-    @Test("a revoked or expired token is refused on the next request; last use is recorded", arguments: StoreKind.sql)
+    @Test(
+        "a revoked or expired token is refused on the next request; last use is recorded",
+        arguments: StoreKind.allCases
+    )
     func revocationAndExpiry(kind: StoreKind) async throws {
         try await withServer(kind) { server in
             let admin = try await server.login(.admin)

@@ -37,13 +37,13 @@ final class ScriptedProvider: EmbeddingProvider {
 @Suite("Vectorization")
 struct VectorizationTests {
     /// A project with `count` stored records, not yet embedded; its ingest job stays open.
-    private func project(_ store: any SluiceStore, records count: Int, text: (Int) -> String = { "record \($0)" })
+    private func project(_ store: any PipelineStore, records count: Int, text: (Int) -> String = { "record \($0)" })
         async throws -> String
     {
         try await TestProjects.make(store, records: count, text: text)
     }
 
-    private func runner(_ queue: DatabaseQueue, _ store: any SluiceStore, _ provider: any EmbeddingProvider)
+    private func runner(_ queue: DatabaseQueue, _ store: any PipelineStore, _ provider: any EmbeddingProvider)
         -> JobRunner
     {
         var handlers = JobHandlerRegistry()
@@ -51,13 +51,13 @@ struct VectorizationTests {
         return JobRunner(queue: queue, handlers: handlers, logger: quietLogger)
     }
 
-    @Test("250 records per job in requests of 25, then a continuation for the rest", arguments: StoreKind.sql)
+    @Test("250 records per job in requests of 25, then a continuation for the rest", arguments: StoreKind.allCases)
     func continuation(kind: StoreKind) async throws {
-        try await withServerStore(kind) { store in
-            let queue = DatabaseQueue(store: store, logger: quietLogger)
+        try await withServerStore(kind) { stores in
+            let queue = DatabaseQueue(store: stores.queue, logger: quietLogger)
             let provider = ScriptedProvider()
-            let runner = runner(queue, store, provider)
-            let project = try await project(store, records: 300)
+            let runner = runner(queue, stores.pipeline, provider)
+            let project = try await project(stores.pipeline, records: 300)
             let first = try await queue.enqueue(NewJob(jobType: .vectorize, payload: ["projectId": .string(project)]))
                 .id
             #expect(await runner.run(try #require(try await queue.claimJob([.vectorize]))) == .completed)
@@ -80,11 +80,11 @@ struct VectorizationTests {
             #expect(second["embeddedCount"] == 50)
             #expect(second["moreRemaining"] == false)
             #expect(try await queue.listJobs(JobFilter(status: .pending, jobType: .vectorize)).isEmpty)
-            let summary = try #require(try await store.projectSummary(id: project))
+            let summary = try #require(try await stores.pipeline.projectSummary(id: project))
             #expect(summary.embeddedCount == 300)
             #expect(summary.project.embeddingModel == "scripted")
             #expect(summary.project.embeddingDimensions == 8)
-            #expect(try await store.unembeddedRecords(projectID: project, limit: 10).isEmpty)
+            #expect(try await stores.pipeline.unembeddedRecords(projectID: project, limit: 10).isEmpty)
         }
     }
 
@@ -93,18 +93,18 @@ struct VectorizationTests {
         arguments: StoreKind.sql
     )
     func ingestDuringVectorization(kind: StoreKind) async throws {
-        try await withServerStore(kind) { store in
-            let queue = DatabaseQueue(store: store, logger: quietLogger)
-            let project = try await project(store, records: 5)
+        try await withServerStore(kind) { stores in
+            let queue = DatabaseQueue(store: stores.queue, logger: quietLogger)
+            let project = try await project(stores.pipeline, records: 5)
             // While the running job embeds, an ingestion stores more records and asks for VECTORIZE: the request
             // joins the running job (it holds the unique key).
             let provider = HookedProvider {
                 let more = try (0..<3).map { try RecordReader().read(["text": .string("late \($0)")]).get() }
-                try await store.createIngestJob(
+                try await stores.pipeline.createIngestJob(
                     IngestJob(id: "late", projectID: project, total: 3, createdAt: Date()),
                     chunks: 1
                 )
-                _ = try await store.storeBatch(
+                _ = try await stores.pipeline.storeBatch(
                     more,
                     invalid: 0,
                     handled: 3,
@@ -117,13 +117,13 @@ struct VectorizationTests {
                 let joined = try await VectorizationHandler.enqueue(projectID: project, on: queue)
                 #expect(!joined.inserted)
             }
-            let runner = runner(queue, store, provider)
+            let runner = runner(queue, stores.pipeline, provider)
             try await VectorizationHandler.enqueue(projectID: project, on: queue)
             #expect(await runner.run(try #require(try await queue.claimJob([.vectorize]))) == .completed)
-            #expect(try await store.projectSummary(id: project)?.embeddedCount == 5)
+            #expect(try await stores.pipeline.projectSummary(id: project)?.embeddedCount == 5)
             // Nothing is lost: the completed job queued a successor for the late records.
             #expect(await runner.run(try #require(try await queue.claimJob([.vectorize]))) == .completed)
-            #expect(try await store.projectSummary(id: project)?.embeddedCount == 8)
+            #expect(try await stores.pipeline.projectSummary(id: project)?.embeddedCount == 8)
         }
     }
 
@@ -132,15 +132,15 @@ struct VectorizationTests {
         arguments: StoreKind.sql
     )
     func rateLimit(kind: StoreKind) async throws {
-        try await withServerStore(kind) { store in
+        try await withServerStore(kind) { stores in
             let clock = ManualWallClock()
-            let queue = DatabaseQueue(store: store, clock: clock, logger: quietLogger)
+            let queue = DatabaseQueue(store: stores.queue, clock: clock, logger: quietLogger)
             let provider = ScriptedProvider(
                 failOnCall: 2,
                 failure: EmbeddingError(code: .rateLimited, message: "429", retryAfter: .seconds(7), status: 429)
             )
-            let runner = runner(queue, store, provider)
-            let project = try await project(store, records: 60)
+            let runner = runner(queue, stores.pipeline, provider)
+            let project = try await project(stores.pipeline, records: 60)
             let id = try await queue.enqueue(
                 NewJob(jobType: .vectorize, payload: ["projectId": .string(project)], maxAttempts: 1)
             ).id
@@ -149,22 +149,24 @@ struct VectorizationTests {
             #expect(job.status == .pending)
             #expect(job.attempts == 0)
             #expect(job.scheduledFor == clock.now() + 7)
-            #expect(try await store.projectSummary(id: project)?.embeddedCount == 25)
+            #expect(try await stores.pipeline.projectSummary(id: project)?.embeddedCount == 25)
             clock.advance(by: .seconds(7))
             #expect(await runner.run(try #require(try await queue.claimJob([.vectorize]))) == .completed)
             #expect(try await queue.getJob(id).result?["embeddedCount"] == 35)
-            #expect(try await store.projectSummary(id: project)?.embeddedCount == 60)
+            #expect(try await stores.pipeline.projectSummary(id: project)?.embeddedCount == 60)
         }
     }
 
-    @Test("another model or dimension is refused, never mixed into a project", arguments: StoreKind.sql)
+    @Test("another model or dimension is refused, never mixed into a project", arguments: StoreKind.allCases)
     func modelMismatch(kind: StoreKind) async throws {
-        try await withServerStore(kind) { store in
-            let queue = DatabaseQueue(store: store, logger: quietLogger)
-            let project = try await project(store, records: 3)
+        try await withServerStore(kind) { stores in
+            let queue = DatabaseQueue(store: stores.queue, logger: quietLogger)
+            let project = try await project(stores.pipeline, records: 3)
             _ = try await queue.enqueue(NewJob(jobType: .vectorize, payload: ["projectId": .string(project)]))
             #expect(
-                await runner(queue, store, ScriptedProvider()).run(try #require(try await queue.claimJob([.vectorize])))
+                await runner(queue, stores.pipeline, ScriptedProvider()).run(
+                    try #require(try await queue.claimJob([.vectorize]))
+                )
                     == .completed
             )
 
@@ -174,7 +176,7 @@ struct VectorizationTests {
                 NewJob(jobType: .vectorize, payload: ["projectId": .string(project)], maxAttempts: 1)
             ).id
             #expect(
-                await runner(queue, store, other).run(try #require(try await queue.claimJob([.vectorize])))
+                await runner(queue, stores.pipeline, other).run(try #require(try await queue.claimJob([.vectorize])))
                     == .failed(.failed)
             )
             let message = try await queue.getJob(id).errors.first?.message ?? ""
@@ -185,7 +187,7 @@ struct VectorizationTests {
             #expect(other.calls.withLock { $0 }.isEmpty, "refused before calling the provider")
             // The store refuses too, should a handler get past the check.
             await #expect(throws: PipelineError.self) {
-                try await store.saveEmbeddings(
+                try await stores.pipeline.saveEmbeddings(
                     [(id: "x", vector: [1])],
                     projectID: project,
                     model: "other",
@@ -198,16 +200,16 @@ struct VectorizationTests {
 
     @Test("over-long texts are cut to the input limit and counted")
     func truncation() async throws {
-        try await withServerStore(.sqlite) { store in
-            let queue = DatabaseQueue(store: store, logger: quietLogger)
-            let project = try await project(store, records: 3) {
+        try await withServerStore(.sqlite) { stores in
+            let queue = DatabaseQueue(store: stores.queue, logger: quietLogger)
+            let project = try await project(stores.pipeline, records: 3) {
                 $0 == 1 ? String(repeating: "word ", count: 10_000) : "short \($0)"
             }
             var handlers = JobHandlerRegistry()
             handlers.register(
                 .vectorize,
                 VectorizationHandler(
-                    store: store,
+                    store: stores.pipeline,
                     provider: LocalEmbedder(dimensions: 8),
                     options: VectorizationOptions(maxInputCharacters: 1_000)
                 )
@@ -223,13 +225,13 @@ struct VectorizationTests {
 
 @Suite("Search")
 struct SearchTests {
-    @Test("nearest records by cosine distance, within the project and model", arguments: StoreKind.sql)
+    @Test("nearest records by cosine distance, within the project and model", arguments: StoreKind.allCases)
     func nearest(kind: StoreKind) async throws {
-        try await withServerStore(kind) { store in
+        try await withServerStore(kind) { stores in
             let embedder = LocalEmbedder(dimensions: 64)
             let project = UUID().uuidString.lowercased()
-            try await store.createProject(Project(id: project, name: "search", createdAt: Date()))
-            try await store.createIngestJob(
+            try await stores.pipeline.createProject(Project(id: project, name: "search", createdAt: Date()))
+            try await stores.pipeline.createIngestJob(
                 IngestJob(id: "i", projectID: project, total: 4, createdAt: Date()),
                 chunks: 1
             )
@@ -239,7 +241,7 @@ struct SearchTests {
             ]
             let reader = RecordReader()
             let records = try texts.map { try reader.read(["text": .string($0)]).get() }
-            _ = try await store.storeBatch(
+            _ = try await stores.pipeline.storeBatch(
                 records,
                 invalid: 0,
                 handled: 4,
@@ -249,28 +251,30 @@ struct SearchTests {
                 processedAfter: 4,
                 now: Date()
             )
-            let stored = try await store.unembeddedRecords(projectID: project, limit: 10)
+            let stored = try await stores.pipeline.unembeddedRecords(projectID: project, limit: 10)
             let vectors = try await embedder.embed(stored.map(\.text))
-            try await store.saveEmbeddings(
+            try await stores.pipeline.saveEmbeddings(
                 zip(stored, vectors).map { (id: $0.id, vector: $1) },
                 projectID: project,
                 model: embedder.model,
                 dimensions: 64,
                 now: Date()
             )
-            try await store.prepareVectorIndex(dimensions: 64)
+            try await stores.pipeline.prepareVectorIndex(dimensions: 64)
 
             let query = try await embedder.embed(["quarterly revenue"])[0]
-            let hits = try await store.nearest(projectID: project, to: query, model: embedder.model, limit: 3)
+            let hits = try await stores.pipeline.nearest(projectID: project, to: query, model: embedder.model, limit: 3)
             #expect(hits.count == 3)
             #expect(hits.first?.text == "quarterly revenue grew in europe")
             #expect(hits.map(\.distance) == hits.map(\.distance).sorted())
             #expect(hits.first.map { $0.distance >= 0 && $0.distance < 0.6 } == true, "\(hits.map(\.distance))")
             #expect(hits.first?.data == ["text": "quarterly revenue grew in europe"])
-            #expect(try await store.nearest(projectID: project, to: query, model: "other", limit: 3).isEmpty)
-            #expect(try await store.nearest(projectID: "nope", to: query, model: embedder.model, limit: 3).isEmpty)
+            #expect(try await stores.pipeline.nearest(projectID: project, to: query, model: "other", limit: 3).isEmpty)
+            #expect(
+                try await stores.pipeline.nearest(projectID: "nope", to: query, model: embedder.model, limit: 3).isEmpty
+            )
 
-            if let postgres = store as? PostgresJobStore {
+            if let postgres = stores.queue as? PostgresJobStore {
                 // The search query matches the HNSW index's expression and predicate, so PostgreSQL can use it.
                 let plan = try await postgres.client.withTransaction(logger: quietLogger) { connection in
                     try await connection.query("SET LOCAL enable_seqscan = off", logger: quietLogger)
@@ -338,23 +342,26 @@ struct RequestPacerTests {
 
     @Test("a rate-limited project's requests are spaced out by its handler")
     func handlerSlowsDown() async throws {
-        try await withServerStore(.sqlite) { store in
-            let queue = DatabaseQueue(store: store, logger: quietLogger)
+        try await withServerStore(.sqlite) { stores in
+            let queue = DatabaseQueue(store: stores.queue, logger: quietLogger)
             let pacer = RequestPacer()
             let provider = ScriptedProvider(
                 failOnCall: 1,
                 failure: EmbeddingError(code: .rateLimited, message: "429", retryAfter: .zero, status: 429)
             )
             var handlers = JobHandlerRegistry()
-            handlers.register(.vectorize, VectorizationHandler(store: store, provider: provider, pacer: pacer))
+            handlers.register(
+                .vectorize,
+                VectorizationHandler(store: stores.pipeline, provider: provider, pacer: pacer)
+            )
             let runner = JobRunner(queue: queue, handlers: handlers, logger: quietLogger)
             let project = UUID().uuidString.lowercased()
-            try await store.createProject(Project(id: project, name: "paced", createdAt: Date()))
-            try await store.createIngestJob(
+            try await stores.pipeline.createProject(Project(id: project, name: "paced", createdAt: Date()))
+            try await stores.pipeline.createIngestJob(
                 IngestJob(id: "i", projectID: project, total: 1, createdAt: Date()),
                 chunks: 1
             )
-            _ = try await store.storeBatch(
+            _ = try await stores.pipeline.storeBatch(
                 [try RecordReader().read(["text": "one"]).get()],
                 invalid: 0,
                 handled: 1,

@@ -8,6 +8,7 @@ import SluiceAccounts
 import SluiceCore
 import SluicePipeline
 import SluiceServer
+import SluiceStores
 import SluiceWorkers
 import Synchronization
 import Testing
@@ -30,7 +31,7 @@ struct WorkerTests {
         ]
         for path in ["/api/workers/ingestion", "/api/workers/vectorization", "/api/workers/cleanup"] {
             // Secret set: only the right bearer passes, in both modes.
-            try await withServer(.sqlite, configuration: .testing(environment, cronSecret: secret)) { server in
+            try await withServer(.memory, configuration: .testing(environment, cronSecret: secret)) { server in
                 for (name, header, passes) in headers {
                     let exchange = try await server.request(.get, path, headers: header)
                     #expect(exchange.status == (passes ? .ok : .unauthorized), "\(environment) \(path) \(name)")
@@ -40,7 +41,7 @@ struct WorkerTests {
                 }
             }
             // Secret unset: production refuses with 500 and says why; development runs (and logs a warning).
-            try await withServer(.sqlite, configuration: .testing(environment, cronSecret: nil)) { server in
+            try await withServer(.memory, configuration: .testing(environment, cronSecret: nil)) { server in
                 let exchange = try await server.request(.get, path, headers: [.authorization: "Bearer anything"])
                 if environment == .production {
                     #expect(exchange.status == .internalServerError)
@@ -147,7 +148,7 @@ struct WorkerTests {
         }
         var configuration = ServerConfiguration.testing()
         configuration.workerBudget = .milliseconds(300)
-        try await withServer(.sqlite, configuration: configuration, handlers: handlers) { server in
+        try await withServer(.memory, configuration: configuration, handlers: handlers) { server in
             let id = try await server.app.queue.enqueue(NewJob(jobType: .ingestData, payload: [:])).id
             let exchange = try await server.request(.get, "/api/workers/ingestion")
             #expect(exchange.json?["processed"] == 1)
@@ -274,20 +275,20 @@ struct WorkerTests {
 
     @Test("a concurrency-key lock left by a crashed worker expires", arguments: StoreKind.sql)
     func expiredKeyLock(kind: StoreKind) async throws {
-        try await withServerStore(kind) { store in
+        try await withServerStore(kind) { stores in
             let now = ManualWallClock().now()
             let key = "VECTORIZE/p"
-            #expect(try await store.acquireKeyLock(key, owner: "crashed", now: now, expiresAt: now + 300))
-            #expect(try await !store.acquireKeyLock(key, owner: "me", now: now + 299, expiresAt: now + 600))
-            #expect(try await !store.renewKeyLock(key, owner: "me", expiresAt: now + 900))
-            #expect(try await store.renewKeyLock(key, owner: "crashed", expiresAt: now + 310))
-            #expect(try await !store.acquireKeyLock(key, owner: "me", now: now + 305, expiresAt: now + 600))
-            #expect(try await store.acquireKeyLock(key, owner: "me", now: now + 311, expiresAt: now + 600))
+            #expect(try await stores.queue.acquireKeyLock(key, owner: "crashed", now: now, expiresAt: now + 300))
+            #expect(try await !stores.queue.acquireKeyLock(key, owner: "me", now: now + 299, expiresAt: now + 600))
+            #expect(try await !stores.queue.renewKeyLock(key, owner: "me", expiresAt: now + 900))
+            #expect(try await stores.queue.renewKeyLock(key, owner: "crashed", expiresAt: now + 310))
+            #expect(try await !stores.queue.acquireKeyLock(key, owner: "me", now: now + 305, expiresAt: now + 600))
+            #expect(try await stores.queue.acquireKeyLock(key, owner: "me", now: now + 311, expiresAt: now + 600))
             // No longer the crashed worker's lock: its late release changes nothing.
-            try await store.releaseKeyLock(key, owner: "crashed")
-            #expect(try await !store.acquireKeyLock(key, owner: "third", now: now + 312, expiresAt: now + 600))
-            try await store.releaseKeyLock(key, owner: "me")
-            #expect(try await store.acquireKeyLock(key, owner: "third", now: now + 313, expiresAt: now + 600))
+            try await stores.queue.releaseKeyLock(key, owner: "crashed")
+            #expect(try await !stores.queue.acquireKeyLock(key, owner: "third", now: now + 312, expiresAt: now + 600))
+            try await stores.queue.releaseKeyLock(key, owner: "me")
+            #expect(try await stores.queue.acquireKeyLock(key, owner: "third", now: now + 313, expiresAt: now + 600))
         }
     }
 
@@ -395,7 +396,7 @@ struct WorkerTests {
 
     @Test("scheduled runs happen once per slot across servers sharing a database", arguments: StoreKind.sql)
     func schedulerOncePerCluster(kind: StoreKind) async throws {
-        try await withServerStore(kind) { store in
+        try await withServerStore(kind) { stores in
             let runs = Mutex<[String: Int]>([:])
             let tasks = ["ingestion", "cleanup"].map { name in
                 ScheduledTask(
@@ -406,7 +407,7 @@ struct WorkerTests {
                 }
             }
             let servers = (0..<4).map { index in
-                Scheduler(tasks: tasks, store: store, owner: "server-\(index)", logger: quietLogger)
+                Scheduler(tasks: tasks, store: stores.queue, owner: "server-\(index)", logger: quietLogger)
             }
             let now = Date(timeIntervalSince1970: 1_795_000_000)  // Wednesday 18 November 2026, 11:06:40 UTC
             func tick(_ at: Date) async -> [String] {

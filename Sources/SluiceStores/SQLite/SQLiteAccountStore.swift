@@ -2,8 +2,14 @@ import Foundation
 import GRDB
 import SluiceAccounts
 import SluiceCore
+import SluiceSQLite
 
-extension SQLiteJobStore: AccountStore {
+/// Users and sessions (and API tokens, `SQLiteTokenStore.swift`) in the `sluice_*` tables of the queue's file.
+public final class SQLiteAccountStore: AccountStore, SQLiteTableStore {
+    let database: SQLiteDatabase
+
+    public init(database: SQLiteDatabase) { self.database = database }
+
     private static let userColumns = "id, email, role, password_hash, created_at"
 
     public func createUser(_ user: User) async throws {
@@ -91,23 +97,6 @@ extension SQLiteJobStore: AccountStore {
         try await write { db in
             try db.execute(sql: "DELETE FROM sluice_sessions WHERE expires_at <= ?", arguments: [Self.micros(now)])
             return db.changesCount
-        }
-    }
-
-    public func claimScheduledRun(name: String, slot: Date, owner: String, now: Date) async throws -> Bool {
-        let arguments: StatementArguments = [name, Self.micros(slot), owner, Self.micros(now)]
-        let horizon = Self.micros(now - 7 * 86_400)
-        return try await write { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO sluice_scheduled_runs (name, slot, owner, claimed_at) VALUES (?, ?, ?, ?)
-                    ON CONFLICT DO NOTHING
-                    """,
-                arguments: arguments
-            )
-            guard db.changesCount > 0 else { return false }
-            try db.execute(sql: "DELETE FROM sluice_scheduled_runs WHERE claimed_at < ?", arguments: [horizon])
-            return true
         }
     }
 

@@ -2,8 +2,9 @@ import Foundation
 import GRDB
 import SluiceAccounts
 import SluiceCore
+import SluiceSQLite
 
-extension SQLiteJobStore: APITokenStore {
+extension SQLiteAccountStore {
     private static let tokenColumns = "id, name, role, created_at, expires_at, last_used_at"
 
     public func createAPIToken(_ token: APIToken, tokenHash: String) async throws {

@@ -2,8 +2,14 @@ import Foundation
 import GRDB
 import SluiceCore
 import SluicePipeline
+import SluiceSQLite
 
-extension SQLiteJobStore: PipelineStore {
+/// Projects, ingest jobs and records (embeddings as float32 BLOBs, searched exactly) in the queue's file.
+public final class SQLitePipelineStore: PipelineStore, SQLiteTableStore {
+    let database: SQLiteDatabase
+
+    public init(database: SQLiteDatabase) { self.database = database }
+
     private static let projectColumns = """
         p.id, p.name, p.embedding_model, p.embedding_dimensions, p.created_at,
         (SELECT count(*) FROM records r WHERE r.project_id = p.id),
@@ -232,7 +238,7 @@ extension SQLiteJobStore: PipelineStore {
     }
 }
 
-extension SQLiteJobStore {
+extension SQLitePipelineStore {
     public func unembeddedRecords(projectID: String, limit: Int) async throws -> [(id: String, text: String)] {
         try await read { db in
             try Row.fetchAll(
@@ -325,7 +331,7 @@ extension SQLiteJobStore {
     }
 }
 
-extension SQLiteJobStore {
+extension SQLitePipelineStore {
     /// Exact search: every embedded record of the project is compared with the query.
     public func nearest(projectID: String, to vector: [Float], model: String, limit: Int) async throws -> [SearchHit] {
         let queryNorm = vector.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
@@ -372,7 +378,7 @@ extension SQLiteJobStore {
     public func prepareVectorIndex(dimensions: Int) async throws {}
 }
 
-extension SQLiteJobStore {
+extension SQLitePipelineStore {
     public func clearEmbeddings(projectID: String) async throws -> Int {
         try await write { db in
             try db.execute(

@@ -2,8 +2,14 @@ import Foundation
 import PostgresNIO
 import SluiceAccounts
 import SluiceCore
+import SluicePostgres
 
-extension PostgresJobStore: AccountStore {
+/// Users and sessions (and API tokens, `PostgresTokenStore.swift`) in the `sluice_*` tables, on the queue store's pool.
+public final class PostgresAccountStore: AccountStore, PostgresTableStore {
+    let database: PostgresPool
+
+    public init(database: PostgresPool) { self.database = database }
+
     private static let userColumns = "id, email, role, password_hash, created_at"
 
     public func createUser(_ user: User) async throws {

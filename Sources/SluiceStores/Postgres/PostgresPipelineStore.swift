@@ -2,8 +2,14 @@ import Foundation
 import PostgresNIO
 import SluiceCore
 import SluicePipeline
+import SluicePostgres
 
-extension PostgresJobStore: PipelineStore {
+/// Projects, ingest jobs and records (with their pgvector embeddings), on the queue store's pool.
+public final class PostgresPipelineStore: PipelineStore, PostgresTableStore {
+    let database: PostgresPool
+
+    public init(database: PostgresPool) { self.database = database }
+
     private static let projectColumns = """
         p.id, p.name, p.embedding_model, p.embedding_dimensions, p.created_at,
         (SELECT count(*) FROM records r WHERE r.project_id = p.id),
@@ -261,7 +267,7 @@ extension PostgresJobStore: PipelineStore {
     }
 }
 
-extension PostgresJobStore {
+extension PostgresPipelineStore {
     public func unembeddedRecords(projectID: String, limit: Int) async throws -> [(id: String, text: String)] {
         try await mapErrors {
             try await client.query(
@@ -348,7 +354,7 @@ extension PostgresJobStore {
     }
 }
 
-extension PostgresJobStore {
+extension PostgresPipelineStore {
     /// Uses the HNSW index for the vector length when there is one (`prepareVectorIndex`): the query repeats the
     /// index's expression and predicate.
     public func nearest(projectID: String, to vector: [Float], model: String, limit: Int) async throws -> [SearchHit] {
@@ -402,7 +408,7 @@ extension PostgresJobStore {
     }
 }
 
-extension PostgresJobStore {
+extension PostgresPipelineStore {
     public func clearEmbeddings(projectID: String) async throws -> Int {
         try await mapErrors {
             try await client.withTransaction(logger: logger) { connection in

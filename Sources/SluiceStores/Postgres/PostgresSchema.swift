@@ -1,0 +1,160 @@
+import SluiceCore
+import SluicePostgres
+
+/// The schema of a Sluice server's PostgreSQL database: the queue's migrations first, then each library's. The
+/// names (not the order of the lists) are what a database records, so a database made when they were one list
+/// migrates unchanged.
+enum PostgresSchema {
+    static let migrations = PostgresQueueMigrations.all + PostgresAccountMigrations.all + PostgresPipelineMigrations.all
+}
+
+/// Users, sessions and API tokens. Append-only, under the same names on both databases.
+enum PostgresAccountMigrations {
+    static let all: [Migration] = [
+        Migration(
+            "20261129100000_create_accounts",
+            [
+                """
+                CREATE TABLE sluice_users (
+                    id            text        PRIMARY KEY,
+                    email         text        NOT NULL UNIQUE,
+                    role          text        NOT NULL CHECK (role IN ('VIEWER', 'MANAGER', 'ADMIN')),
+                    password_hash text        NOT NULL,
+                    created_at    timestamptz NOT NULL
+                )
+                """,
+                // Only the SHA-256 of a session token is kept.
+                """
+                CREATE TABLE sluice_sessions (
+                    token_hash text        PRIMARY KEY,
+                    user_id    text        NOT NULL REFERENCES sluice_users (id) ON DELETE CASCADE,
+                    created_at timestamptz NOT NULL,
+                    expires_at timestamptz NOT NULL
+                )
+                """,
+                "CREATE INDEX sluice_sessions_user_idx ON sluice_sessions (user_id)",
+                "CREATE INDEX sluice_sessions_expires_idx ON sluice_sessions (expires_at)",
+            ]
+        ),
+        // Bearer tokens for programs: only the SHA-256 of a token is stored.
+        Migration(
+            "20261201110000_create_api_tokens",
+            [
+                """
+                CREATE TABLE sluice_api_tokens (
+                    id           text        PRIMARY KEY,
+                    name         text        NOT NULL UNIQUE,
+                    role         text        NOT NULL CHECK (role IN ('VIEWER', 'MANAGER', 'ADMIN')),
+                    token_hash   text        NOT NULL UNIQUE,
+                    created_at   timestamptz NOT NULL,
+                    expires_at   timestamptz,
+                    last_used_at timestamptz
+                )
+                """
+            ]
+        ),
+    ]
+}
+
+/// Projects, ingest jobs and records (with their embeddings). Append-only, under the same names on both databases.
+enum PostgresPipelineMigrations {
+    static let all: [Migration] = [
+        Migration(
+            "20261129110000_create_projects_and_records",
+            [
+                """
+                CREATE TABLE projects (
+                    id                   text        PRIMARY KEY,
+                    name                 text        NOT NULL UNIQUE,
+                    embedding_model      text,
+                    embedding_dimensions integer,
+                    created_at           timestamptz NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE ingest_jobs (
+                    id           text        PRIMARY KEY,
+                    project_id   text        NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+                    status       text        NOT NULL
+                                 CHECK (status IN ('PENDING', 'PROCESSING', 'COMPLETED', 'FAILED')),
+                    total        integer     NOT NULL,
+                    processed    integer     NOT NULL DEFAULT 0,
+                    saved        integer     NOT NULL DEFAULT 0,
+                    skipped      integer     NOT NULL DEFAULT 0,
+                    error        text,
+                    created_at   timestamptz NOT NULL,
+                    started_at   timestamptz,
+                    completed_at timestamptz
+                )
+                """,
+                "CREATE INDEX ingest_jobs_project_idx ON ingest_jobs (project_id, created_at)",
+                // A large upload is split into parts, one INGEST_DATA job each; a retried part resumes here.
+                """
+                CREATE TABLE ingest_chunks (
+                    ingest_job_id text    NOT NULL REFERENCES ingest_jobs (id) ON DELETE CASCADE,
+                    chunk_index   integer NOT NULL,
+                    processed     integer NOT NULL DEFAULT 0,
+                    saved         integer NOT NULL DEFAULT 0,
+                    skipped       integer NOT NULL DEFAULT 0,
+                    done          boolean NOT NULL DEFAULT false,
+                    PRIMARY KEY (ingest_job_id, chunk_index)
+                )
+                """,
+                // The embedding column comes with 20260206000000_enable_pgvector_and_fix_embedding_type.
+                """
+                CREATE TABLE records (
+                    id              text        PRIMARY KEY,
+                    project_id      text        NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+                    external_id     text,
+                    text            text        NOT NULL,
+                    data            jsonb       NOT NULL,
+                    content_hash    text        NOT NULL,
+                    embedding_model text,
+                    embedded_at     timestamptz,
+                    created_at      timestamptz NOT NULL,
+                    UNIQUE (project_id, content_hash)
+                )
+                """,
+                // Vectorization walks a project's records that have no embedding yet.
+                "CREATE INDEX records_unembedded_idx ON records (project_id, created_at) WHERE embedded_at IS NULL",
+            ]
+        ),
+        // The reference's migration, under its own name: enables pgvector and gives `records` a `vector` embedding
+        // column, converting a `double precision[]` one (from the system Sluice replaces) without losing data.
+        Migration(
+            "20260206000000_enable_pgvector_and_fix_embedding_type",
+            requires: "pgvector",
+            [
+                "CREATE EXTENSION IF NOT EXISTS vector",
+                """
+                DO $$
+                BEGIN
+                    IF EXISTS (
+                        SELECT 1 FROM information_schema.columns
+                        WHERE table_schema = current_schema() AND table_name = 'records'
+                          AND column_name = 'embedding' AND udt_name = '_float8'
+                    ) THEN
+                        ALTER TABLE records ALTER COLUMN embedding TYPE vector USING embedding::vector;
+                    ELSIF NOT EXISTS (
+                        SELECT 1 FROM information_schema.columns
+                        WHERE table_schema = current_schema() AND table_name = 'records' AND column_name = 'embedding'
+                    ) THEN
+                        ALTER TABLE records ADD COLUMN embedding vector;
+                    END IF;
+                END
+                $$
+                """,
+            ]
+        ),
+        // Whether a project's new records are to be embedded (an upload asked for embeddings, or a re-embed), so
+        // that the reconciler can queue VECTORIZE for records a lost follow-up left behind. Backfilled from the
+        // projects that have embeddings already.
+        Migration(
+            "20261201100000_projects_generate_embeddings",
+            [
+                "ALTER TABLE projects ADD COLUMN generate_embeddings boolean NOT NULL DEFAULT false",
+                "UPDATE projects SET generate_embeddings = true WHERE embedding_model IS NOT NULL",
+            ]
+        ),
+    ]
+}
