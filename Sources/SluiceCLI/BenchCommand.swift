@@ -72,10 +72,10 @@ struct Bench: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let environment = ProcessInfo.processInfo.environment
+        let reader = SettingsReader()
         let server =
             store == .postgres
-            ? databaseURL ?? environment["TEST_DATABASE_URL"] ?? environment["DATABASE_URL"] : nil
+            ? databaseURL ?? reader.text(Settings.testDatabaseURL) ?? reader.text(Settings.databaseURL) : nil
         if store == .postgres, server?.hasPrefix("postgres") != true {
             throw ValidationError("--store postgres needs --database-url postgres://… (or TEST_DATABASE_URL)")
         }

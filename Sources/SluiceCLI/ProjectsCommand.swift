@@ -107,7 +107,7 @@ struct Search: AsyncParsableCommand {
 
     func run() async throws {
         guard (1...100).contains(k) else { throw ValidationError("-k must be from 1 to 100") }
-        let embedder = try BuiltInHandlers.embedder(ProcessInfo.processInfo.environment)
+        let embedder = try BuiltInHandlers.embedder(SettingsReader())
         let (name, text, k) = (project, text, k)
         let hits = try await settings.withStores { stores, _, _ in
             let target = try await ProjectLookup.find(name, in: stores.pipeline)
@@ -179,7 +179,7 @@ struct Ingest: AsyncParsableCommand {
             throw ValidationError("--format must be csv or jsonl, not '\(kind)'")
         }
         // The same part size the server uses (SLUICE_INGEST_JOB_RECORDS).
-        let partSize = try ServerConfiguration(environment: ProcessInfo.processInfo.environment).ingestPartSize
+        let partSize = try SettingsReader().integer(Settings.ingestJobRecords) ?? ServerConfiguration().ingestPartSize
         let (projectName, wait, embed) = (project, !noWait, self.embed)
         let fields = textFields.map { $0.split(separator: ",").map(String.init) } ?? []
         let outcome = try await settings.withStores { stores, queueOptions, logger in

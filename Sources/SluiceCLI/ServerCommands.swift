@@ -12,41 +12,27 @@ import SluiceWorkers
 import UnixSignals
 
 /// The job handlers this build runs: INGEST_DATA (processAndStore) and VECTORIZE (embeddings, one job per project
-/// at a time), with their settings from the environment.
+/// at a time), with their settings.
 enum BuiltInHandlers {
-    static func registry(store: any PipelineStore, environment: [String: String]) throws -> JobHandlerRegistry {
-        func positive(_ name: String) throws -> Int? {
-            guard let text = environment[name], !text.isEmpty else { return nil }
-            guard let value = Int(text), value > 0 else {
-                throw QueueError.invalidConfiguration("\(name) must be a positive whole number, not '\(text)'")
-            }
-            return value
-        }
-        var ingestion = IngestionOptions()
-        if let value = try positive("SLUICE_INGEST_BATCH_SIZE") { ingestion.batchSize = value }
-        if let value = try positive("SLUICE_MAX_RECORD_TEXT_BYTES") { ingestion.maxTextBytes = value }
-        var vectorization = VectorizationOptions()
-        if let value = try positive("SLUICE_VECTORIZE_RECORDS_PER_JOB") { vectorization.recordsPerJob = value }
-        if let value = try positive("SLUICE_EMBED_BATCH_SIZE") { vectorization.batchSize = value }
+    static func registry(store: any PipelineStore, settings: SettingsReader) throws -> JobHandlerRegistry {
         var registry = JobHandlerRegistry()
-        registry.register(.ingestData, IngestionHandler(store: store, options: ingestion))
+        registry.register(.ingestData, IngestionHandler(store: store, options: try settings.ingestionOptions()))
         registry.register(
             .vectorize,
             serializeBy: "projectId",
-            VectorizationHandler(store: store, provider: try embedder(environment), options: vectorization)
+            VectorizationHandler(
+                store: store,
+                provider: try embedder(settings),
+                options: try settings.vectorizationOptions()
+            )
         )
         return registry
     }
 
     /// The embedding provider `EMBEDDING_*` names (the offline local embedder by default).
-    static func embedder(_ environment: [String: String]) throws -> any EmbeddingProvider {
-        do {
-            return try EmbeddingSettings(environment: environment).makeProvider()
-        } catch let error as EmbeddingError {
-            throw QueueError.invalidConfiguration(error.message)
-        }
+    static func embedder(_ settings: SettingsReader) throws -> any EmbeddingProvider {
+        try settings.embeddingSettings().makeProvider()
     }
-
 }
 
 /// Worker flags shared by `serve` and `work`.
@@ -54,7 +40,7 @@ struct WorkerFlags: ParsableArguments {
     @Option(help: "Job types to run, comma-separated (default: INGEST_DATA,VECTORIZE).")
     var types: String?
 
-    @Option(help: "Jobs run at once by this process (env SLUICE_WORKER_CONCURRENCY; default 4).")
+    @Option(help: "Jobs run at once by this process (\(Settings.workerConcurrency.envAndDefault)).")
     var concurrency: Int?
 
     func apply(to options: inout ContinuousWorkerOptions) throws {
@@ -77,11 +63,8 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the Sluice server: HTTP API, continuous workers, rescuer and scheduler.",
         discussion: """
-            Environment: APP_ENV (development|production), PORT, CRON_SECRET, SLUICE_ADMIN_EMAIL and \
-            SLUICE_ADMIN_PASSWORD (first admin), SLUICE_SESSION_HOURS, SLUICE_BCRYPT_COST, \
-            SLUICE_WORKER_BUDGET_SECONDS, SLUICE_WORKER_CONCURRENCY, SLUICE_SHUTDOWN_GRACE_SECONDS, \
-            SLUICE_SCHEDULE_INGESTION, SLUICE_SCHEDULE_VECTORIZATION, SLUICE_SCHEDULE_CLEANUP, SLUICE_RETENTION_DAYS.
-            """
+            Environment (besides the flags' variables; `sluice settings` lists them all):
+            """ + Settings.help(Settings.server + Settings.workers)
     )
 
     @OptionGroup var settings: QueueSettings
@@ -90,7 +73,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Address to listen on (default 127.0.0.1; 0.0.0.0 for every interface).")
     var host: String?
 
-    @Option(help: "Port to listen on; 0 picks a free one (env PORT; default 3000).")
+    @Option(help: "Port to listen on; 0 picks a free one (\(Settings.port.envAndDefault)).")
     var port: Int?
 
     @Flag(name: .customLong("no-workers"), help: "Run no continuous workers here (separate worker processes).")
@@ -100,8 +83,8 @@ struct Serve: AsyncParsableCommand {
     var noScheduler = false
 
     func run() async throws {
-        let environment = ProcessInfo.processInfo.environment
-        var configuration = try ServerConfiguration(environment: environment)
+        let reader = SettingsReader()
+        var configuration = try reader.serverConfiguration()
         if let host { configuration.host = host }
         if let port {
             guard (0...65_535).contains(port) else { throw ValidationError("--port must be from 0 to 65535") }
@@ -110,13 +93,13 @@ struct Serve: AsyncParsableCommand {
         configuration.runWorkers = !noWorkers
         configuration.runScheduler = !noScheduler
         try workerFlags.apply(to: &configuration.workers)
-        let accountOptions = try AccountSettings.options(environment)
+        let accountOptions = try reader.accountOptions()
         let serverConfiguration = configuration
 
         try await settings.withStores { stores, queueOptions, logger in
-            let registry = try BuiltInHandlers.registry(store: stores.pipeline, environment: environment)
-            let embedder = try BuiltInHandlers.embedder(environment)
-            if let warning = try? EmbeddingSettings(environment: environment).warning { logger.warning("\(warning)") }
+            let registry = try BuiltInHandlers.registry(store: stores.pipeline, settings: reader)
+            let embedder = try BuiltInHandlers.embedder(reader)
+            if let warning = try reader.embeddingSettings().warning { logger.warning("\(warning)") }
             try await stores.pipeline.prepareVectorIndex(dimensions: embedder.dimensions)
             let app = SluiceApp(
                 configuration: serverConfiguration,
@@ -131,8 +114,8 @@ struct Serve: AsyncParsableCommand {
             )
             app.metrics.bootstrapSwiftMetrics()
             switch try await app.accounts.bootstrapAdmin(
-                email: environment["SLUICE_ADMIN_EMAIL"],
-                password: environment["SLUICE_ADMIN_PASSWORD"]
+                email: reader.text(Settings.adminEmail),
+                password: reader.text(Settings.adminPassword)
             )
             {
             case .usersExist: break
@@ -173,22 +156,24 @@ struct Serve: AsyncParsableCommand {
 
 struct Work: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run continuous workers and the rescuer without the HTTP server (a separate worker tier)."
+        abstract: "Run continuous workers and the rescuer without the HTTP server (a separate worker tier).",
+        discussion: "Environment (besides the flags' variables; `sluice settings` lists them all):\n"
+            + Settings.help(Settings.workers)
     )
 
     @OptionGroup var settings: QueueSettings
     @OptionGroup var workerFlags: WorkerFlags
 
     func run() async throws {
-        let environment = ProcessInfo.processInfo.environment
-        var options = try ServerConfiguration(environment: environment).workers
+        let reader = SettingsReader()
+        var options = try reader.workerOptions()
         try workerFlags.apply(to: &options)
         let workerOptions = options
         try await settings.withStores { stores, queueOptions, baseLogger in
             let queue = DatabaseQueue(store: stores.queue, options: queueOptions, logger: baseLogger)
-            let registry = try BuiltInHandlers.registry(store: stores.pipeline, environment: environment)
+            let registry = try BuiltInHandlers.registry(store: stores.pipeline, settings: reader)
             var logger = Logger(label: "sluice.work")
-            logger.logLevel = try settings.makeLogger(environment).logLevel
+            logger.logLevel = baseLogger.logLevel
             let runner = JobRunner(queue: queue, handlers: registry, logger: logger)
             let group = ServiceGroup(
                 configuration: ServiceGroupConfiguration(
@@ -206,26 +191,6 @@ struct Work: AsyncParsableCommand {
             )
             try await group.run()
         }
-    }
-}
-
-/// Account settings from the environment.
-enum AccountSettings {
-    static func options(_ environment: [String: String]) throws -> AccountOptions {
-        var options = AccountOptions()
-        if let text = environment["SLUICE_SESSION_HOURS"], !text.isEmpty {
-            guard let hours = Int(text), hours > 0 else {
-                throw QueueError.invalidConfiguration("SLUICE_SESSION_HOURS must be a positive number, not '\(text)'")
-            }
-            options.sessionLifetime = .seconds(hours * 3600)
-        }
-        if let text = environment["SLUICE_BCRYPT_COST"], !text.isEmpty {
-            guard let cost = UInt8(text), (4...31).contains(cost) else {
-                throw QueueError.invalidConfiguration("SLUICE_BCRYPT_COST must be from 4 to 31, not '\(text)'")
-            }
-            options.passwordHasher = PasswordHasher(cost: cost)
-        }
-        return options
     }
 }
 
@@ -250,7 +215,7 @@ struct Users: AsyncParsableCommand {
                     "no password on standard input (pipe it in: echo \"$PASSWORD\" | sluice users create …)"
                 )
             }
-            let options = try AccountSettings.options(ProcessInfo.processInfo.environment)
+            let options = try SettingsReader().accountOptions()
             let (email, role) = (self.email, self.role)
             let user = try await settings.withStores { stores, _, _ in
                 try await Accounts(store: stores.accounts, options: options).createUser(

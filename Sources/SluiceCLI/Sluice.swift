@@ -12,7 +12,7 @@ struct Sluice: AsyncParsableCommand {
         abstract: "A database-backed job queue for ingestion and vectorization pipelines.",
         subcommands: [
             Serve.self, Work.self, Migrate.self, Enqueue.self, Stats.self, Jobs.self, Cleanup.self, Rescue.self,
-            Users.self, Tokens.self, Projects.self, Ingest.self, Search.self, Bench.self,
+            Users.self, Tokens.self, Projects.self, Ingest.self, Search.self, Bench.self, SettingsCommand.self,
         ]
     )
 }
@@ -22,32 +22,32 @@ struct Sluice: AsyncParsableCommand {
 struct QueueSettings: ParsableArguments {
     @Option(
         name: .customLong("database-url"),
-        help: "postgres://… or sqlite:PATH (env DATABASE_URL; default \(StoreSettings.defaultURL))."
+        help: "postgres://… or sqlite:PATH (\(Settings.databaseURL.envAndDefault))."
     )
     var databaseURL: String?
 
     @Flag(
         name: .customLong("no-migrate"),
-        help: "Fail on an out-of-date schema instead of migrating it (env SLUICE_AUTO_MIGRATE=false)."
+        help: "Fail on an out-of-date schema instead of migrating it (env \(Settings.autoMigrate.name)=false)."
     )
     var noMigrate = false
 
     @Option(
         name: .customLong("lease-seconds"),
-        help: "How long a claimed job is held without progress (env SLUICE_LEASE_SECONDS; default 300)."
+        help: "How long a claimed job is held without progress (\(Settings.leaseSeconds.envAndDefault))."
     )
     var leaseSeconds: Int?
 
     @Option(
         name: .customLong("retry-base-seconds"),
         help:
-            "Delay after a first failed attempt, doubling after each further one (env SLUICE_RETRY_BASE_SECONDS; default 10)."
+            "Delay after a first failed attempt, doubling after each further one (\(Settings.retryBaseSeconds.envAndDefault))."
     )
     var retryBaseSeconds: Int?
 
     @Option(
         name: .customLong("log-level"),
-        help: "trace, debug, info, notice, warning, error or critical (env SLUICE_LOG_LEVEL; default warning)."
+        help: "trace, debug, info, notice, warning, error or critical (\(Settings.logLevel.envAndDefault))."
     )
     var logLevel: String?
 
@@ -68,21 +68,13 @@ struct QueueSettings: ParsableArguments {
         checkSchema: Bool = true,
         _ body: @Sendable @escaping (Stores, QueueOptions, Logger) async throws -> Result
     ) async throws -> Result {
-        let environment = ProcessInfo.processInfo.environment
-        let logger = try makeLogger(environment)
-        let url =
-            databaseURL ?? environment["DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? StoreSettings.defaultURL
-        let settings = try StoreSettings(url: url)
-        var options = QueueOptions()
-        if let lease = try seconds(leaseSeconds, "SLUICE_LEASE_SECONDS", environment) {
-            options.leaseDuration = .seconds(lease)
-        }
-        if let base = try seconds(retryBaseSeconds, "SLUICE_RETRY_BASE_SECONDS", environment) {
-            options.retry.baseDelay = .seconds(base)
-        }
-        let autoMigrate =
-            !noMigrate && !["false", "0", "no"].contains(environment["SLUICE_AUTO_MIGRATE"]?.lowercased() ?? "")
-        let queueOptions = options
+        let reader = SettingsReader()
+        let logger = try makeLogger(reader)
+        let settings = try StoreSettings(
+            url: databaseURL ?? reader.text(Settings.databaseURL) ?? StoreSettings.defaultURL
+        )
+        let queueOptions = try reader.queueOptions(leaseSeconds: leaseSeconds, retryBaseSeconds: retryBaseSeconds)
+        let autoMigrate = try !noMigrate && reader.flag(Settings.autoMigrate) ?? true
         return try await SluiceStores.withStores(settings, logger: logger) { stores in
             if checkSchema && autoMigrate {
                 _ = try await stores.queue.migrate()
@@ -93,29 +85,12 @@ struct QueueSettings: ParsableArguments {
         }
     }
 
-    func makeLogger(_ environment: [String: String]) throws -> Logger {
-        let text = logLevel ?? environment["SLUICE_LOG_LEVEL"] ?? "warning"
-        guard let level = Logger.Level(rawValue: text.lowercased()) else {
-            throw QueueError.invalidConfiguration(
-                "log level '\(text)' is not one of trace, debug, info, notice, warning, error, critical"
-            )
-        }
+    func makeLogger(_ reader: SettingsReader) throws -> Logger {
+        let level = try reader.logLevel(flag: logLevel)
         LoggingBootstrap.once(level: level)
         var logger = Logger(label: "sluice")
         logger.logLevel = level
         return logger
-    }
-
-    func seconds(_ flag: Int?, _ variable: String, _ environment: [String: String]) throws -> Int? {
-        if let flag {
-            guard flag > 0 else { throw QueueError.invalidConfiguration("\(variable) must be a positive number") }
-            return flag
-        }
-        guard let text = environment[variable], !text.isEmpty else { return nil }
-        guard let value = Int(text), value > 0 else {
-            throw QueueError.invalidConfiguration("\(variable) must be a positive number of seconds, not '\(text)'")
-        }
-        return value
     }
 }
 

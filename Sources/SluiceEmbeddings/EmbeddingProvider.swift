@@ -54,7 +54,8 @@ public struct EmbeddingError: Error, Sendable, Hashable, CustomStringConvertible
     public var description: String { message }
 }
 
-/// Which provider to use, from the environment. Defaults: the offline local embedder with 1536 dimensions.
+/// Which provider to use (`sluice` reads it from the `EMBEDDING_*` variables). Defaults: the offline local embedder
+/// with 1536 dimensions.
 public struct EmbeddingSettings: Sendable, Hashable {
     public enum Provider: String, Sendable, Hashable {
         case local, openai
@@ -92,49 +93,6 @@ public struct EmbeddingSettings: Sendable, Hashable {
         self.dimensions = dimensions
         self.sendDimensions = sendDimensions
         self.timeout = timeout
-    }
-
-    /// Reads the `EMBEDDING_*` variables; a malformed value is an error naming the variable.
-    public init(environment: [String: String]) throws {
-        func value(_ name: String) -> String? {
-            environment[name].flatMap { $0.trimmingCharacters(in: .whitespaces).isEmpty ? nil : $0 }
-        }
-        func positive(_ name: String) throws -> Int? {
-            guard let text = value(name) else { return nil }
-            guard let number = Int(text), number > 0 else {
-                throw EmbeddingError(
-                    code: .invalidConfiguration,
-                    message: "\(name) must be a positive whole number, not '\(text)'"
-                )
-            }
-            return number
-        }
-        var provider = Provider.local
-        if let text = value("EMBEDDING_PROVIDER") {
-            guard let parsed = Provider(rawValue: text.lowercased()) else {
-                throw EmbeddingError(
-                    code: .invalidConfiguration,
-                    message: "EMBEDDING_PROVIDER must be local or openai, not '\(text)'"
-                )
-            }
-            provider = parsed
-        }
-        let baseURL = value("EMBEDDING_BASE_URL") ?? "https://api.openai.com/v1"
-        guard let url = URL(string: baseURL), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
-            throw EmbeddingError(
-                code: .invalidConfiguration,
-                message: "EMBEDDING_BASE_URL must be an http(s) URL, not '\(baseURL)'"
-            )
-        }
-        self.init(
-            provider: provider,
-            baseURL: baseURL,
-            apiKey: value("EMBEDDING_API_KEY"),
-            model: value("EMBEDDING_MODEL"),
-            dimensions: try positive("EMBEDDING_DIMENSIONS") ?? 1536,
-            sendDimensions: ["true", "1", "yes"].contains(value("EMBEDDING_SEND_DIMENSIONS")?.lowercased() ?? ""),
-            timeout: .seconds(try positive("EMBEDDING_TIMEOUT_SECONDS") ?? 30)
-        )
     }
 }
 

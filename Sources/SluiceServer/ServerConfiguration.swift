@@ -10,7 +10,8 @@ public enum AppEnvironment: String, Sendable, Hashable, CaseIterable {
     case production
 }
 
-/// Settings of the HTTP server and the work it runs beside the routes. Every default is the documented one.
+/// Settings of the HTTP server and the work it runs beside the routes. Every default is the documented one; the
+/// environment variables named are read by the `sluice` command (its `Settings` table), not here.
 public struct ServerConfiguration: Sendable {
     /// Address to listen on. Default `127.0.0.1` (`--host`).
     public var host: String
@@ -102,8 +103,13 @@ public struct ServerConfiguration: Sendable {
         self.host = host
         self.port = port
         self.environment = environment
+        precondition(
+            [maxBodyBytes, maxIngestBytes, maxConcurrentUploads, searchesPerMinute, ingestPartSize, bulkActionLimit]
+                .allSatisfy { $0 > 0 },
+            "ServerConfiguration: sizes, limits and counts must be positive"
+        )
         self.cronSecret = cronSecret.flatMap { $0.isEmpty ? nil : $0 }
-        self.maxBodyBytes = max(1, maxBodyBytes)
+        self.maxBodyBytes = maxBodyBytes
         self.idleTimeout = idleTimeout
         self.workerBudget = workerBudget
         self.runWorkers = runWorkers
@@ -117,91 +123,29 @@ public struct ServerConfiguration: Sendable {
         self.rescueInterval = rescueInterval
         self.loginFailuresBeforeDelay = loginFailuresBeforeDelay
         self.maxIngestBytes = maxIngestBytes
-        self.maxConcurrentUploads = max(1, maxConcurrentUploads)
-        self.searchesPerMinute = max(1, searchesPerMinute)
-        self.ingestPartSize = max(1, ingestPartSize)
-        self.bulkActionLimit = max(1, bulkActionLimit)
+        self.maxConcurrentUploads = maxConcurrentUploads
+        self.searchesPerMinute = searchesPerMinute
+        self.ingestPartSize = ingestPartSize
+        self.bulkActionLimit = bulkActionLimit
     }
 }
 
 extension ServerConfiguration {
-    /// Reads the server's environment variables over the defaults: `APP_ENV`, `PORT`, `CRON_SECRET`,
-    /// `SLUICE_WORKER_BUDGET_SECONDS`, `SLUICE_WORKER_CONCURRENCY`, `SLUICE_SHUTDOWN_GRACE_SECONDS`,
-    /// `SLUICE_SCHEDULE_INGESTION`, `SLUICE_SCHEDULE_VECTORIZATION`, `SLUICE_SCHEDULE_CLEANUP`,
-    /// `SLUICE_SCHEDULE_RECONCILE` and
-    /// `SLUICE_RETENTION_DAYS`, `SLUICE_MAX_INGEST_BYTES`, `SLUICE_MAX_BODY_BYTES`, `SLUICE_IDLE_TIMEOUT_SECONDS`,
-    /// `SLUICE_PUBLIC_URL`, `SLUICE_TRUSTED_PROXIES`, `SLUICE_MAX_CONCURRENT_UPLOADS`, `SLUICE_SEARCHES_PER_MINUTE`,
-    /// `SLUICE_INGEST_JOB_RECORDS` and
-    /// `SLUICE_BULK_ACTION_LIMIT`. A malformed value is an
-    /// error naming the variable, never silently ignored.
-    public init(environment: [String: String]) throws {
-        self.init()
-        func value(_ name: String) -> String? {
-            environment[name].flatMap { $0.trimmingCharacters(in: .whitespaces).isEmpty ? nil : $0 }
-        }
-        func positive(_ name: String) throws -> Int? {
-            guard let text = value(name) else { return nil }
-            guard let number = Int(text), number > 0 else {
-                throw QueueError.invalidConfiguration("\(name) must be a positive whole number, not '\(text)'")
-            }
-            return number
-        }
-        if let text = value("APP_ENV") {
-            guard let parsed = AppEnvironment(rawValue: text.lowercased()) else {
-                throw QueueError.invalidConfiguration("APP_ENV must be development or production, not '\(text)'")
-            }
-            self.environment = parsed
-        }
-        if let port = try positive("PORT") {
-            guard port <= 65_535 else { throw QueueError.invalidConfiguration("PORT must be at most 65535") }
-            self.port = port
-        }
-        cronSecret = value("CRON_SECRET")
-        if let seconds = try positive("SLUICE_WORKER_BUDGET_SECONDS") { workerBudget = .seconds(seconds) }
-        if let count = try positive("SLUICE_WORKER_CONCURRENCY") { workers.concurrency = count }
-        if let seconds = try positive("SLUICE_SHUTDOWN_GRACE_SECONDS") {
-            workers.shutdownGracePeriod = .seconds(seconds)
-        }
-        if let days = try positive("SLUICE_RETENTION_DAYS") { retentionDays = days }
-        if let bytes = try positive("SLUICE_MAX_INGEST_BYTES") { maxIngestBytes = bytes }
-        if let bytes = try positive("SLUICE_MAX_BODY_BYTES") { maxBodyBytes = bytes }
-        if let count = try positive("SLUICE_MAX_CONCURRENT_UPLOADS") { maxConcurrentUploads = count }
-        if let count = try positive("SLUICE_SEARCHES_PER_MINUTE") { searchesPerMinute = count }
-        if let text = value("SLUICE_TRUSTED_PROXIES") {
-            let addresses = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-            guard addresses.allSatisfy({ IPAddressText.isAddress($0) }) else {
-                throw QueueError.invalidConfiguration(
-                    "SLUICE_TRUSTED_PROXIES must be IP addresses separated by commas, not '\(text)'"
-                )
-            }
-            trustedProxies = Set(addresses.map(IPAddressText.normalized))
-        }
-        if let seconds = try positive("SLUICE_IDLE_TIMEOUT_SECONDS") { idleTimeout = .seconds(seconds) }
-        if let text = value("SLUICE_PUBLIC_URL") {
-            let origin = text.hasSuffix("/") ? String(text.dropLast()) : text
-            guard let url = URL(string: origin), ["http", "https"].contains(url.scheme?.lowercased() ?? ""),
-                url.host?.isEmpty == false, url.path.isEmpty, url.query == nil, url.user == nil
-            else {
-                throw QueueError.invalidConfiguration(
-                    "SLUICE_PUBLIC_URL must be an origin such as https://sluice.example.com, not '\(text)'"
-                )
-            }
-            publicURL = origin
-        }
-        if let count = try positive("SLUICE_INGEST_JOB_RECORDS") { ingestPartSize = count }
-        if let count = try positive("SLUICE_BULK_ACTION_LIMIT") { bulkActionLimit = count }
-        func schedule(_ name: String) throws -> Schedule? {
-            guard let text = value(name) else { return nil }
-            do {
-                return try Schedule(parsing: text)
-            } catch let error as QueueError {
-                throw QueueError.invalidConfiguration("\(name): \(error.message)")
-            }
-        }
-        if let parsed = try schedule("SLUICE_SCHEDULE_INGESTION") { ingestionSchedule = parsed }
-        if let parsed = try schedule("SLUICE_SCHEDULE_VECTORIZATION") { vectorizationSchedule = parsed }
-        if let parsed = try schedule("SLUICE_SCHEDULE_CLEANUP") { cleanupSchedule = parsed }
-        if let parsed = try schedule("SLUICE_SCHEDULE_RECONCILE") { reconcileSchedule = parsed }
+    /// Comma-separated IP addresses as ``trustedProxies`` keeps them; nil when one is not an address.
+    public static func trustedProxies(parsing text: String) -> Set<String>? {
+        let addresses = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard addresses.allSatisfy({ IPAddressText.isAddress($0) }) else { return nil }
+        return Set(addresses.map(IPAddressText.normalized))
+    }
+
+    /// An origin (`https://sluice.example.com`, a trailing slash allowed) as ``publicURL`` keeps it; nil for
+    /// anything with a path, query or user, or another scheme than http(s).
+    public static func origin(parsing text: String) -> String? {
+        let origin = text.hasSuffix("/") ? String(text.dropLast()) : text
+        guard let url = URL(string: origin), ["http", "https"].contains(url.scheme?.lowercased() ?? ""),
+            url.host?.isEmpty == false, url.path.isEmpty, url.query == nil, url.user == nil
+        else { return nil }
+        return origin
     }
 }
 

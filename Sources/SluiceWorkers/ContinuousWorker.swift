@@ -24,8 +24,9 @@ public struct ContinuousWorkerOptions: Sendable {
         shutdownGracePeriod: Duration = .seconds(30),
         batchClaims: Bool = true
     ) {
+        precondition(concurrency > 0, "ContinuousWorkerOptions: concurrency must be at least 1")
         self.types = types
-        self.concurrency = max(1, concurrency)
+        self.concurrency = concurrency
         self.pollInterval = pollInterval
         self.shutdownGracePeriod = shutdownGracePeriod
         self.batchClaims = batchClaims

@@ -16,6 +16,8 @@ import SluiceWorkers
 import Synchronization
 import Testing
 
+@testable import SluiceCLI
+
 /// A local OpenAI-compatible `/v1/embeddings` server whose answers a test scripts, one per request; when the script
 /// runs out it answers normally. It records what it received.
 final class FakeEmbeddingServer: Sendable {
@@ -118,7 +120,7 @@ struct EmbeddingTests {
         func warning(_ url: String, key: String? = "sk-x") throws -> String? {
             var environment = ["EMBEDDING_PROVIDER": "openai", "EMBEDDING_BASE_URL": url]
             environment["EMBEDDING_API_KEY"] = key
-            return try EmbeddingSettings(environment: environment).warning
+            return try SettingsReader(environment).embeddingSettings().warning
         }
         #expect(try warning("http://gpu-7.corp.internal/v1")?.contains("unencrypted") == true)
         #expect(try warning("http://127.0.0.1:1234/v1") == nil)
@@ -311,14 +313,14 @@ struct EmbeddingTests {
 
     @Test("settings from the environment; bad values are named")
     func settings() throws {
-        let defaults = try EmbeddingSettings(environment: [:])
+        let defaults = try SettingsReader([:]).embeddingSettings()
         #expect(defaults.provider == .local)
         #expect(defaults.model == "sluice-local-hash-v1")
         #expect(defaults.dimensions == 1536)
-        let openai = try EmbeddingSettings(environment: [
+        let openai = try SettingsReader([
             "EMBEDDING_PROVIDER": "OpenAI", "EMBEDDING_BASE_URL": "http://localhost:1234/v1",
             "EMBEDDING_MODEL": "nomic-embed-text", "EMBEDDING_DIMENSIONS": "768",
-        ])
+        ]).embeddingSettings()
         #expect(openai.provider == .openai)
         #expect(openai.model == "nomic-embed-text")
         #expect(openai.dimensions == 768)
@@ -327,9 +329,9 @@ struct EmbeddingTests {
             ("EMBEDDING_TIMEOUT_SECONDS", "soon"),
         ] {
             #expect {
-                try EmbeddingSettings(environment: [name: value])
+                try SettingsReader([name: value]).embeddingSettings()
             } throws: { error in
-                (error as? EmbeddingError)?.message.contains(name) == true
+                (error as? QueueError)?.message.contains(name) == true
             }
         }
     }

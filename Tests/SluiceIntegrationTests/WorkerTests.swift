@@ -13,6 +13,8 @@ import SluiceWorkers
 import Synchronization
 import Testing
 
+@testable import SluiceCLI
+
 @Suite("Workers, scheduler and worker endpoints")
 struct WorkerTests {
     /// The reference's Security section, in both modes.
@@ -480,17 +482,17 @@ struct WorkerTests {
 
     @Test("server settings from the environment; bad values are named")
     func configurationFromEnvironment() throws {
-        let defaults = try ServerConfiguration(environment: [:])
+        let defaults = try SettingsReader([:]).serverConfiguration()
         #expect(defaults.port == 3000)
         #expect(defaults.environment == .development)
         #expect(defaults.cronSecret == nil)
         #expect(defaults.cleanupSchedule == .dailyAt(hour: 2, minute: 0))
         #expect(defaults.workerBudget == .seconds(60))
         #expect(defaults.bulkActionLimit == 1_000)
-        let set = try ServerConfiguration(environment: [
+        let set = try SettingsReader([
             "APP_ENV": "Production", "PORT": "8080", "CRON_SECRET": "x", "SLUICE_SCHEDULE_CLEANUP": "daily@03:15",
             "SLUICE_WORKER_CONCURRENCY": "8", "SLUICE_SHUTDOWN_GRACE_SECONDS": "5", "SLUICE_BULK_ACTION_LIMIT": "250",
-        ])
+        ]).serverConfiguration()
         #expect(set.bulkActionLimit == 250)
         #expect(set.environment == .production)
         #expect(set.port == 8080)
@@ -502,9 +504,9 @@ struct WorkerTests {
             ("APP_ENV", "staging"), ("PORT", "http"), ("PORT", "70000"), ("SLUICE_SCHEDULE_INGESTION", "often"),
             ("SLUICE_WORKER_BUDGET_SECONDS", "0"), ("SLUICE_BULK_ACTION_LIMIT", "-1"),
         ] {
-            #expect(throws: QueueError.self) { try ServerConfiguration(environment: [name: value]) }
+            #expect(throws: QueueError.self) { try SettingsReader([name: value]).serverConfiguration() }
             do {
-                _ = try ServerConfiguration(environment: [name: value])
+                _ = try SettingsReader([name: value]).serverConfiguration()
             } catch let refusal as QueueError {
                 #expect(refusal.message.contains(name), "\(refusal.message)")
             }
