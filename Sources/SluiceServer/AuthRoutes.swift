@@ -8,34 +8,30 @@ import SluiceCore
 extension SluiceApp {
     func addAuthRoutes(to router: Router<SluiceRequestContext>) {
         let viewers = router.group().add(middleware: RequireRole(.viewer))
-        router.post("/api/auth/login") { request, context -> Response in
+        router.post("/api/auth/login") { request, context -> EditedResponse<LoginResponse> in
             try await login(request, context)
         }
-        router.post("/api/auth/logout") { request, _ -> Response in
+        router.post("/api/auth/logout") { request, _ -> EditedResponse<SuccessResponse> in
             if let token = request.cookies[SessionCookie.name]?.value, !token.isEmpty {
                 try await accounts.signOut(token: token)
             }
-            var response = JSONResponse.make(["success": true])
-            response.setCookie(SessionCookie.expired(secure: configuration.environment == .production))
-            return response
+            let expired = SessionCookie.expired(secure: configuration.environment == .production)
+            return EditedResponse(headers: [.setCookie: expired.description], response: SuccessResponse())
         }
-        viewers.get("/api/auth/me") { _, context -> Response in
-            let user = try context.requireUser()
-            return JSONResponse.make(["user": Self.userJSON(user)])
+        viewers.get("/api/auth/me") { _, context -> MeResponse in
+            MeResponse(user: UserResponse(try context.requireUser()))
         }
     }
 
-    private func login(_ request: Request, _ context: SluiceRequestContext) async throws -> Response {
-        let body = try await request.jsonObject(upTo: configuration.maxBodyBytes)
-        guard let email = body["email"]?.stringValue, let password = body["password"]?.stringValue else {
-            throw APIError(.badRequest, "body must be {\"email\": string, \"password\": string}")
-        }
-        let (user, session, cookie) = try await signIn(email: email, password: password, request, context)
-        var response = JSONResponse.make([
-            "user": Self.userJSON(user), "expiresAt": JSONResponse.timestamp(session.expiresAt),
-        ])
-        response.setCookie(cookie)
-        return response
+    private func login(_ request: Request, _ context: SluiceRequestContext) async throws -> EditedResponse<
+        LoginResponse
+    > {
+        let body = try await request.decode(as: LoginRequest.self, context: context)
+        let (user, session, cookie) = try await signIn(email: body.email, password: body.password, request, context)
+        return EditedResponse(
+            headers: [.setCookie: cookie.description],
+            response: LoginResponse(user: UserResponse(user), expiresAt: session.expiresAt)
+        )
     }
 
     /// Checks an email and password behind the failed-sign-in throttle, for the API and the sign-in page alike:
@@ -89,8 +85,33 @@ extension SluiceApp {
         return forwarded.reversed().first { !configuration.trustedProxies.contains($0) && IPAddressText.isAddress($0) }
             ?? peer
     }
+}
 
-    static func userJSON(_ user: User) -> JSONValue {
-        ["id": .string(user.id), "email": .string(user.email), "role": .string(user.role.rawValue)]
+// MARK: Bodies
+
+struct LoginRequest: APIRequest {
+    static let shape = #"{"email": string, "password": string}"#
+    var email: String
+    var password: String
+}
+
+struct UserResponse: Encodable, Sendable {
+    var id: String
+    var email: String
+    var role: String
+
+    init(_ user: User) {
+        id = user.id
+        email = user.email
+        role = user.role.rawValue
     }
+}
+
+struct LoginResponse: ResponseEncodable, Sendable {
+    var user: UserResponse
+    var expiresAt: Date
+}
+
+struct MeResponse: ResponseEncodable, Sendable {
+    var user: UserResponse
 }

@@ -240,7 +240,7 @@ extension SluiceApp {
             ],
             "jobs": try await recent.map { Self.jobView($0, now: now, canAct: canAct) },
             "filtered": filter.status != nil || filter.jobType != nil,
-            "generatedAt": JSONResponse.timestamp(now).stringValue ?? "",
+            "generatedAt": APITime.text(now),
         ]
         if let job = try await oldest {
             let minutes = Int(max(0, now.timeIntervalSince(job.createdAt)) / 60)

@@ -12,33 +12,32 @@ extension SluiceApp {
     func addProjectRoutes(to router: Router<SluiceRequestContext>) {
         let viewers = router.group().add(middleware: RequireRole(.viewer))
         let managers = router.group().add(middleware: RequireRole(.manager))
-        managers.post("/api/projects") { request, context -> Response in
-            let body = try await request.jsonObject(upTo: configuration.maxBodyBytes)
-            guard let name = body["name"]?.stringValue?.trimmingCharacters(in: .whitespacesAndNewlines),
-                (1...200).contains(name.count)
-            else {
-                throw APIError(.badRequest, "body must be {\"name\": string of 1 to 200 characters}")
+        managers.post("/api/projects") { request, context -> EditedResponse<ProjectEnvelope> in
+            let body = try await request.decode(as: ProjectCreateRequest.self, context: context)
+            let name = body.name.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard (1...200).contains(name.count) else {
+                throw APIError(.badRequest, "body must be \(ProjectCreateRequest.shape)")
             }
             let project = Project(id: UUID().uuidString.lowercased(), name: name, createdAt: clock.now())
             try await pipeline.createProject(project)
             context.logger.info("project created", metadata: [LogKey.project: "\(project.id)"])
             let summary = ProjectSummary(project: project, recordCount: 0, embeddedCount: 0)
-            return JSONResponse.make(["project": Self.projectJSON(summary)], status: .created)
+            return EditedResponse(status: .created, response: ProjectEnvelope(project: ProjectResponse(summary)))
         }
-        managers.get("/api/projects") { _, context -> Response in
-            return JSONResponse.make(["projects": .array(try await pipeline.projects().map(Self.projectJSON))])
+        managers.get("/api/projects") { _, _ -> ProjectsResponse in
+            ProjectsResponse(projects: try await pipeline.projects().map(ProjectResponse.init))
         }
-        managers.get("/api/projects/{id}") { _, context -> Response in
+        managers.get("/api/projects/{id}") { _, context -> ProjectEnvelope in
             let id = try context.parameters.require("id")
             guard let summary = try await pipeline.projectSummary(id: id) else {
                 throw APIError(.notFound, "project \(id) does not exist")
             }
-            return JSONResponse.make(["project": Self.projectJSON(summary)])
+            return ProjectEnvelope(project: ProjectResponse(summary))
         }
-        managers.post("/api/projects/{id}/ingest") { request, context -> Response in
+        managers.post("/api/projects/{id}/ingest") { request, context -> EditedResponse<IngestAcceptedResponse> in
             return try await ingest(request, context)
         }
-        viewers.get("/api/projects/{id}/search") { request, context -> Response in
+        viewers.get("/api/projects/{id}/search") { request, context -> SearchResponse in
             let user = try context.requireUser()
             if let wait = searches.admit(user.id) {
                 throw APIError(
@@ -49,7 +48,7 @@ extension SluiceApp {
             }
             return try await search(request, context, user: user)
         }
-        managers.post("/api/projects/{id}/reembed") { _, context -> Response in
+        managers.post("/api/projects/{id}/reembed") { _, context -> EditedResponse<ReembedResponse> in
             let id = try context.parameters.require("id")
             guard try await pipeline.project(id: id) != nil else {
                 throw APIError(.notFound, "project \(id) does not exist")
@@ -60,24 +59,27 @@ extension SluiceApp {
                 "re-embedding project",
                 metadata: [LogKey.project: "\(id)", LogKey.cleared: "\(cleared)"]
             )
-            return JSONResponse.make(
-                ["projectId": .string(id), "clearedCount": .int(Int64(cleared)), "jobId": .string(job.id)],
-                status: .accepted
+            return EditedResponse(
+                status: .accepted,
+                response: ReembedResponse(projectId: id, clearedCount: cleared, jobId: job.id)
             )
         }
-        managers.get("/api/ingest-jobs/{id}") { _, context -> Response in
+        managers.get("/api/ingest-jobs/{id}") { _, context -> IngestJobEnvelope in
             let id = try context.parameters.require("id")
             guard let job = try await pipeline.ingestJob(id: id) else {
                 throw APIError(.notFound, "ingest job \(id) does not exist")
             }
-            return JSONResponse.make(["ingestJob": Self.ingestJobJSON(job)])
+            return IngestJobEnvelope(ingestJob: IngestJobResponse(job))
         }
     }
 
     /// Creates the ingest job and its parts, enqueues one INGEST_DATA job per part, and answers 202 with the ids.
     /// At most ``ServerConfiguration/maxConcurrentUploads`` bodies are read at once; past that the answer is 503
     /// with `Retry-After`, before the body is read.
-    private func ingest(_ request: Request, _ context: SluiceRequestContext) async throws -> Response {
+    private func ingest(
+        _ request: Request,
+        _ context: SluiceRequestContext
+    ) async throws -> EditedResponse<IngestAcceptedResponse> {
         let projectID = try context.parameters.require("id")
         guard try await pipeline.project(id: projectID) != nil else {
             throw APIError(.notFound, "project \(projectID) does not exist")
@@ -114,18 +116,24 @@ extension SluiceApp {
                 LogKey.parts: "\(jobIDs.count)",
             ]
         )
-        return JSONResponse.make(
-            [
-                "ingestJobId": .string(writer.ingestJobID), "jobId": .string(jobIDs[0]),
-                "jobIds": .array(jobIDs.map(JSONValue.string)), "total": .int(Int64(total)),
-            ],
-            status: .accepted
+        return EditedResponse(
+            status: .accepted,
+            response: IngestAcceptedResponse(
+                ingestJobId: writer.ingestJobID,
+                jobId: jobIDs[0],
+                jobIds: jobIDs,
+                total: total
+            )
         )
     }
 
     /// Embeds the query with the configured provider and returns the nearest records. Refuses to compare a query
     /// from one model with vectors from another.
-    private func search(_ request: Request, _ context: SluiceRequestContext, user: User) async throws -> Response {
+    private func search(
+        _ request: Request,
+        _ context: SluiceRequestContext,
+        user: User
+    ) async throws -> SearchResponse {
         let id = try context.parameters.require("id")
         let query = try request.query()
         guard let text = query["q"].map(String.init), !text.trimmingCharacters(in: .whitespaces).isEmpty,
@@ -166,37 +174,108 @@ extension SluiceApp {
             )
         }
         let hits = try await pipeline.nearest(projectID: id, to: vector, model: model, limit: k)
-        return JSONResponse.make([
-            "projectId": .string(id), "model": .string(model),
-            "results": .array(
-                hits.map { hit in
-                    [
-                        "id": .string(hit.id), "externalId": hit.externalID.map(JSONValue.string) ?? .null,
-                        "text": .string(hit.text), "record": hit.data, "distance": .double(hit.distance),
-                    ]
-                }
-            ),
-        ])
+        return SearchResponse(projectId: id, model: model, results: hits.map(SearchResponse.Result.init))
+    }
+}
+
+// MARK: Bodies
+
+struct ProjectCreateRequest: APIRequest {
+    static let shape = #"{"name": string of 1 to 200 characters}"#
+    var name: String
+}
+
+struct ProjectResponse: Encodable, Sendable {
+    var id: String
+    var name: String
+    @NullEncoded var embeddingModel: String?
+    @NullEncoded var embeddingDimensions: Int?
+    var recordCount: Int
+    var embeddedCount: Int
+    var createdAt: Date
+
+    init(_ summary: ProjectSummary) {
+        id = summary.project.id
+        name = summary.project.name
+        embeddingModel = summary.project.embeddingModel
+        embeddingDimensions = summary.project.embeddingDimensions
+        recordCount = summary.recordCount
+        embeddedCount = summary.embeddedCount
+        createdAt = summary.project.createdAt
+    }
+}
+
+struct ProjectEnvelope: ResponseEncodable, Sendable {
+    var project: ProjectResponse
+}
+
+struct ProjectsResponse: ResponseEncodable, Sendable {
+    var projects: [ProjectResponse]
+}
+
+struct ReembedResponse: ResponseEncodable, Sendable {
+    var projectId: String
+    var clearedCount: Int
+    var jobId: String
+}
+
+struct IngestAcceptedResponse: ResponseEncodable, Sendable {
+    var ingestJobId: String
+    var jobId: String
+    var jobIds: [String]
+    var total: Int
+}
+
+struct IngestJobResponse: Encodable, Sendable {
+    var id: String
+    var projectId: String
+    var status: String
+    var total: Int
+    var processed: Int
+    var saved: Int
+    var skipped: Int
+    @NullEncoded var error: String?
+    var createdAt: Date
+    @NullEncoded var startedAt: Date?
+    @NullEncoded var completedAt: Date?
+
+    init(_ job: IngestJob) {
+        id = job.id
+        projectId = job.projectID
+        status = job.status.rawValue
+        total = job.total
+        processed = job.processed
+        saved = job.saved
+        skipped = job.skipped
+        error = job.error
+        createdAt = job.createdAt
+        startedAt = job.startedAt
+        completedAt = job.completedAt
+    }
+}
+
+struct IngestJobEnvelope: ResponseEncodable, Sendable {
+    var ingestJob: IngestJobResponse
+}
+
+struct SearchResponse: ResponseEncodable, Sendable {
+    struct Result: Encodable, Sendable {
+        var id: String
+        @NullEncoded var externalId: String?
+        var text: String
+        var record: JSONValue
+        var distance: Double
+
+        init(_ hit: SearchHit) {
+            id = hit.id
+            externalId = hit.externalID
+            text = hit.text
+            record = hit.data
+            distance = hit.distance
+        }
     }
 
-    static func projectJSON(_ summary: ProjectSummary) -> JSONValue {
-        [
-            "id": .string(summary.project.id), "name": .string(summary.project.name),
-            "embeddingModel": summary.project.embeddingModel.map(JSONValue.string) ?? .null,
-            "embeddingDimensions": summary.project.embeddingDimensions.map { .int(Int64($0)) } ?? .null,
-            "recordCount": .int(Int64(summary.recordCount)), "embeddedCount": .int(Int64(summary.embeddedCount)),
-            "createdAt": JSONResponse.timestamp(summary.project.createdAt),
-        ]
-    }
-
-    static func ingestJobJSON(_ job: IngestJob) -> JSONValue {
-        [
-            "id": .string(job.id), "projectId": .string(job.projectID), "status": .string(job.status.rawValue),
-            "total": .int(Int64(job.total)), "processed": .int(Int64(job.processed)),
-            "saved": .int(Int64(job.saved)), "skipped": .int(Int64(job.skipped)),
-            "error": job.error.map(JSONValue.string) ?? .null,
-            "createdAt": JSONResponse.timestamp(job.createdAt), "startedAt": JSONResponse.timestamp(job.startedAt),
-            "completedAt": JSONResponse.timestamp(job.completedAt),
-        ]
-    }
+    var projectId: String
+    var model: String
+    var results: [Result]
 }

@@ -11,23 +11,23 @@ extension SluiceApp {
     func addQueueRoutes(to router: Router<SluiceRequestContext>) {
         let managers = router.group().add(middleware: RequireRole(.manager))
         let admins = router.group().add(middleware: RequireRole(.admin))
-        managers.get("/api/admin/queue/stats") { request, context -> Response in
-            return JSONResponse.make(try await statsJSON(try request.query()))
+        managers.get("/api/admin/queue/stats") { request, _ -> QueueStatsResponse in
+            try await stats(try request.query())
         }
-        admins.post("/api/admin/queue/retry") { request, context -> Response in
+        admins.post("/api/admin/queue/retry") { request, context -> JobActionResponse in
             let id = try Self.jobID(request)
             try await queue.retryJob(id)
             context.logger.info("job retried from the API", metadata: [LogKey.jobID: "\(id)"])
-            return JSONResponse.make(["success": true, "jobId": .string(id)])
+            return JobActionResponse(jobId: id)
         }
-        admins.post("/api/admin/queue/cancel") { request, context -> Response in
+        admins.post("/api/admin/queue/cancel") { request, context -> JobActionResponse in
             let user = try context.requireUser()
             let id = try Self.jobID(request)
             try await queue.cancelJob(id, reason: "cancelled by \(user.email)")
             context.logger.info("job cancelled from the API", metadata: [LogKey.jobID: "\(id)"])
-            return JSONResponse.make(["success": true, "jobId": .string(id)])
+            return JobActionResponse(jobId: id)
         }
-        managers.get("/api/admin/queue/throughput") { request, context -> Response in
+        managers.get("/api/admin/queue/throughput") { request, _ -> ThroughputResponse in
             var minutes = 60
             if let text = try request.query()["minutes"] {
                 guard let value = Int(text), (1...Self.throughputMaximumMinutes).contains(value) else {
@@ -39,41 +39,30 @@ extension SluiceApp {
                 minutes = value
             }
             let buckets = try await queue.throughput(lastMinutes: minutes)
-            return JSONResponse.make([
-                "minutes": .array(
-                    buckets.map {
-                        [
-                            "minute": JSONResponse.timestamp($0.minute), "completed": .int(Int64($0.completed)),
-                            "failed": .int(Int64($0.failed)),
-                        ]
-                    }
-                ),
-                "completed": .int(Int64(buckets.reduce(0) { $0 + $1.completed })),
-                "failed": .int(Int64(buckets.reduce(0) { $0 + $1.failed })),
-            ])
+            return ThroughputResponse(
+                minutes: buckets.map { .init(minute: $0.minute, completed: $0.completed, failed: $0.failed) },
+                completed: buckets.reduce(0) { $0 + $1.completed },
+                failed: buckets.reduce(0) { $0 + $1.failed }
+            )
         }
-        admins.get("/api/admin/queue/bulk") { request, context -> Response in
+        admins.get("/api/admin/queue/bulk") { request, _ -> BulkPreviewResponse in
             let query = try request.query()
             let action = try Self.bulkAction(query["action"].map(String.init))
             let filter = try Self.jobFilter(query)
             let matching = try await queue.countJobs(for: action, status: filter.status, jobType: filter.jobType)
-            return JSONResponse.make([
-                "action": .string(action.rawValue), "matching": .int(Int64(matching)),
-                "limit": .int(Int64(configuration.bulkActionLimit)),
-            ])
+            return BulkPreviewResponse(
+                action: action.rawValue,
+                matching: matching,
+                limit: configuration.bulkActionLimit
+            )
         }
-        admins.post("/api/admin/queue/bulk") { request, context -> Response in
+        admins.post("/api/admin/queue/bulk") { request, context -> BulkResultResponse in
             let user = try context.requireUser()
-            let body = try await request.jsonObject(upTo: configuration.maxBodyBytes)
-            let action = try Self.bulkAction(body["action"]?.stringValue)
+            let body = try await request.decode(as: BulkRequest.self, context: context)
+            let action = try Self.bulkAction(body.action)
             var query = FlatDictionary<Substring, Substring>()
-            for key in ["status", "jobType"] {
-                switch body[key] {
-                case nil, .null?: break
-                case .string(let text)?: query[Substring(key)] = Substring(text)
-                default: throw APIError(.badRequest, "\(key) must be a string")
-                }
-            }
+            if let status = body.status { query["status"] = Substring(status) }
+            if let jobType = body.jobType { query["jobType"] = Substring(jobType) }
             let filter = try Self.jobFilter(query)
             let result = try await queue.perform(
                 action,
@@ -82,15 +71,18 @@ extension SluiceApp {
                 limit: configuration.bulkActionLimit,
                 reason: "cancelled by \(user.email)"
             )
-            return JSONResponse.make([
-                "action": .string(action.rawValue), "changed": .int(Int64(result.changed.count)),
-                "jobIds": .array(result.changed.map(JSONValue.string)), "skipped": .int(Int64(result.skipped)),
-                "remaining": .int(Int64(result.remaining)), "limit": .int(Int64(configuration.bulkActionLimit)),
-            ])
+            return BulkResultResponse(
+                action: action.rawValue,
+                changed: result.changed.count,
+                jobIds: result.changed,
+                skipped: result.skipped,
+                remaining: result.remaining,
+                limit: configuration.bulkActionLimit
+            )
         }
-        managers.get("/api/admin/queue/jobs/{id}") { _, context -> Response in
+        managers.get("/api/admin/queue/jobs/{id}") { _, context -> JobDetailResponse in
             let id = try context.parameters.require("id")
-            return JSONResponse.make(Self.jobDetailJSON(try await queue.getJob(id), now: clock.now()))
+            return JobDetailResponse(try await queue.getJob(id), now: clock.now())
         }
     }
 
@@ -98,7 +90,7 @@ extension SluiceApp {
     static let recentJobsDefault = 50
     static let recentJobsMaximum = 500
 
-    private func statsJSON(_ query: FlatDictionary<Substring, Substring>) async throws -> JSONValue {
+    private func stats(_ query: FlatDictionary<Substring, Substring>) async throws -> QueueStatsResponse {
         var filter = try Self.jobFilter(query)
         if let text = query["limit"] {
             guard let limit = Int(text), (1...Self.recentJobsMaximum).contains(limit) else {
@@ -110,20 +102,17 @@ extension SluiceApp {
         async let recent = queue.listJobs(filter)
         async let oldest = queue.oldestPendingJob()
         let now = clock.now()
-        let counts = try await stats.total
-        return [
-            "queueStats": [
-                "pending": .int(Int64(counts.pending)), "processing": .int(Int64(counts.processing)),
-                "completed": .int(Int64(counts.completed)), "failed": .int(Int64(counts.failed)),
-            ],
-            "recentJobs": .array(try await recent.map(Self.jobJSON)),
-            "oldestPendingJob": try await oldest.map { job in
-                [
-                    "id": .string(job.id), "createdAt": JSONResponse.timestamp(job.createdAt),
-                    "ageMinutes": .int(Int64(max(0, now.timeIntervalSince(job.createdAt)) / 60)),
-                ]
-            } ?? .null,
-        ]
+        return QueueStatsResponse(
+            queueStats: try await stats.total,
+            recentJobs: try await recent.map(JobResponse.init),
+            oldestPendingJob: try await oldest.map { job in
+                .init(
+                    id: job.id,
+                    createdAt: job.createdAt,
+                    ageMinutes: Int(max(0, now.timeIntervalSince(job.createdAt)) / 60)
+                )
+            }
+        )
     }
 
     /// The throughput endpoint looks back at most a day.
@@ -143,53 +132,131 @@ extension SluiceApp {
         guard id.count <= 200 else { throw APIError(.badRequest, "jobId is too long") }
         return id
     }
+}
 
-    /// One job as `recentJobs` lists it.
-    static func jobJSON(_ job: Job) -> JSONValue {
-        [
-            "id": .string(job.id),
-            "jobType": .string(job.jobType.rawValue),
-            "status": .string(job.status.rawValue),
-            "priority": .int(Int64(job.priority)),
-            "attempts": .int(Int64(job.attempts)),
-            "maxAttempts": .int(Int64(job.maxAttempts)),
-            "progress": job.progress.map(progressJSON) ?? .null,
-            "result": job.result ?? .null,
-            "createdAt": JSONResponse.timestamp(job.createdAt),
-            "startedAt": JSONResponse.timestamp(job.startedAt),
-            "completedAt": JSONResponse.timestamp(job.completedAt),
-        ]
+// MARK: Bodies
+
+struct JobResponse: ResponseEncodable, Sendable {
+    var id: String
+    var jobType: String
+    var status: String
+    var priority: Int
+    var attempts: Int
+    var maxAttempts: Int
+    @NullEncoded var progress: JobProgress?
+    @NullEncoded var result: JSONValue?
+    var createdAt: Date
+    @NullEncoded var startedAt: Date?
+    @NullEncoded var completedAt: Date?
+
+    init(_ job: Job) {
+        id = job.id
+        jobType = job.jobType.rawValue
+        status = job.status.rawValue
+        priority = job.priority
+        attempts = job.attempts
+        maxAttempts = job.maxAttempts
+        progress = job.progress
+        result = job.result
+        createdAt = job.createdAt
+        startedAt = job.startedAt
+        completedAt = job.completedAt
+    }
+}
+
+/// Everything the monitor shows about one job: ``JobResponse`` and more. The payload itself is left out (it may
+/// hold personal data); its size is given instead.
+struct JobDetailResponse: ResponseEncodable, Sendable {
+    struct Lease: Encodable, Sendable {
+        var owner: String
+        @NullEncoded var expiresAt: Date?
+        var expired: Bool
     }
 
-    /// Everything the monitor shows about one job. The payload itself is left out (it may hold personal data);
-    /// its size is given instead.
-    static func jobDetailJSON(_ job: Job, now: Date) -> JSONValue {
-        guard case .object(var object) = jobJSON(job) else { return jobJSON(job) }
-        object["scheduledFor"] = JSONResponse.timestamp(job.scheduledFor)
-        object["uniqueKey"] = job.uniqueKey.map(JSONValue.string) ?? .null
-        object["payloadBytes"] = job.payload.map { .int(Int64($0.jsonText.utf8.count)) } ?? .null
-        object["errors"] = .array(
-            job.errors.map {
-                [
-                    "attempt": .int(Int64($0.attempt)), "at": JSONResponse.timestamp($0.at),
-                    "message": .string($0.message),
-                ]
-            }
-        )
-        object["lease"] =
-            job.leaseOwner.map { owner in
-                [
-                    "owner": .string(owner), "expiresAt": JSONResponse.timestamp(job.leaseExpiresAt),
-                    "expired": .bool((job.leaseExpiresAt ?? now) < now),
-                ]
-            } ?? .null
-        return .object(object)
+    var job: JobResponse
+    var scheduledFor: Date
+    @NullEncoded var uniqueKey: String?
+    @NullEncoded var payloadBytes: Int?
+    var errors: [AttemptError]
+    @NullEncoded var lease: Lease?
+
+    init(_ job: Job, now: Date) {
+        self.job = JobResponse(job)
+        scheduledFor = job.scheduledFor
+        uniqueKey = job.uniqueKey
+        payloadBytes = job.payload.map { $0.jsonText.utf8.count }
+        errors = job.errors
+        lease = job.leaseOwner.map {
+            Lease(owner: $0, expiresAt: job.leaseExpiresAt, expired: (job.leaseExpiresAt ?? now) < now)
+        }
     }
 
-    private static func progressJSON(_ progress: JobProgress) -> JSONValue {
-        [
-            "current": .int(Int64(progress.current)), "total": .int(Int64(progress.total)),
-            "message": .string(progress.message),
-        ]
+    private enum CodingKeys: String, CodingKey {
+        case scheduledFor, uniqueKey, payloadBytes, errors, lease
     }
+
+    /// The job's members and the detail's side by side in one object.
+    func encode(to encoder: any Encoder) throws {
+        try job.encode(to: encoder)
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(scheduledFor, forKey: .scheduledFor)
+        try container.encode(_uniqueKey, forKey: .uniqueKey)
+        try container.encode(_payloadBytes, forKey: .payloadBytes)
+        try container.encode(errors, forKey: .errors)
+        try container.encode(_lease, forKey: .lease)
+    }
+}
+
+/// `GET /api/admin/queue/stats`: the reference's shape.
+struct QueueStatsResponse: ResponseEncodable, Sendable {
+    struct OldestPendingJob: Encodable, Sendable {
+        var id: String
+        var createdAt: Date
+        var ageMinutes: Int
+    }
+
+    var queueStats: StatusCounts
+    var recentJobs: [JobResponse]
+    @NullEncoded var oldestPendingJob: OldestPendingJob?
+}
+
+/// `POST /api/admin/queue/retry` and `cancel`.
+struct JobActionResponse: ResponseEncodable, Sendable {
+    var success = true
+    var jobId: String
+}
+
+struct ThroughputResponse: ResponseEncodable, Sendable {
+    struct Minute: Encodable, Sendable {
+        var minute: Date
+        var completed: Int
+        var failed: Int
+    }
+
+    var minutes: [Minute]
+    var completed: Int
+    var failed: Int
+}
+
+/// `POST /api/admin/queue/bulk`.
+struct BulkRequest: APIRequest {
+    static let shape = #"{"action": "retry"|"cancel", "status"?: string, "jobType"?: string}"#
+    var action: String
+    var status: String?
+    var jobType: String?
+}
+
+struct BulkPreviewResponse: ResponseEncodable, Sendable {
+    var action: String
+    var matching: Int
+    var limit: Int
+}
+
+struct BulkResultResponse: ResponseEncodable, Sendable {
+    var action: String
+    var changed: Int
+    var jobIds: [String]
+    var skipped: Int
+    var remaining: Int
+    var limit: Int
 }

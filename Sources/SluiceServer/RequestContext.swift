@@ -12,15 +12,21 @@ public struct SluiceRequestContext: RequestContext, RemoteAddressRequestContext 
     public let remoteAddress: SocketAddress?
     /// Set by ``SessionMiddleware`` from the session cookie.
     public var user: User?
+    /// Largest JSON request body ``requestDecoder`` reads; set from ``ServerConfiguration/maxBodyBytes`` by
+    /// ``BodyLimitMiddleware``. Uploads pass their own limit.
+    public var maxBodyBytes = 1 << 20
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = CoreRequestContextStorage(source: source)
         remoteAddress = source.channel.remoteAddress
     }
 
-    /// What Hummingbird's own body decoding accepts; Sluice's handlers pass their limit explicitly
-    /// (``ServerConfiguration/maxBodyBytes``, ``ServerConfiguration/maxIngestBytes``).
-    public var maxUploadSize: Int { 1 << 20 }
+    /// What `request.decode(as:context:)` reads at most (``maxBodyBytes``).
+    public var maxUploadSize: Int { maxBodyBytes }
+    /// API answers: ISO-8601 times with milliseconds, absent values as `null`, `no-store` and `nosniff`.
+    public var responseEncoder: APIResponseEncoder { APIResponseEncoder() }
+    /// API request bodies: JSON only, with refusals that say what was expected.
+    public var requestDecoder: APIRequestDecoder { APIRequestDecoder() }
 
     /// The user a request acts as, for handlers behind ``RequireRole`` that record who acted: 401 when nobody is
     /// signed in.
@@ -39,6 +45,22 @@ public struct SluiceRequestContext: RequestContext, RemoteAddressRequestContext 
             throw APIError(.forbidden, "Forbidden: requires the \(role.rawValue) role or higher")
         }
         return user
+    }
+}
+
+/// Sets the request context's body limit from the server's configuration.
+struct BodyLimitMiddleware: RouterMiddleware {
+    typealias Context = SluiceRequestContext
+    let limit: Int
+
+    func handle(
+        _ request: Request,
+        context: SluiceRequestContext,
+        next: (Request, SluiceRequestContext) async throws -> Response
+    ) async throws -> Response {
+        var context = context
+        context.maxBodyBytes = limit
+        return try await next(request, context)
     }
 }
 
@@ -74,33 +96,23 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        var response = JSONResponse.make(["error": .string(message)], status: status)
+        responseBody
+    }
+
+    /// The error as a response, for handlers that answer with an error rather than throw one.
+    var responseBody: Response {
+        let data = (try? APIResponseEncoder.encoder().encode(ErrorResponse(error: message))) ?? Data()
+        var response = APIResponseEncoder.response(data, status: status)
         response.headers.append(contentsOf: headers)
         return response
     }
 }
 
-/// JSON responses built from ``JSONValue``, so that `null` fields are written as `null` rather than left out.
-enum JSONResponse {
-    static func make(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
-        Response(
-            status: status,
-            headers: [
-                .contentType: "application/json; charset=utf-8", .cacheControl: "no-store",
-                HTTPField.Name("X-Content-Type-Options")!: "nosniff",
-            ],
-            body: ResponseBody(byteBuffer: ByteBuffer(string: value.jsonText))
-        )
-    }
+/// API times as text: ISO-8601 with milliseconds in UTC, as JavaScript's `toISOString()` writes them.
+enum APITime {
+    static let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
 
-    /// ISO-8601 with milliseconds in UTC, as JavaScript's `toISOString()` writes it.
-    static func timestamp(_ date: Date) -> JSONValue {
-        .string(date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
-    }
-
-    static func timestamp(_ date: Date?) -> JSONValue {
-        date.map { timestamp($0) } ?? .null
-    }
+    static func text(_ date: Date) -> String { date.formatted(style) }
 }
 
 extension Request {
@@ -117,7 +129,7 @@ extension Request {
     /// encodings and `text/plain`, so no form can post to the API, even one injected into a page of this server),
     /// 413 past `limit` bytes, 400 when it is not a JSON object or holds a NUL character anywhere (no store keeps
     /// one: PostgreSQL's text and jsonb refuse it).
-    func jsonObject(upTo limit: Int) async throws -> [String: JSONValue] {
+    func jsonObjectText(upTo limit: Int) async throws -> String {
         // Read first: a connection whose request body was left unread cannot carry the next request.
         let text = try await text(upTo: limit)
         let type = headers[.contentType] ?? ""
@@ -136,7 +148,7 @@ extension Request {
         guard !JSONValue.object(object).containsNUL else {
             throw APIError(.badRequest, "request body must not contain a NUL character (\\u0000)")
         }
-        return object
+        return text
     }
 
     /// The query string, decoded once for every route as `application/x-www-form-urlencoded`, the way browsers'

@@ -110,6 +110,7 @@ public struct SluiceApp: Sendable {
             )
         )
         router.add(middleware: SessionMiddleware(accounts: accounts))
+        router.add(middleware: BodyLimitMiddleware(limit: configuration.maxBodyBytes))
         addSystemRoutes(to: router)
         addAuthRoutes(to: router)
         addQueueRoutes(to: router)
@@ -174,14 +175,14 @@ public struct SluiceApp: Sendable {
     // MARK: Health, metrics, description
 
     private func addSystemRoutes(to router: Router<SluiceRequestContext>) {
-        router.get("/health") { _, _ -> Response in
+        router.get("/health") { request, context -> Response in
             do {
                 let schema = try await queue.store.schemaStatus()
                 guard schema.isCurrent else {
                     return APIError(.serviceUnavailable, "database schema is not current; run `sluice migrate`")
                         .responseBody
                 }
-                return JSONResponse.make(["status": "ok", "database": "ok"])
+                return try HealthResponse().response(from: request, context: context)
             } catch {
                 logger.error("health check failed", metadata: [LogKey.error: "\(error)"])
                 return APIError(.serviceUnavailable, "database unreachable").responseBody
@@ -208,15 +209,6 @@ public struct SluiceApp: Sendable {
                 throw APIError(.internalServerError, "the OpenAPI document is missing from this installation")
             }
         }
-    }
-}
-
-extension APIError {
-    /// The error as a response, for handlers that answer with an error rather than throw one.
-    var responseBody: Response {
-        var response = JSONResponse.make(["error": .string(message)], status: status)
-        response.headers.append(contentsOf: headers)
-        return response
     }
 }
 

@@ -10,24 +10,26 @@ import SluiceWorkers
 /// The worker endpoints an external cron calls, guarded by `CRON_SECRET`.
 extension SluiceApp {
     func addWorkerRoutes(to router: Router<SluiceRequestContext>) {
-        router.get("/api/workers/ingestion") { request, context -> Response in
+        router.get("/api/workers/ingestion") { request, context -> WorkerRunResponse in
             try authorizeWorker(request, context)
             return try await workerResponse(PipelineJobs.ingestion, context)
         }
-        router.get("/api/workers/vectorization") { request, context -> Response in
+        router.get("/api/workers/vectorization") { request, context -> WorkerRunResponse in
             try authorizeWorker(request, context)
             return try await workerResponse(PipelineJobs.vectorization, context)
         }
-        router.get("/api/workers/cleanup") { request, context -> Response in
+        router.get("/api/workers/cleanup") { request, context -> CleanupResponse in
             try authorizeWorker(request, context)
-            let deleted = try await cleanup()
-            return JSONResponse.make(["success": true, "deletedCount": .int(Int64(deleted))])
+            return CleanupResponse(deletedCount: try await cleanup())
         }
     }
 
-    private func workerResponse(_ spec: WorkerRoutine.Spec, _ context: SluiceRequestContext) async throws -> Response {
+    private func workerResponse(
+        _ spec: WorkerRoutine.Spec,
+        _ context: SluiceRequestContext
+    ) async throws -> WorkerRunResponse {
         let report = try await routine.run(spec)
-        let milliseconds = Int64(report.duration.timeInterval * 1000)
+        let milliseconds = Int(report.duration.timeInterval * 1000)
         context.logger.info(
             "worker run",
             metadata: [
@@ -36,9 +38,7 @@ extension SluiceApp {
                 LogKey.durationMS: "\(milliseconds)",
             ]
         )
-        return JSONResponse.make([
-            "success": true, "processed": .int(Int64(report.processed)), "duration": .int(milliseconds),
-        ])
+        return WorkerRunResponse(processed: report.processed, duration: milliseconds)
     }
 
     /// The reference's rule: in production `CRON_SECRET` must be set (500 otherwise) and presented as
@@ -65,4 +65,18 @@ extension SluiceApp {
             throw APIError(.unauthorized, "Unauthorized")
         }
     }
+}
+
+// MARK: Bodies
+
+struct WorkerRunResponse: ResponseEncodable, Sendable {
+    var success = true
+    var processed: Int
+    /// Milliseconds.
+    var duration: Int
+}
+
+struct CleanupResponse: ResponseEncodable, Sendable {
+    var success = true
+    var deletedCount: Int
 }

@@ -40,6 +40,12 @@ struct CoreTests {
         #expect(UUID(uuidString: earlier) != nil)
         #expect(Array(earlier)[14] == "7")
         #expect(Set((0..<1000).map { _ in JobID.make() }).count == 1000)
+        // Made in the same millisecond: in the order they were made, past the 4,096 a counter holds.
+        let instant = Date(timeIntervalSince1970: 1_800_000_002)
+        let burst = (0..<5_000).map { _ in JobID.make(at: instant) }
+        #expect(burst == burst.sorted())
+        #expect(Set(burst).count == burst.count)
+        #expect(burst.allSatisfy { UUID(uuidString: $0) != nil && Array($0)[14] == "7" })
     }
 
     @Test("job types are checked for shape")

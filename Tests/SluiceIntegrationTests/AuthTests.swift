@@ -217,6 +217,22 @@ struct AuthTests {
             }
             let wrongMethod = try await server.request(.put, "/api/admin/queue/retry", cookie: manager)
             #expect(wrongMethod.headers[.allow] == "POST")
+
+            // Typed bodies: a refusal names the member that is wrong and the shape expected.
+            let admin = try await server.login(.admin)
+            let refusals: [(String, String, String)] = [
+                ("/api/auth/login", #"{"email": "a@b.c"}"#, "password is missing"),
+                ("/api/auth/login", #"{"email": 5, "password": "x"}"#, "email must be a string"),
+                ("/api/admin/queue/bulk", #"{"action": "retry", "status": 5}"#, "status must be a string"),
+                ("/api/admin/tokens", #"{"name": "t", "role": "ADMIN", "expiresInDays": "ten"}"#, "expiresInDays"),
+                ("/api/projects", #"{"name": null}"#, "name must not be null"),
+            ]
+            for (uri, body, words) in refusals {
+                let exchange = try await server.request(.post, uri, cookie: admin, body: body)
+                #expect(exchange.status == .badRequest, "\(uri) \(body)")
+                #expect(exchange.error?.contains(words) == true, "\(uri): \(exchange.error ?? exchange.text)")
+                #expect(exchange.error?.hasPrefix("body must be {") == true, "\(exchange.error ?? "")")
+            }
         }
     }
 
