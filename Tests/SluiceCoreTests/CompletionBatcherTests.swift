@@ -4,7 +4,7 @@ import Testing
 
 @testable import SluiceCore
 
-@Suite("Completion batching")
+@Suite("Completion batching", .timeLimit(.minutes(1)))
 struct CompletionBatcherTests {
     private func completion(_ id: String) -> JobCompletion {
         JobCompletion(lease: JobLease(jobID: id, owner: "w", attempt: 1, maxAttempts: 3), result: nil)

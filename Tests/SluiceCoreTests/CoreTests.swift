@@ -2,7 +2,7 @@ import Foundation
 import SluiceCore
 import Testing
 
-@Suite("Core")
+@Suite("Core", .timeLimit(.minutes(1)))
 struct CoreTests {
     @Test("backoff: 10 s after attempt 1, 20 s after attempt 2, doubling, capped")
     func backoff() {

@@ -2,7 +2,7 @@ import Foundation
 import SluiceCore
 import Testing
 
-@Suite("JSON parser")
+@Suite("JSON parser", .timeLimit(.minutes(1)))
 struct JSONParserTests {
     @Test("values, escapes and numbers read as JSON defines them")
     func validDocuments() throws {

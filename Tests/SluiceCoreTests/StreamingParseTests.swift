@@ -2,7 +2,7 @@ import Foundation
 import SluiceCore
 import Testing
 
-@Suite("Streaming an object's array")
+@Suite("Streaming an object's array", .timeLimit(.minutes(1)))
 struct StreamingParseTests {
     @Test("the array's elements arrive one at a time, in order; the other members come back, whatever their order")
     func streams() throws {

@@ -9,7 +9,7 @@ import SluiceServer
 import SluiceStores
 import Testing
 
-@Suite("Accounts and sessions")
+@Suite("Accounts and sessions", .timeLimit(.minutes(5)))
 struct AuthTests {
     @Test("login sets a hashed, HttpOnly, SameSite=Lax session; me; logout ends it", arguments: StoreKind.sql)
     func sessionLifecycle(kind: StoreKind) async throws {

@@ -3,7 +3,7 @@ import SluiceCore
 import SluicePipeline
 import Testing
 
-@Suite("Batched completion")
+@Suite("Batched completion", .timeLimit(.minutes(5)))
 struct BatchCompletionTests {
     @Test("complete many in one call: each with its result, a lost lease answered false", arguments: StoreKind.allCases)
     func completeMany(kind: StoreKind) async throws {

@@ -3,7 +3,7 @@ import SluiceCore
 import Testing
 
 /// `sluice bench` in its short mode, so that the benchmark the README quotes keeps running.
-@Suite("Benchmark command")
+@Suite("Benchmark command", .timeLimit(.minutes(5)))
 struct BenchCommandTests {
     static let expected = [
         "enqueue, one at a time", "enqueue, 1,000 per call", "no-op jobs worked, concurrency 1",

@@ -3,7 +3,7 @@ import SluiceCore
 import Testing
 
 /// The `sluice` command, run as a process against real stores.
-@Suite("sluice CLI")
+@Suite("sluice CLI", .timeLimit(.minutes(5)))
 struct CLITests {
     /// Runs `sluice` with `--database-url url`.
     private func sluice(_ arguments: [String], url: String) async throws -> (

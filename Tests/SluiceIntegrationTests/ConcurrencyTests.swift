@@ -2,7 +2,7 @@ import Foundation
 import SluiceCore
 import Testing
 
-@Suite("Concurrency")
+@Suite("Concurrency", .timeLimit(.minutes(5)))
 struct ConcurrencyTests {
     @Test(
         "8 claimers in 2 OS processes drain 10,000 jobs; each job is claimed and completed exactly once",

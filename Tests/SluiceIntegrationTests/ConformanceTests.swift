@@ -4,7 +4,7 @@ import SluicePipeline
 import Testing
 
 /// One suite, every store: the behaviour of the reference's `DatabaseQueue` and its state diagram.
-@Suite("Store conformance")
+@Suite("Store conformance", .timeLimit(.minutes(5)))
 struct ConformanceTests {
     @Test("enqueue stores a PENDING job with the documented defaults", arguments: StoreKind.allCases)
     func enqueueDefaults(kind: StoreKind) async throws {

@@ -113,7 +113,7 @@ final class FakeEmbeddingServer: Sendable {
     }
 }
 
-@Suite("Embedding providers")
+@Suite("Embedding providers", .timeLimit(.minutes(5)))
 struct EmbeddingTests {
     @Test("an API key sent over http:// to another machine is warned about at start; loopback and https are not")
     func plainHTTPWarning() throws {
@@ -337,7 +337,7 @@ struct EmbeddingTests {
     }
 }
 
-@Suite("Pipeline end to end with an OpenAI-compatible server")
+@Suite("Pipeline end to end with an OpenAI-compatible server", .timeLimit(.minutes(5)))
 struct EndToEndEmbeddingTests {
     @Test(
         "ingest, vectorize through the HTTP provider, search; a long rate limit defers the job",

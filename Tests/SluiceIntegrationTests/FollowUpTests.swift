@@ -13,7 +13,7 @@ import Testing
 
 /// Follow-up jobs (VECTORIZE after an ingest, a VECTORIZE continuation) cannot be lost: they commit with the job's
 /// completion, and the reconciler queues what a crash of an older Sluice or a race left behind.
-@Suite("Follow-up jobs")
+@Suite("Follow-up jobs", .timeLimit(.minutes(5)))
 struct FollowUpTests {
     /// A project with `count` stored records whose upload asked for embeddings, its ingest finished.
     private func project(_ store: any PipelineStore, records count: Int) async throws -> String {

@@ -18,7 +18,7 @@ enum SharedMetrics {
     }()
 }
 
-@Suite("Metrics")
+@Suite("Metrics", .timeLimit(.minutes(5)))
 struct MetricsTests {
     /// `name{labels} value` lines of an exposition, by their series.
     private func samples(_ text: String) -> [String: Double] {

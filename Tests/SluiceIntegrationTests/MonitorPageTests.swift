@@ -11,7 +11,7 @@ import Testing
 
 /// The queue monitor's pages through the router: who sees what, the sign-in form, escaping, and the endpoints
 /// the page calls. The same pages run in Chromium in Tests/Browser.
-@Suite("Queue monitor pages")
+@Suite("Queue monitor pages", .timeLimit(.minutes(5)))
 struct MonitorPageTests {
     static let form: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
 

@@ -4,7 +4,7 @@ import SluicePipeline
 import Testing
 
 /// What the queue monitor asks of every store: throughput per minute and bulk retry/cancel.
-@Suite("Monitor queries")
+@Suite("Monitor queries", .timeLimit(.minutes(5)))
 struct MonitorQueueTests {
     /// Claims the next job of `type` and completes it (or fails it for good when `fail`).
     private func finish(_ queue: DatabaseQueue, _ type: JobType, fail: Bool = false) async throws {

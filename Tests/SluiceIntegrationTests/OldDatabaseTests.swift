@@ -14,7 +14,7 @@ import Testing
 /// Databases made by the Sluice of commit 972397b, when one migration list held the queue's, the accounts' and the
 /// pipeline's tables (`Fixtures/make-old-databases.sh` made and dumped them): today's build, with a list per
 /// library, migrates them without touching what they hold.
-@Suite("Databases made by older builds")
+@Suite("Databases made by older builds", .timeLimit(.minutes(5)))
 struct OldDatabaseTests {
     /// The migrations added since 972397b: the only ones an old database lacks.
     static let newSince972397b: Set<String> = [

@@ -11,7 +11,7 @@ import SluiceWorkers
 import Synchronization
 import Testing
 
-@Suite("OpenAPI document and live server")
+@Suite("OpenAPI document and live server", .timeLimit(.minutes(5)))
 struct OpenAPITests {
     @Test("every route is documented, and every answer the server gives matches the document", arguments: StoreKind.sql)
     func responsesMatchTheDocument(kind: StoreKind) async throws {

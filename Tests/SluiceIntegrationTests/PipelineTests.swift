@@ -5,7 +5,7 @@ import SluiceStores
 import SluiceWorkers
 import Testing
 
-@Suite("Ingestion pipeline")
+@Suite("Ingestion pipeline", .timeLimit(.minutes(5)))
 struct PipelineTests {
     @Test("an upload is written into its parts' payloads as it is read: JSON, CSV with quoted lines, JSON Lines")
     func uploadParts() throws {

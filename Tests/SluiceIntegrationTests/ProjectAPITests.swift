@@ -11,7 +11,7 @@ import SluiceStores
 import SluiceWorkers
 import Testing
 
-@Suite("Projects and ingest API")
+@Suite("Projects and ingest API", .timeLimit(.minutes(5)))
 struct ProjectAPITests {
     @Test("create, list and read projects; roles; names unique", arguments: StoreKind.sql)
     func projects(kind: StoreKind) async throws {
@@ -301,7 +301,7 @@ struct ProjectAPITests {
     }
 }
 
-@Suite("sluice projects and ingest")
+@Suite("sluice projects and ingest", .timeLimit(.minutes(5)))
 struct ProjectCLITests {
     @Test(
         "projects create/list, ingest CSV without waiting, ingest JSON Lines following progress",

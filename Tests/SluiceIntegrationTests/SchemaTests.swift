@@ -9,7 +9,7 @@ import Testing
 
 @testable import SluiceSQLite
 
-@Suite("Schema and migrations")
+@Suite("Schema and migrations", .timeLimit(.minutes(5)))
 struct SchemaTests {
     @Test("migrations are recorded, idempotent, and named alike on every SQL store", arguments: StoreKind.sql)
     func migrationsAreIdempotent(kind: StoreKind) async throws {

@@ -39,7 +39,7 @@ final class RecordingEmbedder: EmbeddingProvider {
 
 /// The findings of the security review and the black-box tests (shared/reports/security-review.md), each with the
 /// behaviour that fixes it.
-@Suite("Security review")
+@Suite("Security review", .timeLimit(.minutes(5)))
 struct SecurityTests {
     /// A project with one embedded record, searchable with `embedder`.
     private func searchableProject(_ server: Harness, _ embedder: RecordingEmbedder) async throws -> String {
@@ -617,7 +617,7 @@ enum RawSocket {
 }
 
 /// Uploads are bounded: the memory one takes (review L6) and how many are read at once.
-@Suite("Upload limits")
+@Suite("Upload limits", .timeLimit(.minutes(5)))
 struct UploadLimitTests {
     @Test("past the concurrent upload limit the answer is 503 with Retry-After, before the body is read")
     func concurrentUploads() async throws {

@@ -10,7 +10,7 @@ import Synchronization
 import Testing
 
 /// `sluice serve` and `sluice users` as processes, the way an operator runs them.
-@Suite("sluice serve and users")
+@Suite("sluice serve and users", .timeLimit(.minutes(5)))
 struct ServeProcessTests {
     /// A running `sluice serve`, its address, and what it has written to standard error so far.
     final class ServerProcess: Sendable {

@@ -12,7 +12,7 @@ import SluiceWorkers
 import Testing
 
 /// The HTTP API through the router (and a live server where it matters), on SQLite and on PostgreSQL.
-@Suite("HTTP server")
+@Suite("HTTP server", .timeLimit(.minutes(5)))
 struct ServerTests {
     /// Every protected endpoint against every kind of caller.
     @Test("role matrix: anonymous / viewer / manager / admin", arguments: StoreKind.sql)

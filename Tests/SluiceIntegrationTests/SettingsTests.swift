@@ -7,7 +7,7 @@ import Testing
 
 /// The one table of environment variables, and what is made from it: the README's configuration table, the help
 /// of `serve` and `work`, and refusals of bad values.
-@Suite("Settings")
+@Suite("Settings", .timeLimit(.minutes(5)))
 struct SettingsTests {
     /// Every builder the commands call, as `sluice serve` does at start.
     static func readEverything(_ reader: SettingsReader) throws {

@@ -7,7 +7,7 @@ import SluiceWorkers
 import Synchronization
 import Testing
 
-@Suite("Claims in flight at shutdown")
+@Suite("Claims in flight at shutdown", .timeLimit(.minutes(5)))
 struct ShutdownClaimTests {
     @Test(
         "a claim that comes back after graceful shutdown began hands its jobs back unrun, the attempt not counted",

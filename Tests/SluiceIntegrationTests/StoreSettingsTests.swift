@@ -4,7 +4,7 @@ import SluicePostgres
 import SluiceStores
 import Testing
 
-@Suite("DATABASE_URL")
+@Suite("DATABASE_URL", .timeLimit(.minutes(5)))
 struct StoreSettingsTests {
     @Test("a postgres:// URL gives host, port, user, password, database, TLS mode and pool size")
     func postgresURL() throws {

@@ -255,3 +255,23 @@ func withJobStore<T: Sendable>(
 ) async throws -> T {
     try await withStores(settings, logger: logger) { try await body($0.queue) }
 }
+
+/// Waiting for something that should happen soon, without sleeping a fixed time.
+enum TestExpectation {
+    /// What `body` returns, or nil when it has not returned within `timeout` (then it is cancelled).
+    static func value<T: Sendable>(
+        within timeout: Duration,
+        _ body: @escaping @Sendable () async throws -> T?
+    ) async throws -> T? {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = try await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+    }
+}

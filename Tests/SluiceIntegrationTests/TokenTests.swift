@@ -6,7 +6,7 @@ import SluicePipeline
 import SluiceServer
 import Testing
 
-@Suite("API tokens")
+@Suite("API tokens", .timeLimit(.minutes(5)))
 struct TokenTests {
     @Test(
         "a token acts with its role on every API route; a foreign Origin is fine without a cookie",

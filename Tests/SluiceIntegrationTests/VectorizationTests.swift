@@ -34,7 +34,7 @@ final class ScriptedProvider: EmbeddingProvider {
     }
 }
 
-@Suite("Vectorization")
+@Suite("Vectorization", .timeLimit(.minutes(5)))
 struct VectorizationTests {
     /// A project with `count` stored records, not yet embedded; its ingest job stays open.
     private func project(_ store: any PipelineStore, records count: Int, text: (Int) -> String = { "record \($0)" })
@@ -223,7 +223,7 @@ struct VectorizationTests {
     }
 }
 
-@Suite("Search")
+@Suite("Search", .timeLimit(.minutes(5)))
 struct SearchTests {
     @Test("nearest records by cosine distance, within the project and model", arguments: StoreKind.allCases)
     func nearest(kind: StoreKind) async throws {
@@ -314,7 +314,7 @@ final class HookedProvider: EmbeddingProvider {
     }
 }
 
-@Suite("Request pacing")
+@Suite("Request pacing", .timeLimit(.minutes(5)))
 struct RequestPacerTests {
     @Test("rate limits double a project's gap from 250 ms to at most 10 s; successes shrink it away")
     func pacing() async throws {

@@ -8,7 +8,7 @@ import Testing
 
 /// Workers hear of new jobs instead of waiting for their next poll: LISTEN/NOTIFY on PostgreSQL (across
 /// processes), an in-process signal on SQLite and in memory.
-@Suite("Wake-ups")
+@Suite("Wake-ups", .timeLimit(.minutes(5)))
 struct WakeupTests {
     /// The first job type `stream` yields after `trigger` ran, or nil after `timeout`. With `waitForListener`
     /// (PostgreSQL) the trigger runs once the store's LISTEN connection is up, which it announces with a nil.
@@ -18,29 +18,20 @@ struct WakeupTests {
         timeout: Duration = .seconds(20),
         trigger: @escaping @Sendable () async throws -> Void
     ) async throws -> JobType? {
-        try await withThrowingTaskGroup(of: JobType?.self) { group in
-            group.addTask {
-                var triggered = false
-                if !waitForListener {
+        try await TestExpectation.value(within: timeout) {
+            var triggered = false
+            if !waitForListener {
+                try await trigger()
+                triggered = true
+            }
+            for await type in stream {
+                if let type, triggered { return type }
+                if type == nil, !triggered {
                     try await trigger()
                     triggered = true
                 }
-                for await type in stream {
-                    if let type, triggered { return type }
-                    if type == nil, !triggered {
-                        try await trigger()
-                        triggered = true
-                    }
-                }
-                return nil
             }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                return nil
-            }
-            let first = try await group.next() ?? nil
-            group.cancelAll()
-            return first
+            return nil
         }
     }
 
@@ -92,28 +83,14 @@ struct WakeupTests {
                 } else {
                     id = try await queue.enqueue(NewJob(jobType: .ingestData)).id
                 }
-                let first = try await firstValue(of: started.stream, within: .seconds(20))
+                let first = try await TestExpectation.value(within: .seconds(20)) {
+                    for await value in started.stream { return value }
+                    return nil
+                }
                 #expect(first == id, "the job did not start before the worker's next poll")
                 await group.triggerGracefulShutdown()
                 try await tasks.waitForAll()
             }
-        }
-    }
-
-    /// The first element of `stream`, or nil after `timeout`.
-    private func firstValue(of stream: AsyncStream<String>, within timeout: Duration) async throws -> String? {
-        try await withThrowingTaskGroup(of: String?.self) { group in
-            group.addTask {
-                for await value in stream { return value }
-                return nil
-            }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                return nil
-            }
-            let first = try await group.next() ?? nil
-            group.cancelAll()
-            return first
         }
     }
 }

@@ -3,7 +3,7 @@ import Testing
 @testable import SluiceWorkers
 
 /// The continuous worker's claim policy, driven event by event: no tasks, no clock, no database.
-@Suite("Claim policy")
+@Suite("Claim policy", .timeLimit(.minutes(1)))
 struct ClaimPolicyTests {
     private let poll = Duration.seconds(1)
 
