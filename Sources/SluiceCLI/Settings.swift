@@ -176,8 +176,18 @@ enum Settings {
     )
     static let maxRecordTextBytes = Setting(
         "SLUICE_MAX_RECORD_TEXT_BYTES",
-        default: "32768",
-        "Longest text a record may carry; longer records are skipped with the reason."
+        default: "1048576",
+        "Longest text a record may carry (1 MiB); longer records are skipped with the reason. Texts are split into chunks."
+    )
+    static let chunkSize = Setting(
+        "SLUICE_CHUNK_SIZE",
+        default: "2048",
+        "Longest chunk of a record's text that is embedded, in characters (about 512 tokens)."
+    )
+    static let chunkOverlap = Setting(
+        "SLUICE_CHUNK_OVERLAP",
+        default: "204",
+        "Characters two consecutive chunks of a record share (whole words or sentences; at most half a chunk)."
     )
     static let vectorizeRecordsPerJob = Setting(
         "SLUICE_VECTORIZE_RECORDS_PER_JOB",
@@ -242,7 +252,8 @@ enum Settings {
     ]
     /// Read by `serve` and `work` (the workers and the job handlers); the embedding ones by `search` too.
     static let workers = [
-        workerConcurrency, shutdownGraceSeconds, ingestJobRecords, ingestBatchSize, maxRecordTextBytes,
+        workerConcurrency, shutdownGraceSeconds, ingestJobRecords, ingestBatchSize, maxRecordTextBytes, chunkSize,
+        chunkOverlap,
         vectorizeRecordsPerJob, embedBatchSize, embeddingProvider, embeddingBaseURL, embeddingAPIKey, embeddingModel,
         embeddingDimensions, embeddingSendDimensions, embeddingTimeoutSeconds,
     ]
@@ -369,6 +380,14 @@ extension SettingsReader {
         var options = IngestionOptions()
         if let size = try integer(Settings.ingestBatchSize) { options.batchSize = size }
         if let bytes = try integer(Settings.maxRecordTextBytes) { options.maxTextBytes = bytes }
+        let size = try integer(Settings.chunkSize) ?? options.chunker.size
+        let overlap = try integer(Settings.chunkOverlap, in: 0...Int.max)
+        if let overlap, overlap > size / 2 {
+            throw QueueError.invalidConfiguration(
+                "SLUICE_CHUNK_OVERLAP must be at most half of SLUICE_CHUNK_SIZE (\(size / 2)), not '\(overlap)'"
+            )
+        }
+        options.chunker = Chunker(size: size, overlap: overlap)
         return options
     }
 

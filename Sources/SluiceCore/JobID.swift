@@ -2,30 +2,30 @@ import Foundation
 import Synchronization
 
 /// New job ids: UUID version 7 (RFC 9562) in lowercase text. They sort by creation time, which keeps the primary
-/// key index append-mostly, and need no coordination between servers. Within one process, ids made in the same
-/// millisecond also sort in the order they were made (a 12-bit counter in `rand_a`, RFC 9562's method 1), so that
-/// jobs enqueued at the same time are claimed first in, first out by every store.
+/// key index append-mostly, and need no coordination between servers. Within one process every id sorts after the
+/// one made before it: ids of one millisecond carry a 12-bit counter in `rand_a` (RFC 9562's method 1), and a clock
+/// that goes back counts on from the last id. So jobs enqueued at the same time are claimed first in, first out by
+/// every store.
 public enum JobID {
     private static let digits = Array("0123456789abcdef".utf8)
-    /// The millisecond the last id was asked for, the one it was given (later when a counter filled up), and its
-    /// counter.
-    private static let last = Mutex<(asked: UInt64, given: UInt64, counter: UInt16)>((0, 0, 0))
+    /// The millisecond of the last id made, and its counter.
+    private static let last = Mutex<(millis: UInt64, counter: UInt16)>((0, 0))
 
     public static func make(at date: Date = Date()) -> String {
         var random = SystemRandomNumberGenerator()
         let (millis, counter) = last.withLock { last -> (UInt64, UInt16) in
-            let now = UInt64(max(0, date.timeIntervalSince1970 * 1000))
-            if now != last.asked {
+            let asked = UInt64(max(0, date.timeIntervalSince1970 * 1000))
+            if asked > last.millis {
                 // A new millisecond starts the counter in its lower half, leaving room to count up.
-                last = (now, now, UInt16.random(in: 0..<0x0800, using: &random))
+                last = (asked, UInt16.random(in: 0..<0x0800, using: &random))
             } else if last.counter < 0x0FFF {
+                // The same millisecond, or a clock that went back: count on from the last id.
                 last.counter += 1
             } else {
                 // A full counter borrows the next millisecond.
-                last.given += 1
-                last.counter = UInt16.random(in: 0..<0x0800, using: &random)
+                last = (last.millis + 1, UInt16.random(in: 0..<0x0800, using: &random))
             }
-            return (last.given, last.counter)
+            return last
         }
         var bytes = [UInt8](repeating: 0, count: 16)
         for index in 0..<6 { bytes[index] = UInt8(truncatingIfNeeded: millis >> (8 * (5 - index))) }

@@ -7,8 +7,11 @@ import SluiceWorkers
 public struct IngestionOptions: Sendable {
     /// Records stored per database transaction. Default 100, the reference's (`SLUICE_INGEST_BATCH_SIZE`).
     public var batchSize: Int
-    /// Longest text a record may carry, in UTF-8 bytes. Default 32 KiB (`SLUICE_MAX_RECORD_TEXT_BYTES`).
+    /// Longest text a record may carry, in UTF-8 bytes. Default 1 MiB (`SLUICE_MAX_RECORD_TEXT_BYTES`).
     public var maxTextBytes: Int
+    /// How records are split into the chunks that are embedded. Default 2,048 characters (about 512 tokens) with
+    /// 10% overlap (`SLUICE_CHUNK_SIZE`, `SLUICE_CHUNK_OVERLAP`).
+    public var chunker: Chunker
     /// How many skipped records a result describes. Default 10.
     public var skippedReasonsShown: Int
     /// Least time between two progress reports of a part (the first batch and the last are always reported).
@@ -17,12 +20,15 @@ public struct IngestionOptions: Sendable {
 
     public init(
         batchSize: Int = 100,
-        maxTextBytes: Int = 32 * 1024,
+        maxTextBytes: Int = RecordReader.defaultMaxTextBytes,
+        chunker: Chunker = Chunker(),
         skippedReasonsShown: Int = 10,
         progressInterval: Duration = .milliseconds(250)
     ) {
-        self.batchSize = max(1, batchSize)
+        precondition(batchSize > 0, "IngestionOptions: batchSize must be positive")
+        self.batchSize = batchSize
         self.maxTextBytes = maxTextBytes
+        self.chunker = chunker
         self.skippedReasonsShown = skippedReasonsShown
         self.progressInterval = progressInterval
     }
@@ -62,6 +68,7 @@ public struct IngestionHandler: JobHandler {
                 projectID: projectID,
                 chunk: payload.chunk,
                 textFields: payload.textFields,
+                idField: payload.idField,
                 generateEmbeddings: payload.generateEmbeddings,
                 context: context
             )
@@ -87,6 +94,7 @@ public struct IngestionHandler: JobHandler {
         projectID: String,
         chunk: Int,
         textFields: [String],
+        idField: String?,
         generateEmbeddings: Bool,
         context: JobContext
     ) async throws -> JSONValue {
@@ -99,13 +107,18 @@ public struct IngestionHandler: JobHandler {
             )
         }
         try await store.startIngestJob(id: ingestJobID, now: clock.now())
-        let reader = RecordReader(textFields: textFields, maxTextBytes: options.maxTextBytes)
+        let reader = RecordReader(
+            textFields: textFields,
+            maxTextBytes: options.maxTextBytes,
+            idField: idField,
+            chunker: options.chunker
+        )
         var offset = part.done ? records.count : min(part.processed, records.count)
         if offset > 0 && !part.done {
             context.logger.info("resuming ingestion", metadata: [LogKey.ingestProcessed: "\(offset)"])
         }
         var skippedShown: [JSONValue] = []
-        var duplicatesThisRun = 0
+        var thisRun = BatchOutcome()
         var nextProgress = ContinuousClock.now
         while offset < records.count {
             try Task.checkCancellation()
@@ -123,7 +136,7 @@ public struct IngestionHandler: JobHandler {
                     }
                 }
             }
-            let inserted = try await store.storeBatch(
+            let outcome = try await store.storeBatch(
                 valid,
                 invalid: invalid,
                 handled: end - offset,
@@ -133,7 +146,9 @@ public struct IngestionHandler: JobHandler {
                 processedAfter: end,
                 now: clock.now()
             )
-            duplicatesThisRun += valid.count - inserted
+            thisRun.inserted += outcome.inserted
+            thisRun.updated += outcome.updated
+            thisRun.unchanged += outcome.unchanged
             offset = end
             // The part's own row has the resume point already; the monitor's progress needs no more than a few
             // updates a second, and the last.
@@ -156,9 +171,12 @@ public struct IngestionHandler: JobHandler {
             "chunk": .int(Int64(chunk)),
             "savedCount": .int(Int64(finished.saved)),
             "skippedCount": .int(Int64(finished.skipped)),
+            "insertedCount": .int(Int64(finished.saved - finished.updated)),
+            "updatedCount": .int(Int64(finished.updated)),
+            "unchangedCount": .int(Int64(finished.unchanged)),
             "skipped": .array(skippedShown),
         ]
-        if duplicatesThisRun > 0 { result["duplicateCount"] = .int(Int64(duplicatesThisRun)) }
+        if thisRun.unchanged > 0 { result["duplicateCount"] = .int(Int64(thisRun.unchanged)) }
         if generateEmbeddings && jobComplete {
             // Queued with this job's completion, in one transaction.
             context.enqueueOnCompletion(VectorizationHandler.job(projectID: projectID))

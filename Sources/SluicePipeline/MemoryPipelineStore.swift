@@ -6,14 +6,26 @@ import Synchronization
 /// project, counts per part and per job, exact cosine search). For tests and embedding Sluice's pipeline where the
 /// database is not the point; nothing survives the process.
 public final class MemoryPipelineStore: PipelineStore {
-    private struct StoredRecord {
+    private struct StoredChunk {
         var id: String
-        var externalID: String?
         var text: String
-        var json: String
         var createdAt: Date
         var embedding: [Float]?
         var embeddingModel: String?
+    }
+
+    private struct StoredRecord {
+        var id: String
+        var key: String
+        var externalID: String?
+        var text: String
+        var json: String
+        var contentHash: String
+        var createdAt: Date
+        /// By position.
+        var chunks: [StoredChunk]
+
+        var embedded: Bool { chunks.allSatisfy { $0.embedding != nil } }
     }
 
     private struct State {
@@ -22,9 +34,8 @@ public final class MemoryPipelineStore: PipelineStore {
         var ingestJobs: [String: IngestJob] = [:]
         /// Per ingest job, its parts by index.
         var chunks: [String: [IngestChunk]] = [:]
-        /// Per project, records in insertion order, and the content hashes already stored.
+        /// Per project, records in insertion order.
         var records: [String: [StoredRecord]] = [:]
-        var hashes: [String: Set<String>] = [:]
     }
 
     private let state = Mutex(State())
@@ -93,31 +104,68 @@ public final class MemoryPipelineStore: PipelineStore {
         chunk: Int,
         processedAfter: Int,
         now: Date
-    ) async throws -> Int {
+    ) async throws -> BatchOutcome {
         state.withLock { state in
-            var inserted = 0
-            for record in records where state.hashes[projectID, default: []].insert(record.contentHash).inserted {
+            let stored = state.records[projectID] ?? []
+            let wanted = Set(RecordPlan.keys(records))
+            var existing: [String: RecordPlan.Existing] = [:]
+            for record in stored where wanted.contains(record.key) {
+                existing[record.key] = RecordPlan.Existing(
+                    id: record.id,
+                    contentHash: record.contentHash,
+                    chunks: record.chunks.map { (id: $0.id, text: $0.text) }
+                )
+            }
+            let plan = RecordPlan(records, existing: existing)
+            for record in plan.inserts {
                 state.records[projectID, default: []].append(
                     StoredRecord(
                         id: JobID.make(at: now),
+                        key: record.key,
                         externalID: record.externalID,
                         text: record.text,
                         json: record.json,
-                        createdAt: now
+                        contentHash: record.contentHash,
+                        createdAt: now,
+                        chunks: record.chunks.map { StoredChunk(id: JobID.make(at: now), text: $0, createdAt: now) }
                     )
                 )
-                inserted += 1
             }
-            let skipped = records.count - inserted + invalid
+            for update in plan.updates {
+                guard let index = state.records[projectID]?.firstIndex(where: { $0.id == update.recordID }) else {
+                    continue
+                }
+                var record = state.records[projectID]![index]
+                record.externalID = update.record.externalID
+                record.text = update.record.text
+                record.json = update.record.json
+                record.contentHash = update.record.contentHash
+                let dropped = Set(update.dropChunkIDs)
+                var chunks = Dictionary(
+                    uniqueKeysWithValues: record.chunks.enumerated().filter { !dropped.contains($0.element.id) }
+                        .map { ($0.offset, $0.element) }
+                )
+                for (position, text) in update.newChunks {
+                    chunks[position] = StoredChunk(id: JobID.make(at: now), text: text, createdAt: now)
+                }
+                record.chunks = chunks.keys.sorted().map { chunks[$0]! }
+                state.records[projectID]![index] = record
+            }
+            let outcome = plan.outcome
+            let skipped = invalid + outcome.unchanged
             if let index = state.chunks[ingestJobID]?.firstIndex(where: { $0.index == chunk }) {
                 state.chunks[ingestJobID]?[index].processed = processedAfter
-                state.chunks[ingestJobID]?[index].saved += inserted
+                state.chunks[ingestJobID]?[index].saved += outcome.saved
                 state.chunks[ingestJobID]?[index].skipped += skipped
+                state.chunks[ingestJobID]?[index].updated += outcome.updated
+                state.chunks[ingestJobID]?[index].unchanged += outcome.unchanged
             }
-            state.ingestJobs[ingestJobID]?.saved += inserted
+            state.ingestJobs[ingestJobID]?.saved += outcome.saved
             state.ingestJobs[ingestJobID]?.skipped += skipped
+            state.ingestJobs[ingestJobID]?.updated += outcome.updated
+            state.ingestJobs[ingestJobID]?.unchanged += outcome.unchanged
             state.ingestJobs[ingestJobID]?.processed += handled
-            return inserted
+            return outcome
         }
     }
 
@@ -147,9 +195,9 @@ public final class MemoryPipelineStore: PipelineStore {
         }
     }
 
-    public func unembeddedRecords(projectID: String, limit: Int) async throws -> [(id: String, text: String)] {
+    public func unembeddedChunks(projectID: String, limit: Int) async throws -> [(id: String, text: String)] {
         state.withLock { state in
-            (state.records[projectID] ?? []).filter { $0.embedding == nil }
+            (state.records[projectID] ?? []).flatMap { $0.chunks }.filter { $0.embedding == nil }
                 .sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
                 .prefix(limit).map { (id: $0.id, text: $0.text) }
         }
@@ -161,7 +209,7 @@ public final class MemoryPipelineStore: PipelineStore {
                 state.ingestJobs.values.filter { $0.status == .pending || $0.status == .processing }.map(\.projectID)
             )
             return state.generateEmbeddings.filter { id in
-                !ingesting.contains(id) && (state.records[id] ?? []).contains { $0.embedding == nil }
+                !ingesting.contains(id) && (state.records[id] ?? []).contains { !$0.embedded }
             }.sorted().prefix(limit).map { $0 }
         }
     }
@@ -184,37 +232,36 @@ public final class MemoryPipelineStore: PipelineStore {
                 throw PipelineError.modelMismatch(project: project, model: model, dimensions: dimensions)
             }
             let byID = Dictionary(vectors.map { ($0.id, $0.vector) }, uniquingKeysWith: { _, last in last })
-            for index in (state.records[projectID] ?? []).indices {
-                guard let vector = byID[state.records[projectID]![index].id] else { continue }
-                state.records[projectID]![index].embedding = vector
-                state.records[projectID]![index].embeddingModel = model
+            Self.eachChunk(&state, projectID) { chunk in
+                guard let vector = byID[chunk.id] else { return }
+                chunk.embedding = vector
+                chunk.embeddingModel = model
             }
         }
     }
 
-    /// Exact search over every embedded record of the project, as the SQLite store does.
+    /// Exact search over every embedded chunk of the project, as the SQLite store does; each record once, by its
+    /// nearest chunk.
     public func nearest(projectID: String, to vector: [Float], model: String, limit: Int) async throws -> [SearchHit] {
-        let candidates = state.withLock { state in
-            (state.records[projectID] ?? []).filter {
-                $0.embeddingModel == model && $0.embedding?.count == vector.count
-            }
-        }
+        let records = state.withLock { $0.records[projectID] ?? [] }
         let queryNorm = vector.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
-        let scored = candidates.map { record -> (distance: Double, record: StoredRecord) in
-            var dot = 0.0
-            var norm = 0.0
-            for (a, b) in zip(record.embedding ?? [], vector) {
-                dot += Double(a) * Double(b)
-                norm += Double(a) * Double(a)
+        var best: [(distance: Double, record: StoredRecord, position: Int)] = []
+        for record in records {
+            var nearest: (distance: Double, position: Int)?
+            for (position, chunk) in record.chunks.enumerated() {
+                guard chunk.embeddingModel == model, let stored = chunk.embedding, stored.count == vector.count
+                else { continue }
+                let distance = ExactSearch.cosineDistance(stored, vector, queryNorm: queryNorm)
+                if nearest.map({ distance < $0.distance }) ?? true { nearest = (distance, position) }
             }
-            let denominator = norm.squareRoot() * queryNorm
-            return (denominator > 0 ? 1 - dot / denominator : 1, record)
+            if let nearest { best.append((nearest.distance, record, nearest.position)) }
         }
-        return try scored.sorted { ($0.distance, $0.record.id) < ($1.distance, $1.record.id) }.prefix(limit).map {
+        return try best.sorted { ($0.distance, $0.record.id) < ($1.distance, $1.record.id) }.prefix(limit).map {
             SearchHit(
                 id: $0.record.id,
                 externalID: $0.record.externalID,
-                text: $0.record.text,
+                text: $0.record.chunks[$0.position].text,
+                chunk: $0.position,
                 data: try JSONValue(parsing: $0.record.json),
                 distance: $0.distance
             )
@@ -228,13 +275,31 @@ public final class MemoryPipelineStore: PipelineStore {
             guard state.projects[projectID] != nil else { return 0 }
             state.generateEmbeddings.insert(projectID)
             var cleared = 0
-            for index in (state.records[projectID] ?? []).indices
-            where state.records[projectID]![index].embedding != nil {
-                state.records[projectID]![index].embedding = nil
-                state.records[projectID]![index].embeddingModel = nil
+            Self.eachChunk(&state, projectID) { chunk in
+                guard chunk.embedding != nil else { return }
+                chunk.embedding = nil
+                chunk.embeddingModel = nil
                 cleared += 1
             }
             return cleared
+        }
+    }
+
+    public func deleteRecords(projectID: String, externalIDs: [String]) async throws -> [String] {
+        state.withLock { state in
+            let wanted = Set(externalIDs)
+            let records = state.records[projectID] ?? []
+            let deleted = records.compactMap { $0.externalID }.filter { wanted.contains($0) }
+            state.records[projectID] = records.filter { !($0.externalID.map(wanted.contains) ?? false) }
+            return deleted
+        }
+    }
+
+    private static func eachChunk(_ state: inout State, _ projectID: String, _ body: (inout StoredChunk) -> Void) {
+        for record in (state.records[projectID] ?? []).indices {
+            for chunk in state.records[projectID]![record].chunks.indices {
+                body(&state.records[projectID]![record].chunks[chunk])
+            }
         }
     }
 
@@ -246,7 +311,7 @@ public final class MemoryPipelineStore: PipelineStore {
         return ProjectSummary(
             project: project,
             recordCount: records.count,
-            embeddedCount: records.filter { $0.embedding != nil }.count
+            embeddedCount: records.filter(\.embedded).count
         )
     }
 }

@@ -30,6 +30,8 @@ public struct IngestPayload: Sendable, Hashable {
     public var records: [JSONValue]
     public var generateEmbeddings: Bool
     public var textFields: [String]
+    /// The field holding each record's id; nil for the default (`id`).
+    public var idField: String?
     public var chunk: Int
 
     /// The payload's member names.
@@ -39,6 +41,7 @@ public struct IngestPayload: Sendable, Hashable {
         static let records = "records"
         static let generateEmbeddings = "generateEmbeddings"
         static let textFields = "textFields"
+        static let idField = "idField"
         static let chunk = "chunk"
     }
 
@@ -48,6 +51,7 @@ public struct IngestPayload: Sendable, Hashable {
         records: [JSONValue],
         generateEmbeddings: Bool = false,
         textFields: [String] = [],
+        idField: String? = nil,
         chunk: Int = 0
     ) {
         self.ingestJobID = ingestJobID
@@ -55,6 +59,7 @@ public struct IngestPayload: Sendable, Hashable {
         self.records = records
         self.generateEmbeddings = generateEmbeddings
         self.textFields = textFields
+        self.idField = idField
         self.chunk = chunk
     }
 
@@ -76,6 +81,7 @@ public struct IngestPayload: Sendable, Hashable {
             records: records,
             generateEmbeddings: payload[Key.generateEmbeddings]?.boolValue ?? false,
             textFields: textFields,
+            idField: payload[Key.idField]?.stringValue,
             chunk: payload[Key.chunk]?.intValue ?? 0
         )
     }
@@ -87,6 +93,7 @@ public struct IngestPayload: Sendable, Hashable {
             Key.generateEmbeddings: .bool(generateEmbeddings), Key.chunk: .int(Int64(chunk)),
         ]
         if !textFields.isEmpty { members[Key.textFields] = .array(textFields.map(JSONValue.string)) }
+        if let idField { members[Key.idField] = .string(idField) }
         return .object(members)
     }
 }

@@ -49,8 +49,14 @@ public struct IngestJob: Sendable, Hashable {
     public var total: Int
     /// Records handled so far, over all parts (saved or skipped).
     public var processed: Int
+    /// Records written: inserted plus updated.
     public var saved: Int
+    /// Records not written: invalid, repeated, or unchanged.
     public var skipped: Int
+    /// Of `saved`, the records that existed and changed.
+    public var updated: Int
+    /// Of `skipped`, the records stored already with this content.
+    public var unchanged: Int
     public var error: String?
     public var createdAt: Date
     public var startedAt: Date?
@@ -64,6 +70,8 @@ public struct IngestJob: Sendable, Hashable {
         processed: Int = 0,
         saved: Int = 0,
         skipped: Int = 0,
+        updated: Int = 0,
+        unchanged: Int = 0,
         error: String? = nil,
         createdAt: Date,
         startedAt: Date? = nil,
@@ -76,6 +84,8 @@ public struct IngestJob: Sendable, Hashable {
         self.processed = processed
         self.saved = saved
         self.skipped = skipped
+        self.updated = updated
+        self.unchanged = unchanged
         self.error = error
         self.createdAt = createdAt
         self.startedAt = startedAt
@@ -91,50 +101,153 @@ public struct IngestChunk: Sendable, Hashable {
     public var saved: Int
     public var skipped: Int
     public var done: Bool
+    public var updated: Int
+    public var unchanged: Int
 
-    public init(index: Int, processed: Int, saved: Int, skipped: Int, done: Bool) {
+    public init(index: Int, processed: Int, saved: Int, skipped: Int, done: Bool, updated: Int = 0, unchanged: Int = 0)
+    {
         self.index = index
         self.processed = processed
         self.saved = saved
         self.skipped = skipped
         self.done = done
+        self.updated = updated
+        self.unchanged = unchanged
     }
 }
 
-/// A record found by search, with its cosine distance to the query (0 the same direction, 2 the opposite).
+/// A record found by search: its best chunk, and that chunk's cosine distance to the query (0 the same direction,
+/// 2 the opposite). No record is found twice.
 public struct SearchHit: Sendable, Hashable {
     public var id: String
     public var externalID: String?
+    /// The matching chunk's text.
     public var text: String
+    /// The matching chunk's position in the record (0 for the first).
+    public var chunk: Int
     public var data: JSONValue
     public var distance: Double
 
-    public init(id: String, externalID: String?, text: String, data: JSONValue, distance: Double) {
+    public init(id: String, externalID: String?, text: String, chunk: Int = 0, data: JSONValue, distance: Double) {
         self.id = id
         self.externalID = externalID
         self.text = text
+        self.chunk = chunk
         self.data = data
         self.distance = distance
     }
 }
 
+/// What one stored batch did to the project's records.
+public struct BatchOutcome: Sendable, Hashable {
+    /// New records.
+    public var inserted = 0
+    /// Records whose content changed: their changed chunks are embedded again, the others keep their vectors.
+    public var updated = 0
+    /// Records stored already with the same content, and repeats within the batch: nothing changed.
+    public var unchanged = 0
+
+    public init(inserted: Int = 0, updated: Int = 0, unchanged: Int = 0) {
+        self.inserted = inserted
+        self.updated = updated
+        self.unchanged = unchanged
+    }
+
+    /// The reference's `savedCount`: records written.
+    public var saved: Int { inserted + updated }
+}
+
+/// How a batch changes the records a project has: the one place the stores' upsert rules live.
+public struct RecordPlan: Sendable {
+    /// A stored record as the plan needs it.
+    public struct Existing: Sendable {
+        public var id: String
+        public var contentHash: String
+        /// Its chunks' ids and texts, by position; needed only for records whose content changed.
+        public var chunks: [(id: String, text: String)]
+
+        public init(id: String, contentHash: String, chunks: [(id: String, text: String)]) {
+            self.id = id
+            self.contentHash = contentHash
+            self.chunks = chunks
+        }
+    }
+
+    /// A changed record: its new content, the chunks to drop (changed or past the new end), and the chunks to write
+    /// at their positions. Chunks whose text is the same keep their rows and vectors.
+    public struct Update: Sendable {
+        public var recordID: String
+        public var record: NewRecord
+        public var dropChunkIDs: [String]
+        public var newChunks: [(position: Int, text: String)]
+    }
+
+    public var inserts: [NewRecord] = []
+    public var updates: [Update] = []
+    public var outcome = BatchOutcome()
+
+    /// `existing` holds the stored records among the batch's keys. A key repeated within the batch counts once,
+    /// as its first occurrence.
+    public init(_ batch: [NewRecord], existing: [String: Existing]) {
+        var seen: Set<String> = []
+        for record in batch {
+            guard seen.insert(record.key).inserted else {
+                outcome.unchanged += 1
+                continue
+            }
+            guard let stored = existing[record.key] else {
+                inserts.append(record)
+                outcome.inserted += 1
+                continue
+            }
+            guard stored.contentHash != record.contentHash else {
+                outcome.unchanged += 1
+                continue
+            }
+            var drop: [String] = []
+            var write: [(position: Int, text: String)] = []
+            for (position, text) in record.chunks.enumerated() {
+                if position < stored.chunks.count {
+                    guard stored.chunks[position].text != text else { continue }
+                    drop.append(stored.chunks[position].id)
+                }
+                write.append((position, text))
+            }
+            drop += stored.chunks.dropFirst(record.chunks.count).map(\.id)
+            updates.append(Update(recordID: stored.id, record: record, dropChunkIDs: drop, newChunks: write))
+            outcome.updated += 1
+        }
+    }
+
+    /// The keys whose stored records the plan must see.
+    public static func keys(_ batch: [NewRecord]) -> [String] { Array(Set(batch.map(\.key))) }
+}
+
 /// A validated record ready to store.
 public struct NewRecord: Sendable, Hashable {
+    /// The id the record has in its source (`idField`); nil when it has none.
     public var externalID: String?
-    /// What gets embedded.
+    /// The whole text whose chunks are embedded.
     public var text: String
+    /// What gets embedded, in order: `text` split by the project's ``Chunker``.
+    public var chunks: [String]
     /// The record as it came in, as canonical JSON text (keys sorted): what the stores keep.
     public var json: String
-    /// SHA-256 of ``json``: equal records are stored once per project.
+    /// SHA-256 of ``json``: an upload of the same record changes nothing.
     public var contentHash: String
 
-    /// Writes the record's canonical JSON once and hashes that same text.
-    public init(externalID: String?, text: String, data: JSONValue) {
+    /// Writes the record's canonical JSON once and hashes that same text. `chunks` default to the whole text.
+    public init(externalID: String?, text: String, data: JSONValue, chunks: [String]? = nil) {
         self.externalID = externalID
         self.text = text
+        self.chunks = chunks ?? [text]
         self.json = data.jsonText
         self.contentHash = Self.hex(SHA256.hash(data: Data(json.utf8)))
     }
+
+    /// What identifies the record within its project: its external id, or, without one, its content (two uploads
+    /// of the same content are one record, as before external ids).
+    public var key: String { externalID.map { "id:\($0)" } ?? "sha256:\(contentHash)" }
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
@@ -170,10 +283,11 @@ public protocol PipelineStore: Sendable {
     func ingestChunk(ingestJobID: String, chunk: Int) async throws -> IngestChunk?
     /// PENDING (or a crashed PROCESSING) to PROCESSING, keeping the counts so far.
     func startIngestJob(id: String, now: Date) async throws
-    /// Stores a batch of one part in one transaction: inserts the records new to the project (by content hash),
-    /// counts the inserted ones as saved and the rest plus `invalid` as skipped (on the part and on the job), adds
-    /// `handled` to the job's `processed` and sets the part's `processed` to `processedAfter`. Returns how many
-    /// records were inserted.
+    /// Stores a batch of one part in one transaction, by ``RecordPlan``: inserts the records new to the project (by
+    /// ``NewRecord/key``), updates the changed ones in place (their changed chunks lose their vectors, the others
+    /// keep them), leaves the unchanged ones. Counts inserted and updated as saved, the rest plus `invalid` as
+    /// skipped, and updated and unchanged on their own (on the part and on the job); adds `handled` to the job's
+    /// `processed` and sets the part's `processed` to `processedAfter`.
     func storeBatch(
         _ records: [NewRecord],
         invalid: Int,
@@ -183,7 +297,7 @@ public protocol PipelineStore: Sendable {
         chunk: Int,
         processedAfter: Int,
         now: Date
-    ) async throws -> Int
+    ) async throws -> BatchOutcome
     /// Marks a part done; when it was the last, the job is COMPLETED. Returns the part and whether the job is
     /// COMPLETED now (true again when a finished part is finished twice, as after a crash before its queue job
     /// was recorded, so that its follow-up is not lost).
@@ -191,13 +305,15 @@ public protocol PipelineStore: Sendable {
     /// Ends the job as FAILED with `error`.
     func failIngestJob(id: String, error: String, now: Date) async throws
 
-    /// Up to `limit` of the project's records without an embedding, oldest first.
-    func unembeddedRecords(projectID: String, limit: Int) async throws -> [(id: String, text: String)]
+    /// Up to `limit` of the project's chunks without an embedding (their ids and texts), oldest first. A chunk whose
+    /// text changes gets a new id, so a vector computed for its old text can never be saved to it.
+    func unembeddedChunks(projectID: String, limit: Int) async throws -> [(id: String, text: String)]
     /// Up to `limit` projects whose records are embedded (an upload asked for it, or a re-embed), that have
-    /// records without an embedding and no ingest job PENDING or PROCESSING: what the reconciler queues VECTORIZE
+    /// chunks without an embedding and no ingest job PENDING or PROCESSING: what the reconciler queues VECTORIZE
     /// for.
     func projectsAwaitingEmbeddings(limit: Int) async throws -> [String]
-    /// Writes vectors in one transaction and records the model and dimension on the project when it has none.
+    /// Writes chunks' vectors (by chunk id; a chunk gone or replaced meanwhile is left alone) in one transaction and
+    /// records the model and dimension on the project when it has none.
     /// Throws ``PipelineError/Code/modelMismatch`` when the project's vectors came from another model or dimension.
     func saveEmbeddings(
         _ vectors: [(id: String, vector: [Float])],
@@ -206,15 +322,19 @@ public protocol PipelineStore: Sendable {
         dimensions: Int,
         now: Date
     ) async throws
-    /// The `limit` records of the project nearest to `vector` by cosine distance, among those embedded with
-    /// `model`, nearest first.
+    /// The `limit` records of the project nearest to `vector` by the cosine distance of their nearest chunk, among
+    /// chunks embedded with `model`, nearest first; each record once.
     func nearest(projectID: String, to vector: [Float], model: String, limit: Int) async throws -> [SearchHit]
-    /// Forgets the project's vectors and model, so that VECTORIZE embeds every record again (after a model change).
-    /// Returns how many records lost their vector.
+    /// Forgets the project's vectors and model, so that VECTORIZE embeds every chunk again (after a model change).
+    /// Returns how many chunks lost their vector.
     func clearEmbeddings(projectID: String) async throws -> Int
     /// Makes sure nearest-neighbour search over `dimensions`-long vectors uses an index (HNSW on PostgreSQL;
     /// SQLite searches exactly and has nothing to do).
     func prepareVectorIndex(dimensions: Int) async throws
+
+    /// Deletes the project's records with these external ids, with their chunks and vectors, at once; returns the
+    /// ids that were found and deleted.
+    func deleteRecords(projectID: String, externalIDs: [String]) async throws -> [String]
 }
 
 /// An error of the pipeline, with a code and a message a person can act on.
@@ -262,5 +382,20 @@ extension PipelineStore {
     /// An ingest job whose upload did not ask for embeddings.
     public func createIngestJob(_ job: IngestJob, chunks: Int) async throws {
         try await createIngestJob(job, chunks: chunks, generateEmbeddings: false)
+    }
+}
+
+/// The arithmetic of exact search, for stores that compare vectors themselves (SQLite, memory).
+public enum ExactSearch {
+    /// 1 − cos(stored, query); `queryNorm` is the query's length, computed once per search. 1 for a zero vector.
+    public static func cosineDistance(_ stored: [Float], _ query: [Float], queryNorm: Double) -> Double {
+        var dot = 0.0
+        var norm = 0.0
+        for (a, b) in zip(stored, query) {
+            dot += Double(a) * Double(b)
+            norm += Double(a) * Double(a)
+        }
+        let denominator = norm.squareRoot() * queryNorm
+        return denominator > 0 ? 1 - dot / denominator : 1
     }
 }

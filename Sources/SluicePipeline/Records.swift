@@ -1,17 +1,32 @@
 import Foundation
 import SluiceCore
 
-/// Turns incoming JSON into records: which text to embed, whether the record is acceptable, its content hash.
+/// Turns incoming JSON into records: which text to embed and in which chunks, the record's id, whether it is
+/// acceptable, its content hash.
 public struct RecordReader: Sendable {
     /// Fields whose string values, joined by new lines, are the text to embed. Empty: the `text` field when there
     /// is one, else every top-level string value in key order.
     public var textFields: [String]
-    /// Longest text accepted, in UTF-8 bytes. Default 32 KiB (`SLUICE_MAX_RECORD_TEXT_BYTES`).
+    /// Longest text accepted, in UTF-8 bytes. Default 1 MiB (`SLUICE_MAX_RECORD_TEXT_BYTES`).
     public var maxTextBytes: Int
+    /// The field holding the record's own id (a string or a whole number). Default `id`; a record without it is
+    /// identified by its content.
+    public var idField: String
+    /// How the text is split into the chunks that are embedded.
+    public var chunker: Chunker
 
-    public init(textFields: [String] = [], maxTextBytes: Int = 32 * 1024) {
+    public static let defaultMaxTextBytes = 1 << 20
+
+    public init(
+        textFields: [String] = [],
+        maxTextBytes: Int = defaultMaxTextBytes,
+        idField: String? = nil,
+        chunker: Chunker = Chunker()
+    ) {
         self.textFields = textFields
         self.maxTextBytes = maxTextBytes
+        self.idField = idField ?? "id"
+        self.chunker = chunker
     }
 
     /// The record, or why it is skipped.
@@ -29,8 +44,9 @@ public struct RecordReader: Sendable {
         guard text.utf8.count <= maxTextBytes else { return .failure(.textTooLong(text.utf8.count)) }
         // PostgreSQL's text and jsonb cannot hold NUL characters.
         guard !value.containsNUL else { return .failure(.nulCharacter) }
-        let externalID = fields["id"].flatMap { $0.stringValue ?? $0.intValue.map(String.init) }
-        return .success(NewRecord(externalID: externalID, text: text, data: value))
+        let externalID = fields[idField].flatMap { $0.stringValue ?? $0.intValue.map(String.init) }
+            .flatMap { $0.isEmpty ? nil : $0 }
+        return .success(NewRecord(externalID: externalID, text: text, data: value, chunks: chunker.chunks(text)))
     }
 
     /// Why a record was not stored.

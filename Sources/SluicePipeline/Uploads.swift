@@ -9,7 +9,7 @@ import SwiftCSV
 /// records are never all held as values at once. (Held as a tree, a body of many small records took about 28
 /// times its size in memory.)
 public enum Uploads {
-    /// Reads `{records: [...], generateEmbeddings?: bool, textFields?: [string]}` into `writer`.
+    /// Reads `{records: [...], generateEmbeddings?: bool, textFields?: [string], idField?: string}` into `writer`.
     public static func json(_ text: String, into writer: UploadWriter) throws {
         let members: [String: JSONValue]
         do {
@@ -35,6 +35,11 @@ public enum Uploads {
             }
             writer.textFields = names
         default: throw PipelineError(code: .invalidInput, message: "textFields must be an array of strings")
+        }
+        switch members["idField"] {
+        case nil, .null?: break
+        case .string(let field)? where !field.isEmpty: writer.idField = field
+        default: throw PipelineError(code: .invalidInput, message: "idField must be a field name")
         }
         switch members["generateEmbeddings"] {
         case nil, .null?: break
@@ -119,6 +124,8 @@ public final class UploadWriter {
     public var generateEmbeddings = false
     /// The fields whose text is embedded (empty: the default choice). Default none.
     public var textFields: [String] = []
+    /// The field holding each record's id. Default nil: `id`.
+    public var idField: String?
     /// Records read so far.
     public private(set) var total = 0
 
@@ -159,6 +166,7 @@ public final class UploadWriter {
             suffix +=
                 ",\"\(IngestPayload.Key.textFields)\":" + JSONValue.array(textFields.map(JSONValue.string)).jsonText
         }
+        if let idField { suffix += ",\"\(IngestPayload.Key.idField)\":" + JSONValue.string(idField).jsonText }
         suffix += "}"
         var jobs: [NewJob] = []
         jobs.reserveCapacity(parts.count)

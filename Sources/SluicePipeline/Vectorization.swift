@@ -72,7 +72,7 @@ public struct VectorizationHandler: JobHandler {
         {
             throw PipelineError.modelMismatch(project: project, model: provider.model, dimensions: provider.dimensions)
         }
-        let candidates = try await store.unembeddedRecords(projectID: projectID, limit: options.recordsPerJob + 1)
+        let candidates = try await store.unembeddedChunks(projectID: projectID, limit: options.recordsPerJob + 1)
         let records = Array(candidates.prefix(options.recordsPerJob))
         var embedded = 0
         var truncated = 0
@@ -117,7 +117,7 @@ public struct VectorizationHandler: JobHandler {
         // job ran), the next VECTORIZE job is queued in the transaction that completes this one, which gives up the
         // project's unique key in the same breath. Records stored after this check, whose ingest found this job
         // still holding the key, are picked up by the reconciler (``VectorizationReconciler``).
-        if try await !store.unembeddedRecords(projectID: projectID, limit: 1).isEmpty {
+        if try await !store.unembeddedChunks(projectID: projectID, limit: 1).isEmpty {
             context.enqueueOnCompletion(Self.job(projectID: projectID))
         }
         return .object(result)

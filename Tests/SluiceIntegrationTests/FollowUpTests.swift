@@ -59,7 +59,7 @@ struct FollowUpTests {
             #expect(faults.load(ordering: .relaxed) == 1, "the continuation went through the faulty path")
             #expect(try await queue.getJob(first.id).status == .completed)
             #expect(try await queue.listJobs(JobFilter(status: .pending, jobType: .vectorize)).isEmpty)
-            #expect(try await stores.pipeline.unembeddedRecords(projectID: project, limit: 100).count == 50)
+            #expect(try await stores.pipeline.unembeddedChunks(projectID: project, limit: 100).count == 50)
 
             let healthy = SluiceCore.DatabaseQueue(store: stores.queue, logger: quietLogger)
             let reconciler = VectorizationReconciler(store: stores.pipeline, queue: healthy, logger: quietLogger)

@@ -170,7 +170,8 @@ struct PipelineTests {
             let project = try await ingest.project()
             let upload: [JSONValue] = [
                 ["text": "alpha"], ["text": "beta"], ["text": "alpha"],  // a duplicate within the upload
-                "just a string", ["text": ""], ["title": 5], ["text": .string(String(repeating: "x", count: 40_000))],
+                "just a string", ["text": ""], ["title": 5],
+                ["text": .string(String(repeating: "x", count: RecordReader.defaultMaxTextBytes + 1))],
                 ["title": "from every string field", "body": "and this one"],
             ]
             let (ingestID, jobID) = try await ingest.enqueue(upload, project: project)
@@ -187,7 +188,7 @@ struct PipelineTests {
             #expect(
                 skipped.compactMap { $0["reason"]?.stringValue } == [
                     "not a JSON object", "no text to embed", "no text to embed",
-                    "text is 40000 bytes, more than the limit",
+                    "text is 1048577 bytes, more than the limit",
                 ]
             )
             #expect(try await stores.pipeline.ingestJob(id: ingestID)?.skipped == 5)

@@ -209,7 +209,7 @@ struct ProjectAPITests {
                 processedAfter: 1,
                 now: Date()
             )
-            let stored = try await server.app.pipeline.unembeddedRecords(projectID: id, limit: 1)
+            let stored = try await server.app.pipeline.unembeddedChunks(projectID: id, limit: 1)
             try await server.app.pipeline.saveEmbeddings(
                 [(id: stored[0].id, vector: [Float](repeating: 0.1, count: 16))],
                 projectID: id,

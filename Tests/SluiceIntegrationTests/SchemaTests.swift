@@ -4,10 +4,10 @@ import PostgresNIO
 import SluiceCore
 import SluicePipeline
 import SluicePostgres
-import SluiceStores
 import Testing
 
 @testable import SluiceSQLite
+@testable import SluiceStores
 
 @Suite("Schema and migrations", .timeLimit(.minutes(5)))
 struct SchemaTests {
@@ -86,36 +86,56 @@ struct SchemaTests {
         }
     }
 
-    @Test("the pgvector migration turns a double precision[] embedding column into vector, keeping the data")
+    @Test("the pgvector migration turns a double precision[] column into vector, and the chunks migration keeps it")
     func pgvectorMigration() async throws {
-        try await withStore(.postgres) { store, _ in
-            let postgres = try #require(store as? PostgresJobStore)
-            let client = postgres.client
-            // A column in the old system's type, with data, and the migration not yet recorded.
-            try await client.query("ALTER TABLE records DROP COLUMN embedding")
-            try await client.query("ALTER TABLE records ADD COLUMN embedding double precision[]")
-            try await client.query("INSERT INTO projects (id, name, created_at) VALUES ('p', 'p', now())")
-            try await client.query(
-                """
-                INSERT INTO records (id, project_id, text, data, content_hash, created_at, embedding)
-                VALUES ('r', 'p', 'hello', '{}', 'h', now(), ARRAY[0.25, -0.5, 1.0]::double precision[])
-                """
+        try await TestDatabases.withEmptyPostgres { url, _ in
+            let configuration = try PostgresStoreConfiguration(url: url)
+            let all = PostgresSchema.migrations
+            let pgvector = try #require(
+                all.firstIndex { $0.name == "20260206000000_enable_pgvector_and_fix_embedding_type" }
             )
-            try await client.query(
-                "DELETE FROM sluice_migrations WHERE name = '20260206000000_enable_pgvector_and_fix_embedding_type'"
-            )
-            #expect(try await !store.schemaStatus().isCurrent)
-
-            #expect(try await store.migrate() == ["20260206000000_enable_pgvector_and_fix_embedding_type"])
-            let rows = try await client.query(
-                """
-                SELECT format_type(atttypid, atttypmod), (SELECT embedding::text FROM records WHERE id = 'r')
-                FROM pg_attribute WHERE attrelid = 'records'::regclass AND attname = 'embedding'
-                """
-            ).collect()
-            let (type, value) = try #require(rows.first).decode((String, String).self)
-            #expect(type == "vector")
-            #expect(value == "[0.25,-0.5,1]")
+            // A database migrated up to just before the reference's migration.
+            func withStore<T: Sendable>(_ count: Int, _ body: (PostgresJobStore) async throws -> T) async throws -> T {
+                let store = PostgresJobStore(configuration: configuration, migrations: Array(all.prefix(count)))
+                return try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await store.run() }
+                    defer { group.cancelAll() }
+                    return try await body(store)
+                }
+            }
+            try await withStore(pgvector) { store in
+                _ = try await store.migrate()
+                // A column in the old system's type, with data.
+                try await store.client.query("ALTER TABLE records ADD COLUMN embedding double precision[]")
+                try await store.client.query("INSERT INTO projects (id, name, created_at) VALUES ('p', 'p', now())")
+                try await store.client.query(
+                    """
+                    INSERT INTO records (id, project_id, text, data, content_hash, created_at, embedding)
+                    VALUES ('r', 'p', 'hello', '{}', 'h', now(), ARRAY[0.25, -0.5, 1.0]::double precision[])
+                    """
+                )
+            }
+            try await withStore(pgvector + 1) { store in
+                #expect(try await store.migrate() == ["20260206000000_enable_pgvector_and_fix_embedding_type"])
+                let rows = try await store.client.query(
+                    """
+                    SELECT format_type(atttypid, atttypmod), (SELECT embedding::text FROM records WHERE id = 'r')
+                    FROM pg_attribute WHERE attrelid = 'records'::regclass AND attname = 'embedding'
+                    """
+                ).collect()
+                let (type, value) = try #require(rows.first).decode((String, String).self)
+                #expect(type == "vector")
+                #expect(value == "[0.25,-0.5,1]")
+            }
+            try await withStore(all.count) { store in
+                _ = try await store.migrate()
+                let rows = try await store.client.query(
+                    "SELECT embedding::text, position, text FROM chunks WHERE record_id = 'r'"
+                ).collect()
+                let (vector, position, text) = try #require(rows.first).decode((String, Int, String).self)
+                #expect(vector == "[0.25,-0.5,1]", "the record's vector is its first chunk's")
+                #expect(position == 0 && text == "hello")
+            }
         }
     }
 

@@ -58,7 +58,7 @@ struct SecurityTests {
             processedAfter: 1,
             now: Date()
         )
-        let stored = try await store.unembeddedRecords(projectID: id, limit: 1)
+        let stored = try await store.unembeddedChunks(projectID: id, limit: 1)
         try await store.saveEmbeddings(
             [(id: stored[0].id, vector: try await embedder.inner.embed([stored[0].text])[0])],
             projectID: id,

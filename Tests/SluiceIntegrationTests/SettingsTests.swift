@@ -64,7 +64,10 @@ struct SettingsTests {
         for setting in Settings.all where !Self.freeText.contains(setting.name) {
             for bad in ["not a value", "0", "-3"] {
                 // `0` and `-3` are fine only where they are not numbers at all (a flag such as false is `0`).
-                if bad != "not a value", setting == Settings.autoMigrate || setting == Settings.embeddingSendDimensions
+                // An overlap of 0 is a fine overlap.
+                if bad != "not a value",
+                    setting == Settings.autoMigrate || setting == Settings.embeddingSendDimensions
+                        || (setting == Settings.chunkOverlap && bad == "0")
                 {
                     continue
                 }

@@ -84,7 +84,7 @@ struct VectorizationTests {
             #expect(summary.embeddedCount == 300)
             #expect(summary.project.embeddingModel == "scripted")
             #expect(summary.project.embeddingDimensions == 8)
-            #expect(try await stores.pipeline.unembeddedRecords(projectID: project, limit: 10).isEmpty)
+            #expect(try await stores.pipeline.unembeddedChunks(projectID: project, limit: 10).isEmpty)
         }
     }
 
@@ -198,10 +198,11 @@ struct VectorizationTests {
         }
     }
 
-    @Test("over-long texts are cut to the input limit and counted")
-    func truncation() async throws {
+    @Test("a long text is embedded whole, chunk by chunk: nothing is cut")
+    func longTexts() async throws {
         try await withServerStore(.sqlite) { stores in
             let queue = DatabaseQueue(store: stores.queue, logger: quietLogger)
+            // 50,000 characters: chunks of at most 2,048 (the provider's input limit here), overlapping.
             let project = try await project(stores.pipeline, records: 3) {
                 $0 == 1 ? String(repeating: "word ", count: 10_000) : "short \($0)"
             }
@@ -211,14 +212,22 @@ struct VectorizationTests {
                 VectorizationHandler(
                     store: stores.pipeline,
                     provider: LocalEmbedder(dimensions: 8),
-                    options: VectorizationOptions(maxInputCharacters: 1_000)
+                    options: VectorizationOptions(maxInputCharacters: 2_048)
                 )
             )
             let runner = JobRunner(queue: queue, handlers: handlers, logger: quietLogger)
             let id = try await queue.enqueue(NewJob(jobType: .vectorize, payload: ["projectId": .string(project)])).id
             #expect(await runner.run(try #require(try await queue.claimJob([.vectorize]))) == .completed)
-            #expect(try await queue.getJob(id).result?["truncatedCount"] == 1)
-            #expect(try await queue.getJob(id).result?["model"] == "sluice-local-hash-v1")
+            let result = try await queue.getJob(id).result
+            #expect(result?["truncatedCount"] == 0)
+            let longChunks = Chunker().chunks(String(repeating: "word ", count: 10_000))
+            #expect(longChunks.count >= 25 && longChunks.allSatisfy { $0.count <= 2_048 })
+            #expect(
+                result?["embeddedCount"] == .int(Int64(2 + longChunks.count)),
+                "every chunk of the long record, and the two short ones"
+            )
+            #expect(result?["model"] == "sluice-local-hash-v1")
+            #expect(try await stores.pipeline.projectSummary(id: project)?.embeddedCount == 3)
         }
     }
 }
@@ -251,7 +260,7 @@ struct SearchTests {
                 processedAfter: 4,
                 now: Date()
             )
-            let stored = try await stores.pipeline.unembeddedRecords(projectID: project, limit: 10)
+            let stored = try await stores.pipeline.unembeddedChunks(projectID: project, limit: 10)
             let vectors = try await embedder.embed(stored.map(\.text))
             try await stores.pipeline.saveEmbeddings(
                 zip(stored, vectors).map { (id: $0.id, vector: $1) },
@@ -281,14 +290,14 @@ struct SearchTests {
                     let literal = "[" + query.map { String($0) }.joined(separator: ",") + "]"
                     return try await connection.query(
                         """
-                        EXPLAIN SELECT id FROM records
+                        EXPLAIN SELECT id FROM chunks
                         WHERE project_id = \(project) AND vector_dims(embedding) = 64
                         ORDER BY embedding::vector(64) <=> \(literal)::vector(64) LIMIT 3
                         """,
                         logger: quietLogger
                     ).collect().map { try $0.decode(String.self) }.joined(separator: "\n")
                 }
-                #expect(plan.contains("records_embedding_hnsw_64"), "\(plan)")
+                #expect(plan.contains("chunks_embedding_hnsw_64"), "\(plan)")
             }
         }
     }

@@ -10,14 +10,18 @@ public final class PostgresPipelineStore: PipelineStore, PostgresTableStore {
 
     public init(database: PostgresPool) { self.database = database }
 
+    /// A record counts as embedded when none of its chunks waits for a vector.
     private static let projectColumns = """
         p.id, p.name, p.embedding_model, p.embedding_dimensions, p.created_at,
         (SELECT count(*) FROM records r WHERE r.project_id = p.id),
-        (SELECT count(*) FROM records r WHERE r.project_id = p.id AND r.embedded_at IS NOT NULL)
+        (SELECT count(*) FROM records r WHERE r.project_id = p.id
+            AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.record_id = r.id AND c.embedded_at IS NULL))
         """
     private static let ingestColumns = """
-        id, project_id, status, total, processed, saved, skipped, error, created_at, started_at, completed_at
+        id, project_id, status, total, processed, saved, skipped, error, created_at, started_at, completed_at,
+        updated, unchanged
         """
+    private static let partColumns = "chunk_index, processed, saved, skipped, done, updated, unchanged"
 
     public func createProject(_ project: Project) async throws {
         do {
@@ -96,7 +100,7 @@ public final class PostgresPipelineStore: PipelineStore, PostgresTableStore {
         try await mapErrors {
             try await client.query(
                 """
-                SELECT chunk_index, processed, saved, skipped, done FROM ingest_chunks
+                SELECT \(unescaped: Self.partColumns) FROM ingest_chunks
                 WHERE ingest_job_id = \(ingestJobID) AND chunk_index = \(chunk)
                 """,
                 logger: logger
@@ -123,46 +127,173 @@ public final class PostgresPipelineStore: PipelineStore, PostgresTableStore {
         chunk: Int,
         processedAfter: Int,
         now: Date
-    ) async throws -> Int {
-        let ids = records.map { _ in JobID.make(at: now) }
-        let externalIDs = records.map { $0.externalID ?? "" }  // "" stands for NULL
-        let texts = records.map(\.text)
-        let data = records.map(\.json)
-        let hashes = records.map(\.contentHash)
-        // One statement, so one round trip: the records, the part's resume point and the job's counts change
-        // together or not at all.
-        return try await mapErrors {
-            try await client.query(
-                """
-                WITH inserted AS (
-                    INSERT INTO records (id, project_id, external_id, text, data, content_hash, created_at)
-                    SELECT id, \(projectID), NULLIF(external_id, ''), text, data::jsonb, content_hash, \(now)
-                    FROM unnest(\(ids)::text[], \(externalIDs)::text[], \(texts)::text[], \(data)::text[],
-                                \(hashes)::text[]) AS new (id, external_id, text, data, content_hash)
-                    ON CONFLICT (project_id, content_hash) DO NOTHING
-                    RETURNING 1),
-                counted AS (
-                    SELECT count(*)::int8 AS saved, \(records.count + invalid) - count(*)::int8 AS skipped
-                    FROM inserted),
-                part AS (
+    ) async throws -> BatchOutcome {
+        try await mapErrors {
+            try await client.withTransaction(logger: logger) { connection in
+                var outcome = BatchOutcome()
+                var pending = records
+                // A record another part inserted meanwhile (the same key in two parts running at once) is planned
+                // again once that part has committed: then it is an update or unchanged, never a failure.
+                // (ON CONFLICT waits for that part to commit, and the next statement sees its rows.)
+                for _ in 0..<5 where !pending.isEmpty {
+                    let (pass, conflicted) = try await storePass(pending, projectID, now, connection)
+                    outcome.inserted += pass.inserted
+                    outcome.updated += pass.updated
+                    outcome.unchanged += pass.unchanged
+                    pending = conflicted
+                }
+                guard pending.isEmpty else {
+                    throw QueueError.databaseError("\(pending.count) records kept being inserted by other uploads")
+                }
+                let skipped = invalid + outcome.unchanged
+                try await connection.query(
+                    """
                     UPDATE ingest_chunks
-                    SET processed = \(processedAfter), saved = ingest_chunks.saved + counted.saved,
-                        skipped = ingest_chunks.skipped + counted.skipped
-                    FROM counted
+                    SET processed = \(processedAfter), saved = saved + \(outcome.saved), skipped = skipped + \(skipped),
+                        updated = updated + \(outcome.updated), unchanged = unchanged + \(outcome.unchanged)
                     WHERE ingest_job_id = \(ingestJobID) AND chunk_index = \(chunk)
-                    RETURNING 1),
-                job AS (
+                    """,
+                    logger: logger
+                )
+                try await connection.query(
+                    """
                     UPDATE ingest_jobs
-                    SET saved = ingest_jobs.saved + counted.saved, skipped = ingest_jobs.skipped + counted.skipped,
-                        processed = processed + \(handled)
-                    FROM counted
+                    SET saved = saved + \(outcome.saved), skipped = skipped + \(skipped), processed = processed + \(handled),
+                        updated = updated + \(outcome.updated), unchanged = unchanged + \(outcome.unchanged)
                     WHERE id = \(ingestJobID)
-                    RETURNING 1)
-                SELECT saved FROM counted  -- every data-modifying CTE runs, read or not
+                    """,
+                    logger: logger
+                )
+                return outcome
+            }
+        }
+    }
+
+    /// Plans `records` against what is stored and writes the plan; returns what it did and the new records another
+    /// transaction inserted first (not written here).
+    private func storePass(
+        _ records: [NewRecord],
+        _ projectID: String,
+        _ now: Date,
+        _ connection: PostgresConnection
+    ) async throws -> (BatchOutcome, conflicted: [NewRecord]) {
+        // The batch's stored records, locked first (in one order, against deadlocks) so that a part of another upload
+        // cannot change them between this read and the writes below.
+        let keys = RecordPlan.keys(records)
+        try await connection.query(
+            """
+            SELECT id FROM records WHERE project_id = \(projectID) AND record_key = ANY(\(keys)::text[])
+            ORDER BY id FOR UPDATE
+            """,
+            logger: logger
+        )
+        var existing: [String: RecordPlan.Existing] = [:]
+        for row in try await connection.query(
+            """
+            SELECT r.record_key, r.id, r.content_hash,
+                   coalesce(array_agg(c.id ORDER BY c.position) FILTER (WHERE c.id IS NOT NULL), '{}'),
+                   coalesce(array_agg(c.text ORDER BY c.position) FILTER (WHERE c.id IS NOT NULL), '{}')
+            FROM records r LEFT JOIN chunks c ON c.record_id = r.id
+            WHERE r.project_id = \(projectID) AND r.record_key = ANY(\(keys)::text[])
+            GROUP BY r.record_key, r.id, r.content_hash
+            """,
+            logger: logger
+        ).collect() {
+            let (key, id, hash, chunkIDs, texts) = try row.decode(
+                (String, String, String, [String], [String]).self
+            )
+            existing[key] = RecordPlan.Existing(
+                id: id,
+                contentHash: hash,
+                chunks: zip(chunkIDs, texts).map { (id: $0, text: $1) }
+            )
+        }
+        let plan = RecordPlan(records, existing: existing)
+        // New records and every new chunk, each in one statement.
+        let recordIDs = plan.inserts.map { _ in JobID.make(at: now) }
+        var inserted: Set<String> = []
+        if !plan.inserts.isEmpty {
+            let keys = plan.inserts.map(\.key)
+            let externalIDs = plan.inserts.map { $0.externalID ?? "" }  // "" stands for NULL
+            let texts = plan.inserts.map(\.text)
+            let data = plan.inserts.map(\.json)
+            let hashes = plan.inserts.map(\.contentHash)
+            inserted = Set(
+                try await connection.query(
+                    """
+                    INSERT INTO records (id, project_id, record_key, external_id, text, data, content_hash,
+                                         created_at)
+                    SELECT id, \(projectID), record_key, NULLIF(external_id, ''), text, data::jsonb, content_hash,
+                           \(now)
+                    FROM unnest(\(recordIDs)::text[], \(keys)::text[], \(externalIDs)::text[], \(texts)::text[],
+                                \(data)::text[], \(hashes)::text[])
+                         AS new (id, record_key, external_id, text, data, content_hash)
+                    ON CONFLICT (project_id, record_key) DO NOTHING
+                    RETURNING id
+                    """,
+                    logger: logger
+                ).collect().map { try $0.decode(String.self) }
+            )
+        }
+        var chunkRecords: [String] = []
+        var chunkPositions: [Int] = []
+        var chunkTexts: [String] = []
+        var conflicted: [NewRecord] = []
+        for (id, record) in zip(recordIDs, plan.inserts) {
+            guard inserted.contains(id) else {
+                conflicted.append(record)
+                continue
+            }
+            for (position, text) in record.chunks.enumerated() {
+                chunkRecords.append(id)
+                chunkPositions.append(position)
+                chunkTexts.append(text)
+            }
+        }
+        if !plan.updates.isEmpty {
+            let ids = plan.updates.map(\.recordID)
+            let externalIDs = plan.updates.map { $0.record.externalID ?? "" }
+            let texts = plan.updates.map(\.record.text)
+            let data = plan.updates.map(\.record.json)
+            let hashes = plan.updates.map(\.record.contentHash)
+            let dropped = plan.updates.flatMap(\.dropChunkIDs)
+            try await connection.query(
+                """
+                UPDATE records SET external_id = NULLIF(new.external_id, ''), text = new.text,
+                    data = new.data::jsonb, content_hash = new.content_hash, updated_at = \(now)
+                FROM unnest(\(ids)::text[], \(externalIDs)::text[], \(texts)::text[], \(data)::text[],
+                            \(hashes)::text[]) AS new (id, external_id, text, data, content_hash)
+                WHERE records.id = new.id
                 """,
                 logger: logger
-            ).collect().first?.decode(Int.self) ?? 0
+            )
+            try await connection.query(
+                "DELETE FROM chunks WHERE id = ANY(\(dropped)::text[])",
+                logger: logger
+            )
+            for update in plan.updates {
+                for (position, text) in update.newChunks {
+                    chunkRecords.append(update.recordID)
+                    chunkPositions.append(position)
+                    chunkTexts.append(text)
+                }
+            }
         }
+        if !chunkRecords.isEmpty {
+            let chunkIDs = chunkRecords.map { _ in JobID.make(at: now) }
+            try await connection.query(
+                """
+                INSERT INTO chunks (id, record_id, position, project_id, text, created_at)
+                SELECT id, record_id, position, \(projectID), text, \(now)
+                FROM unnest(\(chunkIDs)::text[], \(chunkRecords)::text[], \(chunkPositions)::int8[],
+                            \(chunkTexts)::text[]) AS new (id, record_id, position, text)
+                """,
+                logger: logger
+            )
+        }
+        var outcome = plan.outcome
+        outcome.inserted -= conflicted.count
+        return (outcome, conflicted)
     }
 
     public func finishIngestChunk(ingestJobID: String, chunk: Int, now: Date) async throws -> (
@@ -180,7 +311,7 @@ public final class PostgresPipelineStore: PipelineStore, PostgresTableStore {
                         """
                         UPDATE ingest_chunks SET done = true
                         WHERE ingest_job_id = \(ingestJobID) AND chunk_index = \(chunk)
-                        RETURNING chunk_index, processed, saved, skipped, done
+                        RETURNING \(unescaped: Self.partColumns)
                         """,
                         logger: logger
                     ).collect().first.map(Self.decodeChunk)
@@ -220,8 +351,18 @@ public final class PostgresPipelineStore: PipelineStore, PostgresTableStore {
     }
 
     private static func decodeChunk(_ row: PostgresRow) throws -> IngestChunk {
-        let (index, processed, saved, skipped, done) = try row.decode((Int, Int, Int, Int, Bool).self)
-        return IngestChunk(index: index, processed: processed, saved: saved, skipped: skipped, done: done)
+        let (index, processed, saved, skipped, done, updated, unchanged) = try row.decode(
+            (Int, Int, Int, Int, Bool, Int, Int).self
+        )
+        return IngestChunk(
+            index: index,
+            processed: processed,
+            saved: saved,
+            skipped: skipped,
+            done: done,
+            updated: updated,
+            unchanged: unchanged
+        )
     }
 
     private func fetchProjects(_ query: PostgresQuery) async throws -> [ProjectSummary] {
@@ -259,6 +400,8 @@ public final class PostgresPipelineStore: PipelineStore, PostgresTableStore {
             processed: try cells[4].decode(Int.self),
             saved: try cells[5].decode(Int.self),
             skipped: try cells[6].decode(Int.self),
+            updated: try cells[11].decode(Int.self),
+            unchanged: try cells[12].decode(Int.self),
             error: try cells[7].decode(String?.self),
             createdAt: try cells[8].decode(Date.self),
             startedAt: try cells[9].decode(Date?.self),
@@ -268,11 +411,11 @@ public final class PostgresPipelineStore: PipelineStore, PostgresTableStore {
 }
 
 extension PostgresPipelineStore {
-    public func unembeddedRecords(projectID: String, limit: Int) async throws -> [(id: String, text: String)] {
+    public func unembeddedChunks(projectID: String, limit: Int) async throws -> [(id: String, text: String)] {
         try await mapErrors {
             try await client.query(
                 """
-                SELECT id, text FROM records WHERE project_id = \(projectID) AND embedded_at IS NULL
+                SELECT id, text FROM chunks WHERE project_id = \(projectID) AND embedded_at IS NULL
                 ORDER BY created_at, id LIMIT \(limit)
                 """,
                 logger: logger
@@ -289,7 +432,7 @@ extension PostgresPipelineStore {
                 """
                 SELECT id FROM projects
                 WHERE generate_embeddings
-                  AND EXISTS (SELECT 1 FROM records WHERE project_id = projects.id AND embedded_at IS NULL)
+                  AND EXISTS (SELECT 1 FROM chunks WHERE project_id = projects.id AND embedded_at IS NULL)
                   AND NOT EXISTS (
                       SELECT 1 FROM ingest_jobs
                       WHERE project_id = projects.id AND status IN ('PENDING', 'PROCESSING'))
@@ -343,9 +486,9 @@ extension PostgresPipelineStore {
                 }
                 try await connection.query(
                     """
-                    UPDATE records SET embedding = new.embedding::vector, embedding_model = \(model), embedded_at = \(now)
+                    UPDATE chunks SET embedding = new.embedding::vector, embedding_model = \(model), embedded_at = \(now)
                     FROM unnest(\(ids)::text[], \(texts)::text[]) AS new (id, embedding)
-                    WHERE records.id = new.id AND records.project_id = \(projectID)
+                    WHERE chunks.id = new.id AND chunks.project_id = \(projectID)
                     """,
                     logger: logger
                 )
@@ -355,11 +498,13 @@ extension PostgresPipelineStore {
 }
 
 extension PostgresPipelineStore {
-    /// Uses the HNSW index for the vector length when there is one (`prepareVectorIndex`): the query repeats the
-    /// index's expression and predicate.
+    /// Uses the HNSW index for the vector length when there is one (`prepareVectorIndex`): the inner query repeats
+    /// the index's expression and predicate and takes the nearest chunks, the outer keeps each record's nearest.
     public func nearest(projectID: String, to vector: [Float], model: String, limit: Int) async throws -> [SearchHit] {
-        let dimensions = vector.count
+        let dimensions = String(vector.count)
         let query = "[" + vector.map { String($0) }.joined(separator: ",") + "]"
+        // Several chunks of one record may be among the nearest: ask for more chunks than records.
+        let candidates = limit * 4
         return try await mapErrors {
             try await client.withTransaction(logger: logger) { connection in
                 // A wider candidate list than the default 40, so that a filter by project still finds k records.
@@ -367,23 +512,34 @@ extension PostgresPipelineStore {
                 try await connection.query("SET LOCAL hnsw.iterative_scan = relaxed_order", logger: logger)
                 return try await connection.query(
                     """
-                    SELECT id, external_id, text, data::text,
-                           (embedding::vector(\(unescaped: String(dimensions))) <=> \(query)::vector(\(unescaped: String(dimensions))))::float8
-                    FROM records
-                    WHERE project_id = \(projectID) AND embedding_model = \(model)
-                      AND vector_dims(embedding) = \(unescaped: String(dimensions))
-                    ORDER BY embedding::vector(\(unescaped: String(dimensions))) <=> \(query)::vector(\(unescaped: String(dimensions)))
+                    SELECT r.id, r.external_id, best.text, best.position, r.data::text, best.distance
+                    FROM (
+                        SELECT DISTINCT ON (record_id) record_id, text, position, distance
+                        FROM (
+                            SELECT record_id, text, position,
+                                   (embedding::vector(\(unescaped: dimensions)) <=> \(query)::vector(\(unescaped: dimensions)))::float8 AS distance
+                            FROM chunks
+                            WHERE project_id = \(projectID) AND embedding_model = \(model)
+                              AND vector_dims(embedding) = \(unescaped: dimensions)
+                            ORDER BY embedding::vector(\(unescaped: dimensions)) <=> \(query)::vector(\(unescaped: dimensions))
+                            LIMIT \(candidates)
+                        ) AS nearest_chunks
+                        ORDER BY record_id, distance
+                    ) AS best
+                    JOIN records r ON r.id = best.record_id
+                    ORDER BY best.distance, r.id
                     LIMIT \(limit)
                     """,
                     logger: logger
                 ).collect().map { row in
-                    let (id, external, text, data, distance) = try row.decode(
-                        (String, String?, String, String, Double).self
+                    let (id, external, text, position, data, distance) = try row.decode(
+                        (String, String?, String, Int, String, Double).self
                     )
                     return SearchHit(
                         id: id,
                         externalID: external,
                         text: text,
+                        chunk: position,
                         data: try JSONValue(parsing: data),
                         distance: distance
                     )
@@ -398,7 +554,7 @@ extension PostgresPipelineStore {
         _ = try await mapErrors {
             try await client.query(
                 """
-                CREATE INDEX IF NOT EXISTS records_embedding_hnsw_\(unescaped: n) ON records
+                CREATE INDEX IF NOT EXISTS chunks_embedding_hnsw_\(unescaped: n) ON chunks
                 USING hnsw ((embedding::vector(\(unescaped: n))) vector_cosine_ops)
                 WHERE vector_dims(embedding) = \(unescaped: n)
                 """,
@@ -421,13 +577,27 @@ extension PostgresPipelineStore {
                 )
                 return try await connection.query(
                     """
-                    UPDATE records SET embedding = NULL, embedding_model = NULL, embedded_at = NULL
+                    UPDATE chunks SET embedding = NULL, embedding_model = NULL, embedded_at = NULL
                     WHERE project_id = \(projectID) AND embedded_at IS NOT NULL
                     RETURNING id
                     """,
                     logger: logger
                 ).collect().count
             }
+        }
+    }
+
+    public func deleteRecords(projectID: String, externalIDs: [String]) async throws -> [String] {
+        try await mapErrors {
+            try await client.query(
+                """
+                DELETE FROM records WHERE project_id = \(projectID) AND external_id = ANY(\(externalIDs)::text[])
+                RETURNING external_id
+                """,
+                logger: logger
+            ).collect().map { try $0.decode(String.self) }.reduce(into: [String]()) {
+                if !$0.contains($1) { $0.append($1) }
+            }.sorted()
         }
     }
 }

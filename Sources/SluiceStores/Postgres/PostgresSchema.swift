@@ -156,5 +156,61 @@ enum PostgresPipelineMigrations {
                 "UPDATE projects SET generate_embeddings = true WHERE embedding_model IS NOT NULL",
             ]
         ),
+        // Records keep an identity of their own (the external id, or the content hash without one) and are updated in
+        // place; what is embedded moves to `chunks`, one row per piece of a record's text, so that an edited record
+        // re-embeds only the chunks that changed, and a vector update no longer rewrites the record's row with its
+        // JSON. The old unique content hash goes (two records with their own ids may hold the same text); each
+        // existing record becomes its own first chunk, its vector kept (the HNSW indexes on `records` go with the
+        // column; `prepareVectorIndex` makes them on `chunks`). An existing external id becomes the identity where
+        // it is unique in its project.
+        Migration(
+            "20261201120000_records_identity_and_chunks",
+            [
+                "ALTER TABLE records ADD COLUMN record_key text, ADD COLUMN updated_at timestamptz",
+                """
+                UPDATE records SET record_key =
+                    CASE WHEN external_id IS NOT NULL AND (
+                             SELECT count(*) FROM records other
+                             WHERE other.project_id = records.project_id AND other.external_id = records.external_id
+                         ) = 1
+                         THEN 'id:' || external_id ELSE 'sha256:' || content_hash END
+                """,
+                "ALTER TABLE records ALTER COLUMN record_key SET NOT NULL",
+                "ALTER TABLE records DROP CONSTRAINT records_project_id_content_hash_key",
+                "CREATE UNIQUE INDEX records_key_idx ON records (project_id, record_key)",
+                "CREATE INDEX records_external_idx ON records (project_id, external_id)",
+                """
+                CREATE TABLE chunks (
+                    id              text        PRIMARY KEY,
+                    record_id       text        NOT NULL REFERENCES records (id) ON DELETE CASCADE,
+                    position        integer     NOT NULL,
+                    project_id      text        NOT NULL,
+                    text            text        NOT NULL,
+                    embedding       vector,
+                    embedding_model text,
+                    embedded_at     timestamptz,
+                    created_at      timestamptz NOT NULL,
+                    UNIQUE (record_id, position)
+                )
+                """,
+                """
+                INSERT INTO chunks (id, record_id, position, project_id, text, embedding, embedding_model, embedded_at,
+                                    created_at)
+                SELECT id, id, 0, project_id, text, embedding, embedding_model, embedded_at, created_at FROM records
+                """,
+                "ALTER TABLE records DROP COLUMN embedding, DROP COLUMN embedding_model, DROP COLUMN embedded_at",
+                // Vectorization walks a project's chunks that have no embedding yet; search reads a project's chunks.
+                "CREATE INDEX chunks_unembedded_idx ON chunks (project_id, created_at, id) WHERE embedded_at IS NULL",
+                "CREATE INDEX chunks_project_idx ON chunks (project_id, embedding_model)",
+                """
+                ALTER TABLE ingest_jobs ADD COLUMN updated integer NOT NULL DEFAULT 0,
+                    ADD COLUMN unchanged integer NOT NULL DEFAULT 0
+                """,
+                """
+                ALTER TABLE ingest_chunks ADD COLUMN updated integer NOT NULL DEFAULT 0,
+                    ADD COLUMN unchanged integer NOT NULL DEFAULT 0
+                """,
+            ]
+        ),
     ]
 }

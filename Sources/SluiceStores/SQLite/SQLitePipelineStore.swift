@@ -10,14 +10,18 @@ public final class SQLitePipelineStore: PipelineStore, SQLiteTableStore {
 
     public init(database: SQLiteDatabase) { self.database = database }
 
+    /// A record counts as embedded when none of its chunks waits for a vector.
     private static let projectColumns = """
         p.id, p.name, p.embedding_model, p.embedding_dimensions, p.created_at,
         (SELECT count(*) FROM records r WHERE r.project_id = p.id),
-        (SELECT count(*) FROM records r WHERE r.project_id = p.id AND r.embedded_at IS NOT NULL)
+        (SELECT count(*) FROM records r WHERE r.project_id = p.id
+            AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.record_id = r.id AND c.embedded_at IS NULL))
         """
     private static let ingestColumns = """
-        id, project_id, status, total, processed, saved, skipped, error, created_at, started_at, completed_at
+        id, project_id, status, total, processed, saved, skipped, error, created_at, started_at, completed_at,
+        updated, unchanged
         """
+    private static let partColumns = "chunk_index, processed, saved, skipped, done, updated, unchanged"
 
     public func createProject(_ project: Project) async throws {
         let arguments: StatementArguments = [project.id, project.name, Self.micros(project.createdAt)]
@@ -92,8 +96,7 @@ public final class SQLitePipelineStore: PipelineStore, SQLiteTableStore {
             try Row.fetchOne(
                 db,
                 sql: """
-                    SELECT chunk_index, processed, saved, skipped, done FROM ingest_chunks
-                    WHERE ingest_job_id = ? AND chunk_index = ?
+                    SELECT \(Self.partColumns) FROM ingest_chunks WHERE ingest_job_id = ? AND chunk_index = ?
                     """,
                 arguments: [ingestJobID, chunk]
             ).map(Self.decodeChunk)
@@ -119,41 +122,94 @@ public final class SQLitePipelineStore: PipelineStore, SQLiteTableStore {
         chunk: Int,
         processedAfter: Int,
         now: Date
-    ) async throws -> Int {
+    ) async throws -> BatchOutcome {
         let nowMicros = Self.micros(now)
         return try await write { db in
-            let insert = try db.cachedStatement(
+            let plan = RecordPlan(records, existing: try Self.existing(RecordPlan.keys(records), projectID, db))
+            let insertRecord = try db.cachedStatement(
                 sql: """
-                    INSERT INTO records (id, project_id, external_id, text, data, content_hash, created_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (project_id, content_hash) DO NOTHING
+                    INSERT INTO records (id, project_id, record_key, external_id, text, data, content_hash, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                     """
             )
-            var inserted = 0
-            for record in records {
-                try insert.execute(arguments: [
-                    JobID.make(at: now), projectID, record.externalID, record.text, record.json,
-                    record.contentHash, nowMicros,
+            let insertChunk = try db.cachedStatement(
+                sql: """
+                    INSERT INTO chunks (id, record_id, position, project_id, text, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    """
+            )
+            for record in plan.inserts {
+                let id = JobID.make(at: now)
+                try insertRecord.execute(arguments: [
+                    id, projectID, record.key, record.externalID, record.text, record.json, record.contentHash,
+                    nowMicros,
                 ])
-                inserted += db.changesCount
+                for (position, text) in record.chunks.enumerated() {
+                    try insertChunk.execute(arguments: [JobID.make(at: now), id, position, projectID, text, nowMicros])
+                }
             }
-            let skipped = records.count - inserted + invalid
+            for update in plan.updates {
+                try db.execute(
+                    sql: """
+                        UPDATE records SET external_id = ?, text = ?, data = ?, content_hash = ?, updated_at = ?
+                        WHERE id = ?
+                        """,
+                    arguments: [
+                        update.record.externalID, update.record.text, update.record.json, update.record.contentHash,
+                        nowMicros, update.recordID,
+                    ]
+                )
+                for id in update.dropChunkIDs {
+                    try db.execute(sql: "DELETE FROM chunks WHERE id = ?", arguments: [id])
+                }
+                for (position, text) in update.newChunks {
+                    try insertChunk.execute(arguments: [
+                        JobID.make(at: now), update.recordID, position, projectID, text, nowMicros,
+                    ])
+                }
+            }
+            let outcome = plan.outcome
+            let skipped = invalid + outcome.unchanged
             try db.execute(
                 sql: """
-                    UPDATE ingest_chunks SET processed = ?, saved = saved + ?, skipped = skipped + ?
+                    UPDATE ingest_chunks SET processed = ?, saved = saved + ?, skipped = skipped + ?,
+                        updated = updated + ?, unchanged = unchanged + ?
                     WHERE ingest_job_id = ? AND chunk_index = ?
                     """,
-                arguments: [processedAfter, inserted, skipped, ingestJobID, chunk]
+                arguments: [
+                    processedAfter, outcome.saved, skipped, outcome.updated, outcome.unchanged, ingestJobID, chunk,
+                ]
             )
             try db.execute(
                 sql: """
-                    UPDATE ingest_jobs SET saved = saved + ?, skipped = skipped + ?, processed = processed + ?
+                    UPDATE ingest_jobs SET saved = saved + ?, skipped = skipped + ?, processed = processed + ?,
+                        updated = updated + ?, unchanged = unchanged + ?
                     WHERE id = ?
                     """,
-                arguments: [inserted, skipped, handled, ingestJobID]
+                arguments: [outcome.saved, skipped, handled, outcome.updated, outcome.unchanged, ingestJobID]
             )
-            return inserted
+            return outcome
         }
+    }
+
+    /// The stored records among `keys`, with their chunks.
+    private static func existing(
+        _ keys: [String],
+        _ projectID: String,
+        _ db: Database
+    ) throws -> [String: RecordPlan.Existing] {
+        var found: [String: RecordPlan.Existing] = [:]
+        let select = try db.cachedStatement(
+            sql: "SELECT id, content_hash FROM records WHERE project_id = ? AND record_key = ?"
+        )
+        let chunks = try db.cachedStatement(sql: "SELECT id, text FROM chunks WHERE record_id = ? ORDER BY position")
+        for key in keys {
+            guard let row = try Row.fetchOne(select, arguments: [projectID, key]) else { continue }
+            let id: String = row[0]
+            let stored = try Row.fetchAll(chunks, arguments: [id]).map { (id: $0[0] as String, text: $0[1] as String) }
+            found[key] = RecordPlan.Existing(id: id, contentHash: row[1], chunks: stored)
+        }
+        return found
     }
 
     public func finishIngestChunk(ingestJobID: String, chunk: Int, now: Date) async throws -> (
@@ -168,10 +224,7 @@ public final class SQLitePipelineStore: PipelineStore, SQLiteTableStore {
             guard
                 let row = try Row.fetchOne(
                     db,
-                    sql: """
-                        SELECT chunk_index, processed, saved, skipped, done FROM ingest_chunks
-                        WHERE ingest_job_id = ? AND chunk_index = ?
-                        """,
+                    sql: "SELECT \(Self.partColumns) FROM ingest_chunks WHERE ingest_job_id = ? AND chunk_index = ?",
                     arguments: [ingestJobID, chunk]
                 )
             else {
@@ -203,7 +256,15 @@ public final class SQLitePipelineStore: PipelineStore, SQLiteTableStore {
     }
 
     private static func decodeChunk(_ row: Row) throws -> IngestChunk {
-        IngestChunk(index: row[0], processed: row[1], saved: row[2], skipped: row[3], done: row[4])
+        IngestChunk(
+            index: row[0],
+            processed: row[1],
+            saved: row[2],
+            skipped: row[3],
+            done: row[4],
+            updated: row[5],
+            unchanged: row[6]
+        )
     }
 
     private static func decodeProject(_ row: Row) throws -> ProjectSummary {
@@ -230,6 +291,8 @@ public final class SQLitePipelineStore: PipelineStore, SQLiteTableStore {
             processed: row[4],
             saved: row[5],
             skipped: row[6],
+            updated: row[11],
+            unchanged: row[12],
             error: row[7],
             createdAt: date(row[8]),
             startedAt: (row[9] as Int64?).map(date),
@@ -239,12 +302,12 @@ public final class SQLitePipelineStore: PipelineStore, SQLiteTableStore {
 }
 
 extension SQLitePipelineStore {
-    public func unembeddedRecords(projectID: String, limit: Int) async throws -> [(id: String, text: String)] {
+    public func unembeddedChunks(projectID: String, limit: Int) async throws -> [(id: String, text: String)] {
         try await read { db in
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT id, text FROM records WHERE project_id = ? AND embedded_at IS NULL
+                    SELECT id, text FROM chunks WHERE project_id = ? AND embedded_at IS NULL
                     ORDER BY created_at, id LIMIT ?
                     """,
                 arguments: [projectID, limit]
@@ -259,7 +322,7 @@ extension SQLitePipelineStore {
                 sql: """
                     SELECT id FROM projects
                     WHERE generate_embeddings
-                      AND EXISTS (SELECT 1 FROM records WHERE project_id = projects.id AND embedded_at IS NULL)
+                      AND EXISTS (SELECT 1 FROM chunks WHERE project_id = projects.id AND embedded_at IS NULL)
                       AND NOT EXISTS (
                           SELECT 1 FROM ingest_jobs
                           WHERE project_id = projects.id AND status IN ('PENDING', 'PROCESSING'))
@@ -302,7 +365,7 @@ extension SQLitePipelineStore {
             }
             let update = try db.cachedStatement(
                 sql: """
-                    UPDATE records SET embedding = ?, embedding_model = ?, embedded_at = ?
+                    UPDATE chunks SET embedding = ?, embedding_model = ?, embedded_at = ?
                     WHERE id = ? AND project_id = ?
                     """
             )
@@ -332,43 +395,46 @@ extension SQLitePipelineStore {
 }
 
 extension SQLitePipelineStore {
-    /// Exact search: every embedded record of the project is compared with the query.
+    /// Exact search: every embedded chunk of the project is compared with the query; each record once, by its
+    /// nearest chunk.
     public func nearest(projectID: String, to vector: [Float], model: String, limit: Int) async throws -> [SearchHit] {
         let queryNorm = vector.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
         return try await read { db in
             let rows = try Row.fetchCursor(
                 db,
                 sql: """
-                    SELECT id, external_id, text, data, embedding FROM records
+                    SELECT record_id, position, embedding FROM chunks
                     WHERE project_id = ? AND embedding_model = ? AND embedding IS NOT NULL
                     """,
                 arguments: [projectID, model]
             )
-            var scored: [(distance: Double, id: String, row: Row)] = []
+            var best: [String: (distance: Double, position: Int)] = [:]
             while let row = try rows.next() {
-                let stored = Self.vector(row[4])
+                let stored = Self.vector(row[2])
                 guard stored.count == vector.count else { continue }
-                var dot = 0.0
-                var norm = 0.0
-                for (a, b) in zip(stored, vector) {
-                    dot += Double(a) * Double(b)
-                    norm += Double(a) * Double(a)
-                }
-                let denominator = norm.squareRoot() * queryNorm
-                let distance = denominator > 0 ? 1 - dot / denominator : 1
-                scored.append((distance, row[0], row.copy()))
-                if scored.count > limit * 4 + 64 {
-                    scored.sort { ($0.distance, $0.id) < ($1.distance, $1.id) }
-                    scored.removeLast(scored.count - limit)
-                }
+                let distance = ExactSearch.cosineDistance(stored, vector, queryNorm: queryNorm)
+                let record: String = row[0]
+                if best[record].map({ distance < $0.distance }) ?? true { best[record] = (distance, row[1]) }
             }
-            scored.sort { ($0.distance, $0.id) < ($1.distance, $1.id) }
-            return try scored.prefix(limit).map { hit in
-                SearchHit(
-                    id: hit.id,
-                    externalID: hit.row[1],
-                    text: hit.row[2],
-                    data: try JSONValue(parsing: hit.row[3]),
+            let nearest = best.sorted { ($0.value.distance, $0.key) < ($1.value.distance, $1.key) }.prefix(limit)
+            return try nearest.map { record, hit in
+                guard
+                    let row = try Row.fetchOne(
+                        db,
+                        sql: """
+                            SELECT r.external_id, c.text, r.data FROM records r
+                            JOIN chunks c ON c.record_id = r.id AND c.position = ?
+                            WHERE r.id = ?
+                            """,
+                        arguments: [hit.position, record]
+                    )
+                else { throw PipelineError(code: .projectNotFound, message: "record \(record) vanished") }
+                return SearchHit(
+                    id: record,
+                    externalID: row[0],
+                    text: row[1],
+                    chunk: hit.position,
+                    data: try JSONValue(parsing: row[2]),
                     distance: hit.distance
                 )
             }
@@ -390,12 +456,26 @@ extension SQLitePipelineStore {
             )
             try db.execute(
                 sql: """
-                    UPDATE records SET embedding = NULL, embedding_model = NULL, embedded_at = NULL
+                    UPDATE chunks SET embedding = NULL, embedding_model = NULL, embedded_at = NULL
                     WHERE project_id = ? AND embedded_at IS NOT NULL
                     """,
                 arguments: [projectID]
             )
             return db.changesCount
+        }
+    }
+
+    public func deleteRecords(projectID: String, externalIDs: [String]) async throws -> [String] {
+        try await write { db in
+            var deleted: [String] = []
+            for id in Set(externalIDs).sorted() {
+                try db.execute(
+                    sql: "DELETE FROM records WHERE project_id = ? AND external_id = ?",
+                    arguments: [projectID, id]
+                )
+                if db.changesCount > 0 { deleted.append(id) }
+            }
+            return deleted
         }
     }
 }

@@ -125,5 +125,74 @@ enum SQLitePipelineMigrations {
                 "UPDATE projects SET generate_embeddings = 1 WHERE embedding_model IS NOT NULL",
             ]
         ),
+        // Records keep an identity of their own (the external id, or the content hash without one) and are updated in
+        // place; what is embedded moves to `chunks`, one row per piece of a record's text, so that an edited record
+        // re-embeds only the chunks that changed. The old unique content hash goes (two records with their own ids
+        // may hold the same text); each existing record becomes its own first chunk, its vector kept. An existing
+        // external id becomes the identity where it is unique in its project.
+        Migration(
+            "20261201120000_records_identity_and_chunks",
+            [
+                """
+                CREATE TABLE records_new (
+                    id           TEXT    PRIMARY KEY NOT NULL,
+                    project_id   TEXT    NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+                    record_key   TEXT    NOT NULL,
+                    external_id  TEXT,
+                    text         TEXT    NOT NULL,
+                    data         TEXT    NOT NULL,
+                    content_hash TEXT    NOT NULL,
+                    created_at   INTEGER NOT NULL,
+                    updated_at   INTEGER
+                )
+                """,
+                """
+                INSERT INTO records_new (id, project_id, record_key, external_id, text, data, content_hash, created_at)
+                SELECT id, project_id,
+                       CASE WHEN external_id IS NOT NULL AND (
+                                SELECT count(*) FROM records other
+                                WHERE other.project_id = records.project_id AND other.external_id = records.external_id
+                            ) = 1
+                            THEN 'id:' || external_id ELSE 'sha256:' || content_hash END,
+                       external_id, text, data, content_hash, created_at
+                FROM records
+                """,
+                """
+                CREATE TABLE old_vectors AS
+                SELECT id, project_id, text, embedding, embedding_model, embedded_at, created_at FROM records
+                """,
+                "DROP TABLE records",
+                "ALTER TABLE records_new RENAME TO records",
+                "CREATE UNIQUE INDEX records_key_idx ON records (project_id, record_key)",
+                "CREATE INDEX records_external_idx ON records (project_id, external_id)",
+                """
+                CREATE TABLE chunks (
+                    id              TEXT    PRIMARY KEY NOT NULL,
+                    record_id       TEXT    NOT NULL REFERENCES records (id) ON DELETE CASCADE,
+                    position        INTEGER NOT NULL,
+                    project_id      TEXT    NOT NULL,
+                    text            TEXT    NOT NULL,
+                    embedding       BLOB,
+                    embedding_model TEXT,
+                    embedded_at     INTEGER,
+                    created_at      INTEGER NOT NULL,
+                    UNIQUE (record_id, position)
+                )
+                """,
+                """
+                INSERT INTO chunks (id, record_id, position, project_id, text, embedding, embedding_model, embedded_at,
+                                    created_at)
+                SELECT id, id, 0, project_id, text, embedding, embedding_model, embedded_at, created_at FROM old_vectors
+                """,
+                "DROP TABLE old_vectors",
+                // Vectorization walks a project's chunks that have no embedding yet; search reads a project's chunks.
+                "CREATE INDEX chunks_unembedded_idx ON chunks (project_id, created_at, id) WHERE embedded_at IS NULL",
+                "CREATE INDEX chunks_project_idx ON chunks (project_id, embedding_model)",
+                "ALTER TABLE ingest_jobs ADD COLUMN updated INTEGER NOT NULL DEFAULT 0",
+                "ALTER TABLE ingest_jobs ADD COLUMN unchanged INTEGER NOT NULL DEFAULT 0",
+                "ALTER TABLE ingest_chunks ADD COLUMN updated INTEGER NOT NULL DEFAULT 0",
+                "ALTER TABLE ingest_chunks ADD COLUMN unchanged INTEGER NOT NULL DEFAULT 0",
+            ]
+        ),
     ]
 }
