@@ -1,0 +1,173 @@
+import Foundation
+import SluiceCore
+import SluiceEmbeddings
+import SluicePipeline
+import SluiceStores
+import Testing
+
+/// Records that stay in sync with their source: identity by external id (or content), updates in place that
+/// re-embed only changed chunks, deletes, and search over chunks. Every case on every store.
+@Suite("Record sync", .timeLimit(.minutes(5)))
+struct RecordSyncTests {
+    /// Chunks of at most 40 characters, so that a short test text has several.
+    static let reader = RecordReader(chunker: Chunker(size: 40, overlap: 0))
+    static let embedder = LocalEmbedder(dimensions: 32)
+
+    /// One project, and a way to store batches into it and embed what waits.
+    struct Project {
+        let store: any PipelineStore
+        let id = UUID().uuidString.lowercased()
+
+        init(_ store: any PipelineStore) async throws {
+            self.store = store
+            try await store.createProject(
+                SluicePipeline.Project(id: id, name: "sync-\(id.prefix(6))", createdAt: Date())
+            )
+        }
+
+        /// Stores `records` as one upload of one part; returns what it did.
+        func upload(_ records: [JSONValue]) async throws -> BatchOutcome {
+            let ingest = UUID().uuidString.lowercased()
+            try await store.createIngestJob(
+                IngestJob(id: ingest, projectID: id, total: records.count, createdAt: Date()),
+                chunks: 1
+            )
+            let read = try records.map { try RecordSyncTests.reader.read($0).get() }
+            return try await store.storeBatch(
+                read,
+                invalid: 0,
+                handled: records.count,
+                ingestJobID: ingest,
+                projectID: id,
+                chunk: 0,
+                processedAfter: records.count,
+                now: Date()
+            )
+        }
+
+        /// Embeds every chunk that waits; returns their texts.
+        @discardableResult
+        func embedPending() async throws -> [String] {
+            let pending = try await store.unembeddedChunks(projectID: id, limit: 1_000)
+            guard !pending.isEmpty else { return [] }
+            let vectors = try await RecordSyncTests.embedder.embed(pending.map(\.text))
+            try await store.saveEmbeddings(
+                zip(pending, vectors).map { (id: $0.id, vector: $1) },
+                projectID: id,
+                model: RecordSyncTests.embedder.model,
+                dimensions: RecordSyncTests.embedder.dimensions,
+                now: Date()
+            )
+            return pending.map(\.text).sorted()
+        }
+
+        func search(_ text: String, k: Int = 10) async throws -> [SearchHit] {
+            let query = try await RecordSyncTests.embedder.embed([text])[0]
+            return try await store.nearest(projectID: id, to: query, model: RecordSyncTests.embedder.model, limit: k)
+        }
+    }
+
+    static let longText = "The first sentence is here. The second one follows it. The third closes the record."
+
+    @Test(
+        "same id and content: unchanged; new content: updated in place, only changed chunks embedded again",
+        arguments: StoreKind.allCases
+    )
+    func updates(kind: StoreKind) async throws {
+        try await withServerStore(kind) { stores in
+            let project = try await Project(stores.pipeline)
+            let first = try await project.upload([
+                ["id": "a", "text": .string(Self.longText)], ["id": "b", "text": "a short one"],
+            ])
+            #expect(first == BatchOutcome(inserted: 2))
+            let chunksOfA = Self.reader.chunker.chunks(Self.longText)
+            #expect(chunksOfA.count == 3)
+            #expect(try await project.embedPending().count == chunksOfA.count + 1)
+
+            // The same upload again: nothing changes, nothing waits for a vector.
+            let again = try await project.upload([
+                ["id": "a", "text": .string(Self.longText)], ["id": "b", "text": "a short one"],
+            ])
+            #expect(again == BatchOutcome(unchanged: 2))
+            #expect(try await project.embedPending().isEmpty)
+
+            // Record a changes its last sentence: it is updated, and only its last chunk is embedded again.
+            let edited = Self.longText.replacingOccurrences(of: "The third closes", with: "A new third ends")
+            let update = try await project.upload([["id": "a", "text": .string(edited)]])
+            #expect(update == BatchOutcome(updated: 1))
+            #expect(try await project.embedPending() == [Self.reader.chunker.chunks(edited).last!])
+            let summary = try #require(try await stores.pipeline.projectSummary(id: project.id))
+            #expect(summary.recordCount == 2, "updated in place, not a second row")
+            #expect(summary.embeddedCount == 2)
+
+            // Search sees the new text, not the old one, and each record once.
+            let hits = try await project.search("A new third ends the record.")
+            #expect(hits.first?.externalID == "a")
+            #expect(hits.first?.text == Self.reader.chunker.chunks(edited).last)
+            #expect(hits.first?.chunk == 2)
+            #expect(Set(hits.map(\.id)).count == hits.count, "no record twice")
+            #expect(hits.count == 2)
+            #expect(hits.first?.data["text"] == .string(edited))
+
+            // A shorter text drops the chunks past its end.
+            #expect(try await project.upload([["id": "a", "text": "now short"]]) == BatchOutcome(updated: 1))
+            #expect(try await project.embedPending() == ["now short"])
+            #expect(try await project.search("The second one follows it.").allSatisfy { $0.chunk == 0 })
+        }
+    }
+
+    @Test(
+        "without an id the content is the identity; with ids two records may hold the same text",
+        arguments: StoreKind.allCases
+    )
+    func identity(kind: StoreKind) async throws {
+        try await withServerStore(kind) { stores in
+            let project = try await Project(stores.pipeline)
+            #expect(
+                try await project.upload([["text": "same"], ["text": "same"]])
+                    == BatchOutcome(inserted: 1, unchanged: 1)
+            )
+            #expect(try await project.upload([["text": "same"]]) == BatchOutcome(unchanged: 1))
+            #expect(
+                try await project.upload([["id": 1, "text": "same"], ["id": 2, "text": "same"]])
+                    == BatchOutcome(inserted: 2)
+            )
+            #expect(try await stores.pipeline.projectSummary(id: project.id)?.recordCount == 3)
+            // A repeated id within one upload counts once, as its first occurrence.
+            #expect(
+                try await project.upload([["id": 3, "text": "first"], ["id": 3, "text": "second"]])
+                    == BatchOutcome(inserted: 1, unchanged: 1)
+            )
+            try await project.embedPending()
+            #expect(try await project.search("first").first?.text == "first")
+        }
+    }
+
+    @Test("deleted records leave search at once; unknown ids are not reported deleted", arguments: StoreKind.allCases)
+    func deletes(kind: StoreKind) async throws {
+        try await withServerStore(kind) { stores in
+            let project = try await Project(stores.pipeline)
+            _ = try await project.upload([
+                ["id": "keep", "text": "alpha beta"], ["id": "drop", "text": "alpha gamma"],
+                ["id": "long", "text": .string(Self.longText)],
+            ])
+            try await project.embedPending()
+            #expect(try await project.search("alpha gamma").first?.externalID == "drop")
+            let deleted = try await stores.pipeline.deleteRecords(
+                projectID: project.id,
+                externalIDs: ["drop", "long", "never-was", "drop"]
+            )
+            #expect(deleted == ["drop", "long"])
+            #expect(try await project.search("alpha gamma").map(\.externalID) == ["keep"])
+            #expect(try await stores.pipeline.unembeddedChunks(projectID: project.id, limit: 10).isEmpty)
+            #expect(try await stores.pipeline.projectSummary(id: project.id)?.recordCount == 1)
+            // Another project's record with the same id is its own.
+            let other = try await Project(stores.pipeline)
+            _ = try await other.upload([["id": "keep", "text": "elsewhere"]])
+            #expect(try await stores.pipeline.deleteRecords(projectID: project.id, externalIDs: ["keep"]) == ["keep"])
+            #expect(try await stores.pipeline.projectSummary(id: other.id)?.recordCount == 1)
+            // Deleted, then uploaded again: a new record.
+            #expect(try await project.upload([["id": "drop", "text": "alpha gamma"]]) == BatchOutcome(inserted: 1))
+        }
+    }
+}
