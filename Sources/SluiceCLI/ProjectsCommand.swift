@@ -161,6 +161,12 @@ struct Ingest: AsyncParsableCommand {
     @Flag(help: "Embed the records once stored (VECTORIZE).") var embed = false
     @Option(help: "Fields whose text is embedded, comma-separated (default: text, else every string field).")
     var textFields: String?
+    @Option(
+        name: .customLong("id-field"),
+        help:
+            "The field or column holding each record's id (default: id, when present); a record with an id is updated in place by a later upload."
+    )
+    var idField: String?
     @Option(help: "csv or jsonl (default: from the file's extension).") var format: String?
     @Flag(name: .customLong("no-wait"), help: "Queue the records and exit.") var noWait = false
 
@@ -180,7 +186,8 @@ struct Ingest: AsyncParsableCommand {
         }
         // The same part size the server uses (SLUICE_INGEST_JOB_RECORDS).
         let partSize = try SettingsReader().integer(Settings.ingestJobRecords) ?? ServerConfiguration().ingestPartSize
-        let (projectName, wait, embed) = (project, !noWait, self.embed)
+        if let idField, idField.isEmpty { throw ValidationError("--id-field needs a field name") }
+        let (projectName, wait, embed, idField) = (project, !noWait, self.embed, self.idField)
         let fields = textFields.map { $0.split(separator: ",").map(String.init) } ?? []
         let outcome = try await settings.withStores { stores, queueOptions, logger in
             let target = try await ProjectLookup.find(projectName, in: stores.pipeline)
@@ -188,6 +195,7 @@ struct Ingest: AsyncParsableCommand {
             let writer = UploadWriter(projectID: target.project.id, partSize: partSize)
             writer.generateEmbeddings = embed
             writer.textFields = fields
+            writer.idField = idField
             if kind == "csv" { try Uploads.csv(text, into: writer) } else { try Uploads.jsonLines(text, into: writer) }
             let total = writer.total
             let jobIDs = try await Uploads.submit(writer, store: stores.pipeline, queue: queue, now: Date())
@@ -197,7 +205,10 @@ struct Ingest: AsyncParsableCommand {
         }
         print(outcome.0)
         guard let job = outcome.1 else { return }
-        print("\(job.status.rawValue): saved \(job.saved), skipped \(job.skipped) of \(job.total)")
+        print(
+            "\(job.status.rawValue): saved \(job.saved) (\(job.saved - job.updated) new, \(job.updated) updated), "
+                + "skipped \(job.skipped) (\(job.unchanged) unchanged) of \(job.total)"
+        )
         if job.status == .failed { throw PipelineError(code: .invalidInput, message: job.error ?? "ingestion failed") }
     }
 
@@ -243,4 +254,51 @@ struct Ingest: AsyncParsableCommand {
 
 func printErrorInline(_ message: String) {
     FileHandle.standardError.write(Data(message.utf8))
+}
+
+/// `sluice records`: the records of a project.
+struct Records: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Manage a project's records.",
+        subcommands: [Delete.self]
+    )
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete records by their ids, with their chunks and vectors (gone from search at once).",
+            discussion: "Ids come from the arguments, or one per line from --from (- for standard input)."
+        )
+
+        @OptionGroup var settings: QueueSettings
+        @Argument(help: "The project's name or id.") var project: String
+        @Argument(help: "The records' ids (their idField values).") var ids: [String] = []
+        @Option(help: "A file of ids, one per line; - reads standard input.") var from: String?
+
+        func run() async throws {
+            var ids = self.ids
+            if let from {
+                let text: String
+                do {
+                    text =
+                        from == "-"
+                        ? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+                        : try String(contentsOfFile: from, encoding: .utf8)
+                } catch {
+                    throw ValidationError("cannot read \(from): \(error.localizedDescription)")
+                }
+                ids += text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+                    .filter { !$0.isEmpty }
+            }
+            guard !ids.isEmpty else { throw ValidationError("name the ids to delete, or --from a file of ids") }
+            let (projectName, wanted) = (project, ids)
+            let deleted = try await settings.withStores { stores, _, _ in
+                let target = try await ProjectLookup.find(projectName, in: stores.pipeline)
+                return try await stores.pipeline.deleteRecords(projectID: target.project.id, externalIDs: wanted)
+            }
+            for id in deleted { print(id) }
+            let missing = Set(wanted).subtracting(deleted)
+            printError("deleted \(deleted.count) record(s)" + (missing.isEmpty ? "" : "; \(missing.count) not found"))
+            if deleted.isEmpty { throw ExitCode(1) }
+        }
+    }
 }

@@ -12,7 +12,8 @@ struct Sluice: AsyncParsableCommand {
         abstract: "A database-backed job queue for ingestion and vectorization pipelines.",
         subcommands: [
             Serve.self, Work.self, Migrate.self, Enqueue.self, Stats.self, Jobs.self, Cleanup.self, Rescue.self,
-            Users.self, Tokens.self, Projects.self, Ingest.self, Search.self, Bench.self, SettingsCommand.self,
+            Users.self, Tokens.self, Projects.self, Ingest.self, Records.self, Search.self, Bench.self,
+            SettingsCommand.self,
         ]
     )
 }

@@ -64,6 +64,26 @@ extension SluiceApp {
                 response: ReembedResponse(projectId: id, clearedCount: cleared, jobId: job.id)
             )
         }
+        managers.delete("/api/projects/{id}/records/{externalId}") { _, context -> DeletedRecordsResponse in
+            let id = try context.parameters.require("id")
+            let externalID = try context.parameters.require("externalId")
+            let deleted = try await deleteRecords(id, [externalID], context)
+            guard !deleted.deletedIds.isEmpty else {
+                throw APIError(.notFound, "project \(id) has no record with id \(externalID)")
+            }
+            return deleted
+        }
+        managers.post("/api/projects/{id}/delete-records") { request, context -> DeletedRecordsResponse in
+            let body = try await request.decode(as: DeleteRecordsRequest.self, context: context)
+            guard (1...DeleteRecordsRequest.maximum).contains(body.ids.count), body.ids.allSatisfy({ !$0.isEmpty })
+            else {
+                throw APIError(
+                    .badRequest,
+                    "ids must hold 1 to \(DeleteRecordsRequest.maximum) non-empty record ids"
+                )
+            }
+            return try await deleteRecords(try context.parameters.require("id"), body.ids, context)
+        }
         managers.get("/api/ingest-jobs/{id}") { _, context -> IngestJobEnvelope in
             let id = try context.parameters.require("id")
             guard let job = try await pipeline.ingestJob(id: id) else {
@@ -71,6 +91,31 @@ extension SluiceApp {
             }
             return IngestJobEnvelope(ingestJob: IngestJobResponse(job))
         }
+    }
+
+    /// Deletes the project's records with `externalIDs` (404 when the project does not exist).
+    private func deleteRecords(
+        _ projectID: String,
+        _ externalIDs: [String],
+        _ context: SluiceRequestContext
+    ) async throws -> DeletedRecordsResponse {
+        guard try await pipeline.project(id: projectID) != nil else {
+            throw APIError(.notFound, "project \(projectID) does not exist")
+        }
+        let deleted = try await pipeline.deleteRecords(projectID: projectID, externalIDs: externalIDs)
+        context.logger.info(
+            "records deleted",
+            metadata: [LogKey.project: "\(projectID)", LogKey.records: "\(deleted.count)"]
+        )
+        let found = Set(deleted)
+        var missing: [String] = []
+        for id in externalIDs where !found.contains(id) && !missing.contains(id) { missing.append(id) }
+        return DeletedRecordsResponse(
+            projectId: projectID,
+            deletedCount: deleted.count,
+            deletedIds: deleted,
+            notFound: missing
+        )
     }
 
     /// Creates the ingest job and its parts, enqueues one INGEST_DATA job per part, and answers 202 with the ids.
@@ -101,6 +146,10 @@ extension SluiceApp {
             }
             writer.generateEmbeddings = query["generateEmbeddings"] == "true"
             writer.textFields = query["textFields"].map { $0.split(separator: ",").map(String.init) } ?? []
+            if let field = query["idField"] {
+                guard !field.isEmpty else { throw APIError(.badRequest, "idField must be a column name") }
+                writer.idField = String(field)
+            }
             try Uploads.csv(try await request.text(upTo: configuration.maxIngestBytes), into: writer)
         } else if contentType.hasPrefix("application/json") {
             try Uploads.json(try await request.text(upTo: configuration.maxIngestBytes), into: writer)
@@ -234,6 +283,8 @@ struct IngestJobResponse: Encodable, Sendable {
     var processed: Int
     var saved: Int
     var skipped: Int
+    var updated: Int
+    var unchanged: Int
     @NullEncoded var error: String?
     var createdAt: Date
     @NullEncoded var startedAt: Date?
@@ -247,6 +298,8 @@ struct IngestJobResponse: Encodable, Sendable {
         processed = job.processed
         saved = job.saved
         skipped = job.skipped
+        updated = job.updated
+        unchanged = job.unchanged
         error = job.error
         createdAt = job.createdAt
         startedAt = job.startedAt
@@ -263,6 +316,7 @@ struct SearchResponse: ResponseEncodable, Sendable {
         var id: String
         @NullEncoded var externalId: String?
         var text: String
+        var chunk: Int
         var record: JSONValue
         var distance: Double
 
@@ -270,6 +324,7 @@ struct SearchResponse: ResponseEncodable, Sendable {
             id = hit.id
             externalId = hit.externalID
             text = hit.text
+            chunk = hit.chunk
             record = hit.data
             distance = hit.distance
         }
@@ -278,4 +333,19 @@ struct SearchResponse: ResponseEncodable, Sendable {
     var projectId: String
     var model: String
     var results: [Result]
+}
+
+/// `POST /api/projects/{id}/delete-records`.
+struct DeleteRecordsRequest: APIRequest {
+    static let shape = #"{"ids": [string, …]}"#
+    /// Most ids one request deletes.
+    static let maximum = 10_000
+    var ids: [String]
+}
+
+struct DeletedRecordsResponse: ResponseEncodable, Sendable {
+    var projectId: String
+    var deletedCount: Int
+    var deletedIds: [String]
+    var notFound: [String]
 }

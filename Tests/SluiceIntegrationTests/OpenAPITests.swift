@@ -111,6 +111,21 @@ struct OpenAPITests {
             try await server.request(.get, "/api/projects/\(projectID)/search?q=a", cookie: admin)
             try await server.request(.get, "/api/projects/\(projectID)/search", cookie: admin)
             try await server.request(.get, "/api/projects/nope/search?q=a", cookie: admin)
+            try await server.request(.delete, "/api/projects/\(projectID)/records/nope", cookie: admin)
+            try await server.request(.delete, "/api/projects/\(projectID)/records/nope", cookie: cookies[1].1)
+            try await server.request(
+                .post,
+                "/api/projects/\(projectID)/delete-records",
+                cookie: admin,
+                body: #"{"ids": ["a", "b"]}"#
+            )
+            try await server.request(.post, "/api/projects/\(projectID)/delete-records", cookie: admin, body: "{}")
+            try await server.request(
+                .post,
+                "/api/projects/nope/delete-records",
+                cookie: admin,
+                body: #"{"ids": ["a"]}"#
+            )
             try await server.request(.post, "/api/projects/\(projectID)/reembed", cookie: admin)
             try await server.request(.get, "/api/admin/queue/stats", cookie: admin)  // now with results
             let made = try await server.request(

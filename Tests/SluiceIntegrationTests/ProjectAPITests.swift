@@ -119,6 +119,101 @@ struct ProjectAPITests {
         }
     }
 
+    @Test(
+        "records with ids: a second upload updates in place, deletes one by one and in bulk, search by chunk",
+        arguments: StoreKind.allCases
+    )
+    func recordSync(kind: StoreKind) async throws {
+        try await withServer(kind, withIngestion: true) { server in
+            let manager = try await server.login(.manager)
+            let viewer = try await server.login(.viewer)
+            let id = try #require(
+                try await server.request(.post, "/api/projects", cookie: manager, body: #"{"name": "sync"}"#)
+                    .json?["project"]?["id"]?.stringValue
+            )
+            func ingest(_ body: String, csv: Bool = false, query: String = "") async throws -> JSONValue? {
+                let queued = try await server.request(
+                    .post,
+                    "/api/projects/\(id)/ingest\(query)",
+                    cookie: manager,
+                    headers: csv ? [.contentType: "text/csv"] : [:],
+                    body: body
+                )
+                #expect(queued.status == .accepted, "\(queued.text)")
+                let ingestID = try #require(queued.json?["ingestJobId"]?.stringValue)
+                _ = try await server.request(.get, "/api/workers/ingestion")
+                _ = try await server.request(.get, "/api/workers/vectorization")
+                return try await server.request(.get, "/api/ingest-jobs/\(ingestID)", cookie: manager).json?[
+                    "ingestJob"
+                ]
+            }
+            let first = try await ingest(
+                #"{"records": [{"sku": "A-1", "text": "red running shoes"}, {"sku": "B-2", "text": "blue rain coat"}], "#
+                    + #""idField": "sku", "generateEmbeddings": true}"#
+            )
+            #expect(first?["saved"] == 2 && first?["updated"] == 0 && first?["unchanged"] == 0)
+            // CSV with the same column as id: one changed, one unchanged, one new.
+            let second = try await ingest(
+                "sku,text\nA-1,red trail running shoes\nB-2,blue rain coat\nC-3,green wool hat\n",
+                csv: true,
+                query: "?idField=sku&generateEmbeddings=true"
+            )
+            #expect(second?["saved"] == 2, "\(second?.jsonText ?? "")")
+            #expect(second?["updated"] == 1)
+            #expect(second?["unchanged"] == 1)
+            #expect(second?["skipped"] == 1)
+            let project = try await server.request(.get, "/api/projects/\(id)", cookie: manager).json?["project"]
+            #expect(project?["recordCount"] == 3)
+            #expect(project?["embeddedCount"] == 3)
+
+            let found = try await server.request(.get, "/api/projects/\(id)/search?q=trail+shoes&k=5", cookie: viewer)
+            #expect(found.json?["results"]?[0]?["externalId"] == "A-1")
+            #expect(found.json?["results"]?[0]?["text"] == "red trail running shoes")
+            #expect(found.json?["results"]?[0]?["chunk"] == 0)
+
+            // Deletes: MANAGER only; one by id (404 when absent), then several at once.
+            let path = "/api/projects/\(id)/records/A-1"
+            #expect(try await server.request(.delete, path, cookie: viewer).status == .forbidden)
+            let one = try await server.request(.delete, path, cookie: manager)
+            #expect(one.status == .ok, "\(one.text)")
+            #expect(one.json?["deletedIds"] == ["A-1"])
+            #expect(try await server.request(.delete, path, cookie: manager).status == .notFound)
+            let after = try await server.request(.get, "/api/projects/\(id)/search?q=trail+shoes&k=5", cookie: viewer)
+            #expect(after.json?["results"].map { "\($0)" }?.contains("A-1") == false, "gone from search at once")
+            let bulk = try await server.request(
+                .post,
+                "/api/projects/\(id)/delete-records",
+                cookie: manager,
+                body: #"{"ids": ["B-2", "nope", "C-3"]}"#
+            )
+            #expect(bulk.status == .ok, "\(bulk.text)")
+            #expect(bulk.json?["deletedCount"] == 2)
+            #expect(bulk.json?["notFound"] == ["nope"])
+            for bad in [#"{"ids": []}"#, #"{"ids": [""]}"#, #"{"ids": "B-2"}"#, #"{}"#] {
+                let refused = try await server.request(
+                    .post,
+                    "/api/projects/\(id)/delete-records",
+                    cookie: manager,
+                    body: bad
+                )
+                #expect(refused.status == .badRequest, "\(bad)")
+            }
+            #expect(
+                try await server.request(
+                    .post,
+                    "/api/projects/nope/delete-records",
+                    cookie: manager,
+                    body: #"{"ids": ["x"]}"#
+                )
+                .status == .notFound
+            )
+            #expect(
+                try await server.request(.get, "/api/projects/\(id)", cookie: manager).json?["project"]?["recordCount"]
+                    == 0
+            )
+        }
+    }
+
     @Test("ingest with embeddings, then search: nearest first, any signed-in role; refusals", arguments: StoreKind.sql)
     func search(kind: StoreKind) async throws {
         try await withServer(kind, withIngestion: true) { server in
@@ -303,6 +398,57 @@ struct ProjectAPITests {
 
 @Suite("sluice projects and ingest", .timeLimit(.minutes(5)))
 struct ProjectCLITests {
+    @Test("ingest --id-field updates records in place; records delete by arguments and from standard input")
+    func recordsByID() async throws {
+        try await withServerStore(.sqlite) { (stores: Stores, url: String) in
+            func sluice(_ arguments: [String], input: String? = nil) async throws -> (
+                status: Int32, stdout: String, stderr: String
+            ) {
+                try await runProduct("sluice", arguments + ["--database-url", url], input: input)
+            }
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-records-\(UUID())")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: folder) }
+            #expect(try await sluice(["projects", "create", "shop"]).status == 0)
+            let queue = DatabaseQueue(store: stores.queue, logger: quietLogger)
+            var handlers = JobHandlerRegistry()
+            handlers.register(.ingestData, IngestionHandler(store: stores.pipeline))
+            let runner = JobRunner(queue: queue, handlers: handlers, logger: quietLogger)
+            func upload(_ lines: String) async throws -> IngestJob {
+                let file = folder.appendingPathComponent("\(UUID()).jsonl").path
+                try lines.write(toFile: file, atomically: true, encoding: .utf8)
+                let queued = try await sluice(["ingest", "shop", file, "--no-wait", "--id-field", "sku"])
+                #expect(queued.status == 0, "\(queued.stderr)")
+                while let job = try await queue.claimJob([.ingestData]) { _ = await runner.run(job) }
+                return try #require(
+                    try await stores.pipeline.ingestJob(
+                        id: queued.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                    )
+                )
+            }
+            _ = try await upload(#"{"sku": "A", "text": "one"}"# + "\n" + #"{"sku": "B", "text": "two"}"# + "\n")
+            let second = try await upload(
+                #"{"sku": "A", "text": "one, edited"}"# + "\n" + #"{"sku": "B", "text": "two"}"#
+            )
+            #expect(second.updated == 1 && second.unchanged == 1)
+            let project = try #require(try await stores.pipeline.projects().first { $0.project.name == "shop" })
+            #expect(project.recordCount == 2)
+
+            let deleted = try await sluice(["records", "delete", "shop", "A", "missing"])
+            #expect(deleted.status == 0, "\(deleted.stderr)")
+            #expect(deleted.stdout == "A\n")
+            #expect(deleted.stderr.contains("deleted 1 record(s); 1 not found"))
+            let fromInput = try await sluice(["records", "delete", "shop", "--from", "-"], input: "B\n\n")
+            #expect(fromInput.stdout == "B\n", "\(fromInput.stderr)")
+            let none = try await sluice(["records", "delete", "shop", "A"])
+            #expect(none.status != 0, "nothing deleted is a failure")
+            let nothing = try await sluice(["records", "delete", "shop"])
+            #expect(nothing.status != 0)
+            #expect(nothing.stderr.contains("name the ids"))
+            #expect(try await stores.pipeline.projectSummary(id: project.project.id)?.recordCount == 0)
+        }
+    }
+
     @Test(
         "projects create/list, ingest CSV without waiting, ingest JSON Lines following progress",
         arguments: StoreKind.sql
@@ -370,7 +516,7 @@ struct ProjectCLITests {
             }
             let (status, stdout, stderr) = try #require(followed)
             #expect(status == 0, "\(stderr)")
-            #expect(stdout.contains("COMPLETED: saved 2, skipped 1 of 3"), "\(stdout)")
+            #expect(stdout.contains("COMPLETED: saved 2 (2 new, 0 updated), skipped 1 (0 unchanged) of 3"), "\(stdout)")
             #expect(stderr.contains("completed 3/3 (saved 2, skipped 1)"), "\(stderr)")
 
             // Embed with the same provider the command line uses by default, then search from the command line.
