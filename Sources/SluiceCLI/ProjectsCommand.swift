@@ -167,6 +167,10 @@ struct Ingest: AsyncParsableCommand {
             "The field or column holding each record's id (default: id, when present); a record with an id is updated in place by a later upload."
     )
     var idField: String?
+    @Flag(
+        help: "Delete the project's records this file does not carry, once every record is stored (never if it fails)."
+    )
+    var sync = false
     @Option(help: "csv or jsonl (default: from the file's extension).") var format: String?
     @Flag(name: .customLong("no-wait"), help: "Queue the records and exit.") var noWait = false
 
@@ -187,7 +191,7 @@ struct Ingest: AsyncParsableCommand {
         // The same part size the server uses (SLUICE_INGEST_JOB_RECORDS).
         let partSize = try SettingsReader().integer(Settings.ingestJobRecords) ?? ServerConfiguration().ingestPartSize
         if let idField, idField.isEmpty { throw ValidationError("--id-field needs a field name") }
-        let (projectName, wait, embed, idField) = (project, !noWait, self.embed, self.idField)
+        let (projectName, wait, embed, idField, sync) = (project, !noWait, self.embed, self.idField, self.sync)
         let fields = textFields.map { $0.split(separator: ",").map(String.init) } ?? []
         let outcome = try await settings.withStores { stores, queueOptions, logger in
             let target = try await ProjectLookup.find(projectName, in: stores.pipeline)
@@ -196,6 +200,7 @@ struct Ingest: AsyncParsableCommand {
             writer.generateEmbeddings = embed
             writer.textFields = fields
             writer.idField = idField
+            writer.sync = sync
             if kind == "csv" { try Uploads.csv(text, into: writer) } else { try Uploads.jsonLines(text, into: writer) }
             let total = writer.total
             let jobIDs = try await Uploads.submit(writer, store: stores.pipeline, queue: queue, now: Date())
@@ -208,6 +213,7 @@ struct Ingest: AsyncParsableCommand {
         print(
             "\(job.status.rawValue): saved \(job.saved) (\(job.saved - job.updated) new, \(job.updated) updated), "
                 + "skipped \(job.skipped) (\(job.unchanged) unchanged) of \(job.total)"
+                + (job.sync ? "; deleted \(job.deleted) not in the file" : "")
         )
         if job.status == .failed { throw PipelineError(code: .invalidInput, message: job.error ?? "ingestion failed") }
     }

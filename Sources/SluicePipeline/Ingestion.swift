@@ -177,6 +177,9 @@ public struct IngestionHandler: JobHandler {
             "skipped": .array(skippedShown),
         ]
         if thisRun.unchanged > 0 { result["duplicateCount"] = .int(Int64(thisRun.unchanged)) }
+        if jobComplete, let job = try await store.ingestJob(id: ingestJobID), job.sync {
+            result["deletedCount"] = .int(Int64(job.deleted))
+        }
         if generateEmbeddings && jobComplete {
             // Queued with this job's completion, in one transaction.
             context.enqueueOnCompletion(VectorizationHandler.job(projectID: projectID))

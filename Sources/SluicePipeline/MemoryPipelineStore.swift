@@ -24,6 +24,8 @@ public final class MemoryPipelineStore: PipelineStore {
         var createdAt: Date
         /// By position.
         var chunks: [StoredChunk]
+        /// The sync upload that last carried the record.
+        var syncedBy: String?
 
         var embedded: Bool { chunks.allSatisfy { $0.embedding != nil } }
     }
@@ -151,6 +153,13 @@ public final class MemoryPipelineStore: PipelineStore {
                 record.chunks = chunks.keys.sorted().map { chunks[$0]! }
                 state.records[projectID]![index] = record
             }
+            if state.ingestJobs[ingestJobID]?.sync == true {
+                let keys = Set(records.map(\.key))
+                for index in (state.records[projectID] ?? []).indices
+                where keys.contains(state.records[projectID]![index].key) {
+                    state.records[projectID]![index].syncedBy = ingestJobID
+                }
+            }
             let outcome = plan.outcome
             let skipped = invalid + outcome.unchanged
             if let index = state.chunks[ingestJobID]?.firstIndex(where: { $0.index == chunk }) {
@@ -181,6 +190,11 @@ public final class MemoryPipelineStore: PipelineStore {
             if var job = state.ingestJobs[ingestJobID], job.status != .completed, parts.allSatisfy(\.done) {
                 job.status = .completed
                 job.completedAt = now
+                if job.sync {
+                    let before = state.records[job.projectID]?.count ?? 0
+                    state.records[job.projectID]?.removeAll { $0.syncedBy != ingestJobID }
+                    job.deleted = before - (state.records[job.projectID]?.count ?? 0)
+                }
                 state.ingestJobs[ingestJobID] = job
             }
             return (parts[index], state.ingestJobs[ingestJobID]?.status == .completed)

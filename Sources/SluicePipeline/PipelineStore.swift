@@ -57,6 +57,10 @@ public struct IngestJob: Sendable, Hashable {
     public var updated: Int
     /// Of `skipped`, the records stored already with this content.
     public var unchanged: Int
+    /// A sync upload: when it completes (every part), the project's records it did not carry are deleted.
+    public var sync: Bool
+    /// Records a completed sync upload deleted.
+    public var deleted: Int
     public var error: String?
     public var createdAt: Date
     public var startedAt: Date?
@@ -72,6 +76,8 @@ public struct IngestJob: Sendable, Hashable {
         skipped: Int = 0,
         updated: Int = 0,
         unchanged: Int = 0,
+        sync: Bool = false,
+        deleted: Int = 0,
         error: String? = nil,
         createdAt: Date,
         startedAt: Date? = nil,
@@ -86,6 +92,8 @@ public struct IngestJob: Sendable, Hashable {
         self.skipped = skipped
         self.updated = updated
         self.unchanged = unchanged
+        self.sync = sync
+        self.deleted = deleted
         self.error = error
         self.createdAt = createdAt
         self.startedAt = startedAt
@@ -285,7 +293,8 @@ public protocol PipelineStore: Sendable {
     func startIngestJob(id: String, now: Date) async throws
     /// Stores a batch of one part in one transaction, by ``RecordPlan``: inserts the records new to the project (by
     /// ``NewRecord/key``), updates the changed ones in place (their changed chunks lose their vectors, the others
-    /// keep them), leaves the unchanged ones. Counts inserted and updated as saved, the rest plus `invalid` as
+    /// keep them), leaves the unchanged ones; for a ``IngestJob/sync`` upload, marks every record of the batch as
+    /// carried by it. Counts inserted and updated as saved, the rest plus `invalid` as
     /// skipped, and updated and unchanged on their own (on the part and on the job); adds `handled` to the job's
     /// `processed` and sets the part's `processed` to `processedAfter`.
     func storeBatch(
@@ -298,7 +307,8 @@ public protocol PipelineStore: Sendable {
         processedAfter: Int,
         now: Date
     ) async throws -> BatchOutcome
-    /// Marks a part done; when it was the last, the job is COMPLETED. Returns the part and whether the job is
+    /// Marks a part done; when it was the last, the job is COMPLETED, and a sync upload's project loses the records
+    /// it did not carry, in the same transaction (``IngestJob/deleted``). Returns the part and whether the job is
     /// COMPLETED now (true again when a finished part is finished twice, as after a crash before its queue job
     /// was recorded, so that its follow-up is not lost).
     func finishIngestChunk(ingestJobID: String, chunk: Int, now: Date) async throws -> (IngestChunk, jobComplete: Bool)

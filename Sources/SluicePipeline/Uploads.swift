@@ -41,6 +41,11 @@ public enum Uploads {
         case .string(let field)? where !field.isEmpty: writer.idField = field
         default: throw PipelineError(code: .invalidInput, message: "idField must be a field name")
         }
+        switch members["sync"] {
+        case nil, .null?: break
+        case .bool(let value)?: writer.sync = value
+        default: throw PipelineError(code: .invalidInput, message: "sync must be true or false")
+        }
         switch members["generateEmbeddings"] {
         case nil, .null?: break
         case .bool(let value)?: writer.generateEmbeddings = value
@@ -102,6 +107,7 @@ public enum Uploads {
             id: writer.ingestJobID,
             projectID: writer.projectID,
             total: writer.total,
+            sync: writer.sync,
             createdAt: now
         )
         try await store.createIngestJob(ingestJob, chunks: jobs.count, generateEmbeddings: writer.generateEmbeddings)
@@ -126,6 +132,8 @@ public final class UploadWriter {
     public var textFields: [String] = []
     /// The field holding each record's id. Default nil: `id`.
     public var idField: String?
+    /// Delete the project's records this upload does not carry, once it completes. Default false.
+    public var sync = false
     /// Records read so far.
     public private(set) var total = 0
 

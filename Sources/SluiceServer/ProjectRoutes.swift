@@ -146,6 +146,10 @@ extension SluiceApp {
             }
             writer.generateEmbeddings = query["generateEmbeddings"] == "true"
             writer.textFields = query["textFields"].map { $0.split(separator: ",").map(String.init) } ?? []
+            guard query["sync"].map({ ["true", "false"].contains($0) }) ?? true else {
+                throw APIError(.badRequest, "sync must be true or false")
+            }
+            writer.sync = query["sync"] == "true"
             if let field = query["idField"] {
                 guard !field.isEmpty else { throw APIError(.badRequest, "idField must be a column name") }
                 writer.idField = String(field)
@@ -285,6 +289,8 @@ struct IngestJobResponse: Encodable, Sendable {
     var skipped: Int
     var updated: Int
     var unchanged: Int
+    var sync: Bool
+    var deleted: Int
     @NullEncoded var error: String?
     var createdAt: Date
     @NullEncoded var startedAt: Date?
@@ -300,6 +306,8 @@ struct IngestJobResponse: Encodable, Sendable {
         skipped = job.skipped
         updated = job.updated
         unchanged = job.unchanged
+        sync = job.sync
+        deleted = job.deleted
         error = job.error
         createdAt = job.createdAt
         startedAt = job.startedAt

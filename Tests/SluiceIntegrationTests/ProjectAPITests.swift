@@ -211,6 +211,26 @@ struct ProjectAPITests {
                 try await server.request(.get, "/api/projects/\(id)", cookie: manager).json?["project"]?["recordCount"]
                     == 0
             )
+
+            // A sync upload: what it does not carry goes once it completes.
+            _ = try await ingest(
+                #"{"records": [{"sku": "X", "text": "x"}, {"sku": "Y", "text": "y"}], "idField": "sku"}"#
+            )
+            let synced = try await ingest(#"{"records": [{"sku": "Y", "text": "y"}], "idField": "sku", "sync": true}"#)
+            #expect(synced?["sync"] == true)
+            #expect(synced?["deleted"] == 1)
+            #expect(
+                try await server.request(.get, "/api/projects/\(id)", cookie: manager).json?["project"]?["recordCount"]
+                    == 1
+            )
+            let badSync = try await server.request(
+                .post,
+                "/api/projects/\(id)/ingest?sync=maybe",
+                cookie: manager,
+                headers: [.contentType: "text/csv"],
+                body: "sku,text\nY,y\n"
+            )
+            #expect(badSync.status == .badRequest)
         }
     }
 

@@ -170,4 +170,77 @@ struct RecordSyncTests {
             #expect(try await project.upload([["id": "drop", "text": "alpha gamma"]]) == BatchOutcome(inserted: 1))
         }
     }
+
+    @Test(
+        "a sync upload deletes what it did not carry only when its last part completes, and never when it fails",
+        arguments: StoreKind.allCases
+    )
+    func sync(kind: StoreKind) async throws {
+        try await withServerStore(kind) { stores in
+            let project = try await Project(stores.pipeline)
+            _ = try await project.upload([
+                ["id": "a", "text": "one"], ["id": "b", "text": "two"], ["id": "c", "text": "three"],
+                ["text": "no id at all"],
+            ])
+            let store = stores.pipeline
+            func syncUpload(_ parts: [[JSONValue]], finish: Bool) async throws -> IngestJob {
+                let ingest = UUID().uuidString.lowercased()
+                try await store.createIngestJob(
+                    IngestJob(
+                        id: ingest,
+                        projectID: project.id,
+                        total: parts.joined().count,
+                        sync: true,
+                        createdAt: Date()
+                    ),
+                    chunks: parts.count
+                )
+                for (index, part) in parts.enumerated() {
+                    _ = try await store.storeBatch(
+                        try part.map { try RecordSyncTests.reader.read($0).get() },
+                        invalid: 0,
+                        handled: part.count,
+                        ingestJobID: ingest,
+                        projectID: project.id,
+                        chunk: index,
+                        processedAfter: part.count,
+                        now: Date()
+                    )
+                    guard finish || index < parts.count - 1 else { break }
+                    let (_, complete) = try await store.finishIngestChunk(
+                        ingestJobID: ingest,
+                        chunk: index,
+                        now: Date()
+                    )
+                    #expect(complete == (index == parts.count - 1))
+                    if !complete {
+                        #expect(try await store.projectSummary(id: project.id)?.recordCount == 4, "nothing goes early")
+                    }
+                }
+                if !finish { try await store.failIngestJob(id: ingest, error: "the upload broke", now: Date()) }
+                return try #require(try await store.ingestJob(id: ingest))
+            }
+            // Failed after its first part: nothing is deleted.
+            let failed = try await syncUpload(
+                [[["id": "a", "text": "one"]], [["id": "b", "text": "two"]]],
+                finish: false
+            )
+            #expect(failed.status == .failed && failed.deleted == 0)
+            #expect(try await store.projectSummary(id: project.id)?.recordCount == 4)
+
+            // Complete, in two parts: c and the record without an id are not carried, and go at the end.
+            let done = try await syncUpload(
+                [[["id": "a", "text": "one"]], [["id": "b", "text": "two, changed"], ["id": "d", "text": "four"]]],
+                finish: true
+            )
+            #expect(done.status == .completed)
+            #expect(done.deleted == 2)
+            #expect(done.updated == 1 && done.unchanged == 1 && done.saved == 2)
+            #expect(try await store.projectSummary(id: project.id)?.recordCount == 3)
+            #expect(try await store.deleteRecords(projectID: project.id, externalIDs: ["c"]).isEmpty, "c is gone")
+            // Finishing the last part again (a retry) deletes nothing more.
+            _ = try await store.finishIngestChunk(ingestJobID: done.id, chunk: 1, now: Date())
+            #expect(try await store.projectSummary(id: project.id)?.recordCount == 3)
+        }
+    }
 }

@@ -19,7 +19,7 @@ public final class PostgresPipelineStore: PipelineStore, PostgresTableStore {
         """
     private static let ingestColumns = """
         id, project_id, status, total, processed, saved, skipped, error, created_at, started_at, completed_at,
-        updated, unchanged
+        updated, unchanged, sync, deleted
         """
     private static let partColumns = "chunk_index, processed, saved, skipped, done, updated, unchanged"
 
@@ -68,8 +68,9 @@ public final class PostgresPipelineStore: PipelineStore, PostgresTableStore {
                     }
                     try await connection.query(
                         """
-                        INSERT INTO ingest_jobs (id, project_id, status, total, created_at)
-                        VALUES (\(job.id), \(job.projectID), \(job.status.rawValue), \(job.total), \(job.createdAt))
+                        INSERT INTO ingest_jobs (id, project_id, status, total, created_at, sync)
+                        VALUES (\(job.id), \(job.projectID), \(job.status.rawValue), \(job.total), \(job.createdAt),
+                                \(job.sync))
                         """,
                         logger: logger
                     )
@@ -145,6 +146,14 @@ public final class PostgresPipelineStore: PipelineStore, PostgresTableStore {
                 guard pending.isEmpty else {
                     throw QueueError.databaseError("\(pending.count) records kept being inserted by other uploads")
                 }
+                try await connection.query(
+                    """
+                    UPDATE records SET synced_by = \(ingestJobID)
+                    WHERE project_id = \(projectID) AND record_key = ANY(\(RecordPlan.keys(records))::text[])
+                      AND (SELECT sync FROM ingest_jobs WHERE id = \(ingestJobID))
+                    """,
+                    logger: logger
+                )
                 let skipped = invalid + outcome.unchanged
                 try await connection.query(
                     """
@@ -321,15 +330,29 @@ public final class PostgresPipelineStore: PipelineStore, PostgresTableStore {
                         message: "ingest job \(ingestJobID) has no part \(chunk)"
                     )
                 }
-                _ = try await connection.query(
+                let completed = try await connection.query(
                     """
                     UPDATE ingest_jobs SET status = 'COMPLETED', completed_at = \(now)
                     WHERE id = \(ingestJobID) AND status <> 'COMPLETED'
                       AND NOT EXISTS (
                           SELECT 1 FROM ingest_chunks WHERE ingest_job_id = \(ingestJobID) AND NOT done)
+                    RETURNING project_id, sync
                     """,
                     logger: logger
                 ).collect()
+                if let row = completed.first, case let (projectID, sync) = try row.decode((String, Bool).self), sync {
+                    // The sync upload is complete: the records it did not carry go, in this transaction.
+                    try await connection.query(
+                        """
+                        WITH gone AS (
+                            DELETE FROM records
+                            WHERE project_id = \(projectID) AND synced_by IS DISTINCT FROM \(ingestJobID)
+                            RETURNING 1)
+                        UPDATE ingest_jobs SET deleted = (SELECT count(*) FROM gone) WHERE id = \(ingestJobID)
+                        """,
+                        logger: logger
+                    )
+                }
                 let complete =
                     try await connection.query(
                         "SELECT status = 'COMPLETED' FROM ingest_jobs WHERE id = \(ingestJobID)",
@@ -402,6 +425,8 @@ public final class PostgresPipelineStore: PipelineStore, PostgresTableStore {
             skipped: try cells[6].decode(Int.self),
             updated: try cells[11].decode(Int.self),
             unchanged: try cells[12].decode(Int.self),
+            sync: try cells[13].decode(Bool.self),
+            deleted: try cells[14].decode(Int.self),
             error: try cells[7].decode(String?.self),
             createdAt: try cells[8].decode(Date.self),
             startedAt: try cells[9].decode(Date?.self),

@@ -212,5 +212,16 @@ enum PostgresPipelineMigrations {
                 """,
             ]
         ),
+        // A sync upload marks every record it carries; when it completes, the project's unmarked records go.
+        Migration(
+            "20261201130000_ingest_sync",
+            [
+                "ALTER TABLE records ADD COLUMN synced_by text",
+                """
+                ALTER TABLE ingest_jobs ADD COLUMN sync boolean NOT NULL DEFAULT false,
+                    ADD COLUMN deleted integer NOT NULL DEFAULT 0
+                """,
+            ]
+        ),
     ]
 }

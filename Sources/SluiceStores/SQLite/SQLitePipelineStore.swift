@@ -19,7 +19,7 @@ public final class SQLitePipelineStore: PipelineStore, SQLiteTableStore {
         """
     private static let ingestColumns = """
         id, project_id, status, total, processed, saved, skipped, error, created_at, started_at, completed_at,
-        updated, unchanged
+        updated, unchanged, sync, deleted
         """
     private static let partColumns = "chunk_index, processed, saved, skipped, done, updated, unchanged"
 
@@ -58,7 +58,7 @@ public final class SQLitePipelineStore: PipelineStore, SQLiteTableStore {
 
     public func createIngestJob(_ job: IngestJob, chunks: Int, generateEmbeddings: Bool) async throws {
         let arguments: StatementArguments = [
-            job.id, job.projectID, job.status.rawValue, job.total, Self.micros(job.createdAt),
+            job.id, job.projectID, job.status.rawValue, job.total, Self.micros(job.createdAt), job.sync,
         ]
         do {
             try await write { db in
@@ -69,7 +69,9 @@ public final class SQLitePipelineStore: PipelineStore, SQLiteTableStore {
                     )
                 }
                 try db.execute(
-                    sql: "INSERT INTO ingest_jobs (id, project_id, status, total, created_at) VALUES (?, ?, ?, ?, ?)",
+                    sql: """
+                        INSERT INTO ingest_jobs (id, project_id, status, total, created_at, sync) VALUES (?, ?, ?, ?, ?, ?)
+                        """,
                     arguments: arguments
                 )
                 for index in 0..<max(1, chunks) {
@@ -168,6 +170,13 @@ public final class SQLitePipelineStore: PipelineStore, SQLiteTableStore {
                     ])
                 }
             }
+            let sync = try Bool.fetchOne(db, sql: "SELECT sync FROM ingest_jobs WHERE id = ?", arguments: [ingestJobID])
+            if sync == true {
+                let mark = try db.cachedStatement(
+                    sql: "UPDATE records SET synced_by = ? WHERE project_id = ? AND record_key = ?"
+                )
+                for key in RecordPlan.keys(records) { try mark.execute(arguments: [ingestJobID, projectID, key]) }
+            }
             let outcome = plan.outcome
             let skipped = invalid + outcome.unchanged
             try db.execute(
@@ -238,6 +247,24 @@ public final class SQLitePipelineStore: PipelineStore, SQLiteTableStore {
                     """,
                 arguments: [nowMicros, ingestJobID, ingestJobID]
             )
+            if db.changesCount > 0,
+                let job = try Row.fetchOne(
+                    db,
+                    sql: "SELECT project_id, sync FROM ingest_jobs WHERE id = ?",
+                    arguments: [ingestJobID]
+                ),
+                job[1] as Bool
+            {
+                // The sync upload is complete: the records it did not carry go, in this transaction.
+                try db.execute(
+                    sql: "DELETE FROM records WHERE project_id = ? AND synced_by IS NOT ?",
+                    arguments: [job[0] as String, ingestJobID]
+                )
+                try db.execute(
+                    sql: "UPDATE ingest_jobs SET deleted = ? WHERE id = ?",
+                    arguments: [db.changesCount, ingestJobID]
+                )
+            }
             let status = try String.fetchOne(
                 db,
                 sql: "SELECT status FROM ingest_jobs WHERE id = ?",
@@ -293,6 +320,8 @@ public final class SQLitePipelineStore: PipelineStore, SQLiteTableStore {
             skipped: row[6],
             updated: row[11],
             unchanged: row[12],
+            sync: row[13],
+            deleted: row[14],
             error: row[7],
             createdAt: date(row[8]),
             startedAt: (row[9] as Int64?).map(date),

@@ -194,5 +194,14 @@ enum SQLitePipelineMigrations {
                 "ALTER TABLE ingest_chunks ADD COLUMN unchanged INTEGER NOT NULL DEFAULT 0",
             ]
         ),
+        // A sync upload marks every record it carries; when it completes, the project's unmarked records go.
+        Migration(
+            "20261201130000_ingest_sync",
+            [
+                "ALTER TABLE records ADD COLUMN synced_by TEXT",
+                "ALTER TABLE ingest_jobs ADD COLUMN sync INTEGER NOT NULL DEFAULT 0",
+                "ALTER TABLE ingest_jobs ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0",
+            ]
+        ),
     ]
 }
