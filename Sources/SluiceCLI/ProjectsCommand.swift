@@ -173,6 +173,12 @@ struct Ingest: AsyncParsableCommand {
     var sync = false
     @Option(help: "csv or jsonl (default: from the file's extension).") var format: String?
     @Flag(name: .customLong("no-wait"), help: "Queue the records and exit.") var noWait = false
+    @Flag(
+        name: .customLong("dry-run"),
+        help:
+            "Print what the upload would insert, update, leave and (--sync) delete, and the chunks to embed; change nothing."
+    )
+    var dryRun = false
 
     func run() async throws {
         let text: String
@@ -192,6 +198,7 @@ struct Ingest: AsyncParsableCommand {
         let partSize = try SettingsReader().integer(Settings.ingestJobRecords) ?? ServerConfiguration().ingestPartSize
         if let idField, idField.isEmpty { throw ValidationError("--id-field needs a field name") }
         let (projectName, wait, embed, idField, sync) = (project, !noWait, self.embed, self.idField, self.sync)
+        let (dryRun, ingestion) = (self.dryRun, try SettingsReader().ingestionOptions())
         let fields = textFields.map { $0.split(separator: ",").map(String.init) } ?? []
         let outcome = try await settings.withStores { stores, queueOptions, logger in
             let target = try await ProjectLookup.find(projectName, in: stores.pipeline)
@@ -202,12 +209,25 @@ struct Ingest: AsyncParsableCommand {
             writer.idField = idField
             writer.sync = sync
             if kind == "csv" { try Uploads.csv(text, into: writer) } else { try Uploads.jsonLines(text, into: writer) }
+            if dryRun {
+                let preview = try await Uploads.preview(writer, store: stores.pipeline, options: ingestion)
+                print(
+                    "dry run: \(preview.total) records: \(preview.toInsert) to insert, \(preview.toUpdate) to update, "
+                        + "\(preview.unchanged) unchanged, \(preview.invalid) invalid"
+                        + (sync ? ", \(preview.toDelete) to delete" : "")
+                )
+                print(
+                    "\(preview.chunksToEmbed) chunks to embed, about \(preview.estimatedTokens) tokens; nothing changed"
+                )
+                return ("", nil as IngestJob?)
+            }
             let total = writer.total
             let jobIDs = try await Uploads.submit(writer, store: stores.pipeline, queue: queue, now: Date())
             printError("queued ingest job \(writer.ingestJobID): \(total) records in \(jobIDs.count) job(s)")
             guard wait else { return (writer.ingestJobID, nil as IngestJob?) }
             return (writer.ingestJobID, try await Self.follow(writer.ingestJobID, store: stores.pipeline))
         }
+        if dryRun { return }
         print(outcome.0)
         guard let job = outcome.1 else { return }
         print(

@@ -329,6 +329,7 @@ extension SettingsReader {
         if let timeout = try seconds(Settings.idleTimeoutSeconds) { configuration.idleTimeout = timeout }
         if let count = try integer(Settings.ingestJobRecords) { configuration.ingestPartSize = count }
         if let count = try integer(Settings.bulkActionLimit) { configuration.bulkActionLimit = count }
+        configuration.ingestion = try ingestionOptions()
         if let proxies = try value(
             Settings.trustedProxies,
             expected: "IP addresses separated by commas",

@@ -108,17 +108,7 @@ public final class MemoryPipelineStore: PipelineStore {
         now: Date
     ) async throws -> BatchOutcome {
         state.withLock { state in
-            let stored = state.records[projectID] ?? []
-            let wanted = Set(RecordPlan.keys(records))
-            var existing: [String: RecordPlan.Existing] = [:]
-            for record in stored where wanted.contains(record.key) {
-                existing[record.key] = RecordPlan.Existing(
-                    id: record.id,
-                    contentHash: record.contentHash,
-                    chunks: record.chunks.map { (id: $0.id, text: $0.text) }
-                )
-            }
-            let plan = RecordPlan(records, existing: existing)
+            let plan = RecordPlan(records, existing: Self.existing(state, projectID, RecordPlan.keys(records)))
             for record in plan.inserts {
                 state.records[projectID, default: []].append(
                     StoredRecord(
@@ -297,6 +287,24 @@ public final class MemoryPipelineStore: PipelineStore {
             }
             return cleared
         }
+    }
+
+    public func existingRecords(projectID: String, keys: [String]) async throws -> [String: RecordPlan.Existing] {
+        state.withLock { Self.existing($0, projectID, keys) }
+    }
+
+    private static func existing(_ state: State, _ projectID: String, _ keys: [String]) -> [String: RecordPlan.Existing]
+    {
+        let wanted = Set(keys)
+        var existing: [String: RecordPlan.Existing] = [:]
+        for record in state.records[projectID] ?? [] where wanted.contains(record.key) {
+            existing[record.key] = RecordPlan.Existing(
+                id: record.id,
+                contentHash: record.contentHash,
+                chunks: record.chunks.map { (id: $0.id, text: $0.text) }
+            )
+        }
+        return existing
     }
 
     public func deleteRecords(projectID: String, externalIDs: [String]) async throws -> [String] {

@@ -342,6 +342,10 @@ public protocol PipelineStore: Sendable {
     /// SQLite searches exactly and has nothing to do).
     func prepareVectorIndex(dimensions: Int) async throws
 
+    /// The project's stored records among `keys` (``NewRecord/key``), with their chunks: what ``RecordPlan`` plans
+    /// against. Reads only.
+    func existingRecords(projectID: String, keys: [String]) async throws -> [String: RecordPlan.Existing]
+
     /// Deletes the project's records with these external ids, with their chunks and vectors, at once; returns the
     /// ids that were found and deleted.
     func deleteRecords(projectID: String, externalIDs: [String]) async throws -> [String]

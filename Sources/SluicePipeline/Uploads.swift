@@ -41,6 +41,11 @@ public enum Uploads {
         case .string(let field)? where !field.isEmpty: writer.idField = field
         default: throw PipelineError(code: .invalidInput, message: "idField must be a field name")
         }
+        switch members["dryRun"] {
+        case nil, .null?: break
+        case .bool(let value)?: writer.dryRun = value
+        default: throw PipelineError(code: .invalidInput, message: "dryRun must be true or false")
+        }
         switch members["sync"] {
         case nil, .null?: break
         case .bool(let value)?: writer.sync = value
@@ -134,6 +139,8 @@ public final class UploadWriter {
     public var idField: String?
     /// Delete the project's records this upload does not carry, once it completes. Default false.
     public var sync = false
+    /// Only tell what the upload would change (``Uploads/preview(_:store:options:)``). Default false.
+    public var dryRun = false
     /// Records read so far.
     public private(set) var total = 0
 
@@ -191,5 +198,82 @@ public final class UploadWriter {
         typealias Key = IngestPayload.Key
         return "{\"\(Key.chunk)\":\(chunk),\"\(Key.ingestJobID)\":\(JSONValue.string(ingestJobID).jsonText),"
             + "\"\(Key.projectID)\":\(JSONValue.string(projectID).jsonText),\"\(Key.records)\":["
+    }
+}
+
+/// What an upload would change in its project, computed without changing anything (`dryRun`): records to insert,
+/// update, leave and, for a sync upload, delete; the chunks that would be embedded and a token estimate for them.
+public struct UploadPreview: Sendable, Hashable {
+    public var total = 0
+    public var toInsert = 0
+    public var toUpdate = 0
+    /// Stored already with this content, or repeated in the upload.
+    public var unchanged = 0
+    /// Not a record at all (no text, too long, not an object): skipped with a reason.
+    public var invalid = 0
+    /// Records a sync upload would delete; 0 for others.
+    public var toDelete = 0
+    public var chunksToEmbed = 0
+    public var charactersToEmbed = 0
+
+    public init() {}
+
+    /// About 4 characters per token, the estimate the chunk size uses.
+    public var estimatedTokens: Int { (charactersToEmbed + 3) / 4 }
+}
+
+extension Uploads {
+    /// Plans `writer`'s records against what `store` holds, batch by batch with the rules ``RecordPlan`` stores them
+    /// by, and writes nothing. The writer is empty after.
+    public static func preview(
+        _ writer: UploadWriter,
+        store: any PipelineStore,
+        options: IngestionOptions = IngestionOptions()
+    ) async throws -> UploadPreview {
+        var preview = UploadPreview()
+        preview.total = writer.total
+        let sync = writer.sync
+        let reader = RecordReader(
+            textFields: writer.textFields,
+            maxTextBytes: options.maxTextBytes,
+            idField: writer.idField,
+            chunker: options.chunker
+        )
+        var seen: Set<String> = []
+        var matched: Set<String> = []
+        for job in writer.finish() {
+            let payload = try IngestPayload(try JSONValue(parsing: job.payloadText))
+            var valid: [NewRecord] = []
+            for value in payload.records {
+                guard case .success(let record) = reader.read(value) else {
+                    preview.invalid += 1
+                    continue
+                }
+                guard seen.insert(record.key).inserted else {
+                    preview.unchanged += 1
+                    continue
+                }
+                valid.append(record)
+            }
+            for start in stride(from: 0, to: valid.count, by: options.batchSize) {
+                let batch = Array(valid[start..<min(start + options.batchSize, valid.count)])
+                let existing = try await store.existingRecords(
+                    projectID: writer.projectID,
+                    keys: RecordPlan.keys(batch)
+                )
+                matched.formUnion(existing.keys)
+                let plan = RecordPlan(batch, existing: existing)
+                preview.toInsert += plan.outcome.inserted
+                preview.toUpdate += plan.outcome.updated
+                preview.unchanged += plan.outcome.unchanged
+                let chunks = plan.inserts.flatMap(\.chunks) + plan.updates.flatMap { $0.newChunks.map(\.text) }
+                preview.chunksToEmbed += chunks.count
+                preview.charactersToEmbed += chunks.reduce(0) { $0 + $1.count }
+            }
+        }
+        if sync, let summary = try await store.projectSummary(id: writer.projectID) {
+            preview.toDelete = max(0, summary.recordCount - matched.count)
+        }
+        return preview
     }
 }

@@ -34,7 +34,7 @@ extension SluiceApp {
             }
             return ProjectEnvelope(project: ProjectResponse(summary))
         }
-        managers.post("/api/projects/{id}/ingest") { request, context -> EditedResponse<IngestAcceptedResponse> in
+        managers.post("/api/projects/{id}/ingest") { request, context -> Response in
             return try await ingest(request, context)
         }
         viewers.get("/api/projects/{id}/search") { request, context -> SearchResponse in
@@ -121,10 +121,7 @@ extension SluiceApp {
     /// Creates the ingest job and its parts, enqueues one INGEST_DATA job per part, and answers 202 with the ids.
     /// At most ``ServerConfiguration/maxConcurrentUploads`` bodies are read at once; past that the answer is 503
     /// with `Retry-After`, before the body is read.
-    private func ingest(
-        _ request: Request,
-        _ context: SluiceRequestContext
-    ) async throws -> EditedResponse<IngestAcceptedResponse> {
+    private func ingest(_ request: Request, _ context: SluiceRequestContext) async throws -> Response {
         let projectID = try context.parameters.require("id")
         guard try await pipeline.project(id: projectID) != nil else {
             throw APIError(.notFound, "project \(projectID) does not exist")
@@ -150,6 +147,7 @@ extension SluiceApp {
                 throw APIError(.badRequest, "sync must be true or false")
             }
             writer.sync = query["sync"] == "true"
+            writer.dryRun = query["dryRun"] == "true"
             if let field = query["idField"] {
                 guard !field.isEmpty else { throw APIError(.badRequest, "idField must be a column name") }
                 writer.idField = String(field)
@@ -160,6 +158,15 @@ extension SluiceApp {
         } else {
             throw APIError(.unsupportedMediaType, "send application/json or text/csv, not \(contentType)")
         }
+        switch try request.query()["dryRun"] {
+        case nil, "false": break
+        case "true": writer.dryRun = true
+        default: throw APIError(.badRequest, "dryRun must be true or false")
+        }
+        if writer.dryRun {
+            let preview = try await Uploads.preview(writer, store: pipeline, options: configuration.ingestion)
+            return try IngestPreviewResponse(preview).response(from: request, context: context)
+        }
         let total = writer.total
         let jobIDs = try await Uploads.submit(writer, store: pipeline, queue: queue, now: clock.now())
         context.logger.info(
@@ -169,7 +176,7 @@ extension SluiceApp {
                 LogKey.parts: "\(jobIDs.count)",
             ]
         )
-        return EditedResponse(
+        return try EditedResponse(
             status: .accepted,
             response: IngestAcceptedResponse(
                 ingestJobId: writer.ingestJobID,
@@ -177,7 +184,7 @@ extension SluiceApp {
                 jobIds: jobIDs,
                 total: total
             )
-        )
+        ).response(from: request, context: context)
     }
 
     /// Embeds the query with the configured provider and returns the nearest records. Refuses to compare a query
@@ -356,4 +363,28 @@ struct DeletedRecordsResponse: ResponseEncodable, Sendable {
     var deletedCount: Int
     var deletedIds: [String]
     var notFound: [String]
+}
+
+/// `POST /api/projects/{id}/ingest?dryRun=true`: what the upload would change, nothing changed.
+struct IngestPreviewResponse: ResponseEncodable, Sendable {
+    var dryRun = true
+    var total: Int
+    var toInsert: Int
+    var toUpdate: Int
+    var unchanged: Int
+    var invalid: Int
+    var toDelete: Int
+    var chunksToEmbed: Int
+    var estimatedTokens: Int
+
+    init(_ preview: UploadPreview) {
+        total = preview.total
+        toInsert = preview.toInsert
+        toUpdate = preview.toUpdate
+        unchanged = preview.unchanged
+        invalid = preview.invalid
+        toDelete = preview.toDelete
+        chunksToEmbed = preview.chunksToEmbed
+        estimatedTokens = preview.estimatedTokens
+    }
 }

@@ -75,6 +75,8 @@ public struct ServerConfiguration: Sendable {
     /// Most jobs one bulk retry or cancel from the queue monitor changes. Default 1,000
     /// (`SLUICE_BULK_ACTION_LIMIT`).
     public var bulkActionLimit: Int
+    /// How uploads are read into records and chunks: the INGEST_DATA handler's options, which a dry run plans with.
+    public var ingestion = IngestionOptions()
 
     public init(
         host: String = "127.0.0.1",

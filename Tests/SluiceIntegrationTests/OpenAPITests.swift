@@ -111,6 +111,12 @@ struct OpenAPITests {
             try await server.request(.get, "/api/projects/\(projectID)/search?q=a", cookie: admin)
             try await server.request(.get, "/api/projects/\(projectID)/search", cookie: admin)
             try await server.request(.get, "/api/projects/nope/search?q=a", cookie: admin)
+            try await server.request(
+                .post,
+                "/api/projects/\(projectID)/ingest?dryRun=true",
+                cookie: admin,
+                body: #"{"records": [{"id": "x", "text": "x"}], "sync": true}"#
+            )
             try await server.request(.delete, "/api/projects/\(projectID)/records/nope", cookie: admin)
             try await server.request(.delete, "/api/projects/\(projectID)/records/nope", cookie: cookies[1].1)
             try await server.request(

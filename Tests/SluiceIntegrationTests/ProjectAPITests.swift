@@ -171,6 +171,32 @@ struct ProjectAPITests {
             #expect(found.json?["results"]?[0]?["text"] == "red trail running shoes")
             #expect(found.json?["results"]?[0]?["chunk"] == 0)
 
+            // A dry run tells what would change and changes nothing.
+            let preview = try await server.request(
+                .post,
+                "/api/projects/\(id)/ingest?dryRun=true",
+                cookie: manager,
+                body: #"{"records": [{"sku": "B-2", "text": "blue rain coat"}, {"sku": "N-1", "text": "new"}, "#
+                    + #"{"text": ""}], "idField": "sku", "sync": true}"#
+            )
+            #expect(preview.status == .ok, "\(preview.text)")
+            #expect(preview.json?["dryRun"] == true)
+            #expect(preview.json?["toInsert"] == 1)
+            #expect(preview.json?["unchanged"] == 1)
+            #expect(preview.json?["invalid"] == 1)
+            #expect(preview.json?["toDelete"] == 2, "A-1 and C-3 are not in it")
+            #expect(preview.json?["chunksToEmbed"] == 1)
+            #expect(preview.json?["estimatedTokens"] == 1)
+            #expect(
+                try await server.request(.get, "/api/projects/\(id)", cookie: manager).json?["project"]?["recordCount"]
+                    == 3,
+                "nothing changed"
+            )
+            #expect(
+                try await server.request(.post, "/api/projects/\(id)/ingest?dryRun=yes", cookie: manager, body: "{}")
+                    .status == .badRequest
+            )
+
             // Deletes: MANAGER only; one by id (404 when absent), then several at once.
             let path = "/api/projects/\(id)/records/A-1"
             #expect(try await server.request(.delete, path, cookie: viewer).status == .forbidden)
@@ -453,6 +479,18 @@ struct ProjectCLITests {
             #expect(second.updated == 1 && second.unchanged == 1)
             let project = try #require(try await stores.pipeline.projects().first { $0.project.name == "shop" })
             #expect(project.recordCount == 2)
+
+            let file = folder.appendingPathComponent("preview.jsonl").path
+            try (#"{"sku": "A", "text": "one, edited"}"# + "\n" + #"{"sku": "C", "text": "three"}"#)
+                .write(toFile: file, atomically: true, encoding: .utf8)
+            let preview = try await sluice(["ingest", "shop", file, "--id-field", "sku", "--sync", "--dry-run"])
+            #expect(preview.status == 0, "\(preview.stderr)")
+            #expect(
+                preview.stdout.contains("2 records: 1 to insert, 0 to update, 1 unchanged, 0 invalid, 1 to delete"),
+                "\(preview.stdout)"
+            )
+            #expect(preview.stdout.contains("1 chunks to embed, about 2 tokens; nothing changed"))
+            #expect(try await stores.pipeline.projectSummary(id: project.project.id)?.recordCount == 2)
 
             let deleted = try await sluice(["records", "delete", "shop", "A", "missing"])
             #expect(deleted.status == 0, "\(deleted.stderr)")

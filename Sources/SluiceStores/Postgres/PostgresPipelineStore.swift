@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import PostgresNIO
 import SluiceCore
 import SluicePipeline
@@ -178,6 +179,41 @@ public final class PostgresPipelineStore: PipelineStore, PostgresTableStore {
         }
     }
 
+    public func existingRecords(projectID: String, keys: [String]) async throws -> [String: RecordPlan.Existing] {
+        try await mapErrors {
+            try await client.withConnection { try await Self.existing(keys, projectID, $0, logger) }
+        }
+    }
+
+    /// The stored records among `keys`, with their chunks in order.
+    private static func existing(
+        _ keys: [String],
+        _ projectID: String,
+        _ connection: PostgresConnection,
+        _ logger: Logger
+    ) async throws -> [String: RecordPlan.Existing] {
+        var existing: [String: RecordPlan.Existing] = [:]
+        for row in try await connection.query(
+            """
+            SELECT r.record_key, r.id, r.content_hash,
+                   coalesce(array_agg(c.id ORDER BY c.position) FILTER (WHERE c.id IS NOT NULL), '{}'),
+                   coalesce(array_agg(c.text ORDER BY c.position) FILTER (WHERE c.id IS NOT NULL), '{}')
+            FROM records r LEFT JOIN chunks c ON c.record_id = r.id
+            WHERE r.project_id = \(projectID) AND r.record_key = ANY(\(keys)::text[])
+            GROUP BY r.record_key, r.id, r.content_hash
+            """,
+            logger: logger
+        ).collect() {
+            let (key, id, hash, chunkIDs, texts) = try row.decode((String, String, String, [String], [String]).self)
+            existing[key] = RecordPlan.Existing(
+                id: id,
+                contentHash: hash,
+                chunks: zip(chunkIDs, texts).map { (id: $0, text: $1) }
+            )
+        }
+        return existing
+    }
+
     /// Plans `records` against what is stored and writes the plan; returns what it did and the new records another
     /// transaction inserted first (not written here).
     private func storePass(
@@ -196,27 +232,7 @@ public final class PostgresPipelineStore: PipelineStore, PostgresTableStore {
             """,
             logger: logger
         )
-        var existing: [String: RecordPlan.Existing] = [:]
-        for row in try await connection.query(
-            """
-            SELECT r.record_key, r.id, r.content_hash,
-                   coalesce(array_agg(c.id ORDER BY c.position) FILTER (WHERE c.id IS NOT NULL), '{}'),
-                   coalesce(array_agg(c.text ORDER BY c.position) FILTER (WHERE c.id IS NOT NULL), '{}')
-            FROM records r LEFT JOIN chunks c ON c.record_id = r.id
-            WHERE r.project_id = \(projectID) AND r.record_key = ANY(\(keys)::text[])
-            GROUP BY r.record_key, r.id, r.content_hash
-            """,
-            logger: logger
-        ).collect() {
-            let (key, id, hash, chunkIDs, texts) = try row.decode(
-                (String, String, String, [String], [String]).self
-            )
-            existing[key] = RecordPlan.Existing(
-                id: id,
-                contentHash: hash,
-                chunks: zip(chunkIDs, texts).map { (id: $0, text: $1) }
-            )
-        }
+        let existing = try await Self.existing(keys, projectID, connection, logger)
         let plan = RecordPlan(records, existing: existing)
         // New records and every new chunk, each in one statement.
         let recordIDs = plan.inserts.map { _ in JobID.make(at: now) }

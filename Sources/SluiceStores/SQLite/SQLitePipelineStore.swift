@@ -201,6 +201,10 @@ public final class SQLitePipelineStore: PipelineStore, SQLiteTableStore {
         }
     }
 
+    public func existingRecords(projectID: String, keys: [String]) async throws -> [String: RecordPlan.Existing] {
+        try await read { db in try Self.existing(keys, projectID, db) }
+    }
+
     /// The stored records among `keys`, with their chunks.
     private static func existing(
         _ keys: [String],
