@@ -1,7 +1,11 @@
 import Foundation
+import GRDB
+import PostgresNIO
 import SluiceCore
 import SluiceEmbeddings
 import SluicePipeline
+import SluicePostgres
+import SluiceSQLite
 import SluiceStores
 import Testing
 
@@ -241,6 +245,74 @@ struct RecordSyncTests {
             // Finishing the last part again (a retry) deletes nothing more.
             _ = try await store.finishIngestChunk(ingestJobID: done.id, chunk: 1, now: Date())
             #expect(try await store.projectSummary(id: project.id)?.recordCount == 3)
+        }
+    }
+
+    /// Makes the database refuse chunks whose text starts with EXPLODE, as a crash in the middle of a write would.
+    static func refuseChunks(_ store: any QueueStore, _ on: Bool) async throws {
+        switch store {
+        case let postgres as PostgresJobStore:
+            let statements =
+                on
+                ? [
+                    """
+                    CREATE OR REPLACE FUNCTION refuse_chunk() RETURNS trigger LANGUAGE plpgsql AS $$
+                    BEGIN RAISE EXCEPTION 'refused by the test'; END $$
+                    """,
+                    """
+                    CREATE TRIGGER refuse_chunk BEFORE INSERT ON chunks FOR EACH ROW
+                    WHEN (NEW.text LIKE 'EXPLODE%') EXECUTE FUNCTION refuse_chunk()
+                    """,
+                ] : ["DROP TRIGGER refuse_chunk ON chunks"]
+            for statement in statements {
+                try await postgres.client.query(PostgresQuery(unsafeSQL: statement), logger: quietLogger)
+            }
+        case let sqlite as SQLiteJobStore:
+            try await sqlite.database.pool.write { db in
+                try db.execute(
+                    sql: on
+                        ? """
+                        CREATE TRIGGER refuse_chunk BEFORE INSERT ON chunks WHEN NEW.text LIKE 'EXPLODE%'
+                        BEGIN SELECT RAISE(ABORT, 'refused by the test'); END
+                        """
+                        : "DROP TRIGGER refuse_chunk"
+                )
+            }
+        default:
+            throw TestSetupError("not a SQL store")
+        }
+    }
+
+    @Test(
+        "an update that fails half-way leaves the record in its old version with its vectors",
+        arguments: StoreKind.sql
+    )
+    func failedUpdate(kind: StoreKind) async throws {
+        try await withServerStore(kind) { stores in
+            let project = try await Project(stores.pipeline)
+            let old = "First part stays the same here. Second part is old."
+            _ = try await project.upload([["id": "a", "text": .string(old)]])
+            #expect(try await project.embedPending().count == 2)
+            let key = try Self.reader.read(["id": "a", "text": .string(old)]).get().key
+            let before = try #require(
+                try await stores.pipeline.existingRecords(projectID: project.id, keys: [key])[key]
+            )
+
+            try await Self.refuseChunks(stores.queue, true)
+            let edited = "First part stays the same here. EXPLODE now."
+            await #expect(throws: (any Error).self) {
+                _ = try await project.upload([["id": "a", "text": .string(edited)]])
+            }
+            let after = try #require(try await stores.pipeline.existingRecords(projectID: project.id, keys: [key])[key])
+            #expect(after.contentHash == before.contentHash, "the old version")
+            #expect(after.chunks.map(\.id) == before.chunks.map(\.id), "its chunks, with their vectors")
+            #expect(try await stores.pipeline.unembeddedChunks(projectID: project.id, limit: 10).isEmpty)
+            #expect(try await project.search("Second part is old.").first?.text == "Second part is old.")
+
+            // Once the database takes it, the same upload (a retried part) finishes the update.
+            try await Self.refuseChunks(stores.queue, false)
+            #expect(try await project.upload([["id": "a", "text": .string(edited)]]) == BatchOutcome(updated: 1))
+            #expect(try await project.embedPending() == ["EXPLODE now."])
         }
     }
 }
