@@ -195,6 +195,11 @@ enum Settings {
         "Records one VECTORIZE job embeds before its continuation takes over."
     )
     static let embedBatchSize = Setting("SLUICE_EMBED_BATCH_SIZE", default: "25", "Texts per provider request.")
+    static let embedConcurrency = Setting(
+        "SLUICE_EMBED_CONCURRENCY",
+        default: "4",
+        "Provider requests one VECTORIZE job has in flight at once (a remote provider's latency does not serialise a project)."
+    )
     static let embeddingProvider = Setting(
         "EMBEDDING_PROVIDER",
         default: "local",
@@ -254,7 +259,8 @@ enum Settings {
     static let workers = [
         workerConcurrency, shutdownGraceSeconds, ingestJobRecords, ingestBatchSize, maxRecordTextBytes, chunkSize,
         chunkOverlap,
-        vectorizeRecordsPerJob, embedBatchSize, embeddingProvider, embeddingBaseURL, embeddingAPIKey, embeddingModel,
+        vectorizeRecordsPerJob, embedBatchSize, embedConcurrency, embeddingProvider, embeddingBaseURL, embeddingAPIKey,
+        embeddingModel,
         embeddingDimensions, embeddingSendDimensions, embeddingTimeoutSeconds,
     ]
     static let all = common + server + workers + [testDatabaseURL]
@@ -396,6 +402,7 @@ extension SettingsReader {
         var options = VectorizationOptions()
         if let count = try integer(Settings.vectorizeRecordsPerJob) { options.recordsPerJob = count }
         if let size = try integer(Settings.embedBatchSize) { options.batchSize = size }
+        if let count = try integer(Settings.embedConcurrency) { options.requestsInFlight = count }
         return options
     }
 

@@ -19,14 +19,20 @@ public struct VectorizationOptions: Sendable {
     public var maxInputCharacters: Int
     /// How long to wait after a rate limit that named no time. Default 30 s.
     public var rateLimitDelay: Duration
+    /// Provider requests one job has in flight at once, so that a remote provider's latency does not serialise a
+    /// project; the pacer still spaces them after a rate limit. Default 4 (`SLUICE_EMBED_CONCURRENCY`).
+    public var requestsInFlight: Int
 
     public init(
         recordsPerJob: Int = 250,
         batchSize: Int = 25,
         tokensPerRequest: Int = 64_000,
         maxInputCharacters: Int = 32_000,
-        rateLimitDelay: Duration = .seconds(30)
+        rateLimitDelay: Duration = .seconds(30),
+        requestsInFlight: Int = 4
     ) {
+        precondition(requestsInFlight > 0, "VectorizationOptions: requestsInFlight must be positive")
+        self.requestsInFlight = requestsInFlight
         self.recordsPerJob = max(1, recordsPerJob)
         self.batchSize = max(1, batchSize)
         self.tokensPerRequest = max(1, tokensPerRequest)
@@ -74,39 +80,58 @@ public struct VectorizationHandler: JobHandler {
         }
         let candidates = try await store.unembeddedChunks(projectID: projectID, limit: options.recordsPerJob + 1)
         let records = Array(candidates.prefix(options.recordsPerJob))
-        var embedded = 0
         var truncated = 0
-        for batch in batches(records) {
-            try Task.checkCancellation()
-            let texts = batch.map { record in
-                guard record.text.count > options.maxInputCharacters else { return record.text }
-                truncated += 1
-                return String(record.text.prefix(options.maxInputCharacters))
-            }
-            let vectors: [[Float]]
-            do {
-                try await pacer.wait(for: projectID)
-                vectors = try await provider.embed(texts)
-                pacer.succeeded(projectID)
-            } catch let error as EmbeddingError where error.code == .rateLimited {
-                // Back-pressure, not failure: what is saved stays saved; the rest waits, and this project's
-                // requests are spaced out from now on.
-                pacer.rateLimited(projectID)
-                throw RetryLater(after: error.retryAfter ?? options.rateLimitDelay, reason: error.message)
-            }
-            try await store.saveEmbeddings(
-                zip(batch, vectors).map { (id: $0.id, vector: $1) },
-                projectID: projectID,
-                model: provider.model,
-                dimensions: provider.dimensions,
-                now: clock.now()
+        let requests = batches(records).map { batch in
+            (
+                ids: batch.map(\.id),
+                texts: batch.map { record in
+                    guard record.text.count > options.maxInputCharacters else { return record.text }
+                    truncated += 1
+                    return String(record.text.prefix(options.maxInputCharacters))
+                }
             )
-            embedded += batch.count
-            try await context.reportProgress(
-                current: embedded,
-                total: records.count,
-                message: "embedded \(embedded) of \(records.count) records"
-            )
+        }
+        // Up to `requestsInFlight` requests at once; each saves its vectors as soon as it is answered, so what is
+        // saved stays saved whatever happens to the others.
+        var embedded = 0
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            var next = 0
+            func launch() {
+                let (ids, texts) = requests[next]
+                next += 1
+                group.addTask {
+                    try Task.checkCancellation()
+                    let vectors: [[Float]]
+                    do {
+                        try await pacer.wait(for: projectID)
+                        vectors = try await provider.embed(texts)
+                        pacer.succeeded(projectID)
+                    } catch let error as EmbeddingError where error.code == .rateLimited {
+                        // Back-pressure, not failure: the rest waits, and this project's requests are spaced out
+                        // from now on.
+                        pacer.rateLimited(projectID)
+                        throw RetryLater(after: error.retryAfter ?? options.rateLimitDelay, reason: error.message)
+                    }
+                    try await store.saveEmbeddings(
+                        zip(ids, vectors).map { (id: $0, vector: $1) },
+                        projectID: projectID,
+                        model: provider.model,
+                        dimensions: provider.dimensions,
+                        now: clock.now()
+                    )
+                    return ids.count
+                }
+            }
+            while next < min(options.requestsInFlight, requests.count) { launch() }
+            while let saved = try await group.next() {
+                embedded += saved
+                if next < requests.count { launch() }
+                try await context.reportProgress(
+                    current: embedded,
+                    total: records.count,
+                    message: "embedded \(embedded) of \(records.count) chunks"
+                )
+            }
         }
         var result: [String: JSONValue] = [
             "projectId": .string(projectID), "embeddedCount": .int(Int64(embedded)),

@@ -114,6 +114,8 @@ func withServer(
     setup: TestingSetup = .router,
     embedder: any EmbeddingProvider = LocalEmbedder(dimensions: 64),
     metrics: ServerMetrics = ServerMetrics(),
+    // One provider request at a time: scripted providers answer in order.
+    vectorization: VectorizationOptions = VectorizationOptions(requestsInFlight: 1),
     _ body: @Sendable (Harness) async throws -> Void
 ) async throws {
     try await withServerStore(kind) { stores in
@@ -124,7 +126,7 @@ func withServer(
             handlers.register(
                 .vectorize,
                 serializeBy: "projectId",
-                VectorizationHandler(store: stores.pipeline, provider: embedder, clock: clock)
+                VectorizationHandler(store: stores.pipeline, provider: embedder, options: vectorization, clock: clock)
             )
         }
         let app = SluiceApp(

@@ -47,8 +47,41 @@ struct VectorizationTests {
         -> JobRunner
     {
         var handlers = JobHandlerRegistry()
-        handlers.register(.vectorize, serializeBy: "projectId", VectorizationHandler(store: store, provider: provider))
+        // One request at a time: the scripted providers answer in order.
+        handlers.register(
+            .vectorize,
+            serializeBy: "projectId",
+            VectorizationHandler(
+                store: store,
+                provider: provider,
+                options: VectorizationOptions(requestsInFlight: 1)
+            )
+        )
         return JobRunner(queue: queue, handlers: handlers, logger: quietLogger)
+    }
+
+    @Test("a job keeps several provider requests in flight, each saved as it is answered", arguments: [1, 4])
+    func requestsInFlight(limit: Int) async throws {
+        try await withServerStore(.memory) { stores in
+            let queue = DatabaseQueue(store: stores.queue, logger: quietLogger)
+            let project = try await project(stores.pipeline, records: 100)
+            let provider = SlowProvider(delay: .milliseconds(50))
+            var handlers = JobHandlerRegistry()
+            handlers.register(
+                .vectorize,
+                VectorizationHandler(
+                    store: stores.pipeline,
+                    provider: provider,
+                    options: VectorizationOptions(batchSize: 10, requestsInFlight: limit)
+                )
+            )
+            let runner = JobRunner(queue: queue, handlers: handlers, logger: quietLogger)
+            _ = try await VectorizationHandler.enqueue(projectID: project, on: queue)
+            #expect(await runner.run(try #require(try await queue.claimJob([.vectorize]))) == .completed)
+            #expect(provider.calls == 10)
+            #expect(provider.peak == limit, "at most, and under a slow provider exactly, \(limit) at once")
+            #expect(try await stores.pipeline.projectSummary(id: project)?.embeddedCount == 100)
+        }
     }
 
     @Test("250 records per job in requests of 25, then a continuation for the rest", arguments: StoreKind.allCases)
@@ -300,6 +333,30 @@ struct SearchTests {
                 #expect(plan.contains("chunks_embedding_hnsw_64"), "\(plan)")
             }
         }
+    }
+}
+
+/// A provider that answers after `delay`, counting how many requests it holds at once.
+final class SlowProvider: EmbeddingProvider {
+    let model = "slow"
+    let dimensions = 8
+    let delay: Duration
+    private let state = Mutex<(now: Int, peak: Int, calls: Int)>((0, 0, 0))
+
+    init(delay: Duration) { self.delay = delay }
+
+    var peak: Int { state.withLock { $0.peak } }
+    var calls: Int { state.withLock { $0.calls } }
+
+    func embed(_ texts: [String]) async throws -> [[Float]] {
+        state.withLock { state in
+            state.now += 1
+            state.calls += 1
+            state.peak = max(state.peak, state.now)
+        }
+        defer { state.withLock { $0.now -= 1 } }
+        try await Task.sleep(for: delay)
+        return try await LocalEmbedder(dimensions: dimensions).embed(texts)
     }
 }
 
