@@ -18,7 +18,8 @@ public struct PipelineBenchmark: Sendable {
     let logger: Logger
     let report: @Sendable (BenchmarkResult) -> Void
 
-    static let dimensions = 64
+    /// The size of a small sentence model's vectors (all-MiniLM-L6-v2): what an approximate index sees in practice.
+    static let dimensions = 384
 
     public init(
         executable: URL,
@@ -59,19 +60,23 @@ public struct PipelineBenchmark: Sendable {
         }
     }
 
-    /// An OpenAI-compatible `/v1/embeddings` that answers at once with fixed vectors.
+    /// An OpenAI-compatible `/v1/embeddings` that answers at once, with a vector of its own for every text (derived
+    /// from a hash of the text, as different texts' vectors differ): identical vectors would make an approximate index
+    /// behave unlike it does on real data.
     static func embeddingServer(logger: Logger) -> Router<BasicRequestContext> {
         let router = Router()
         router.post("/v1/embeddings") { request, context -> Response in
             let body = try await request.body.collect(upTo: 64 << 20)
-            let count: Int
-            if case .array(let inputs)? = try JSONValue(parsing: String(buffer: body))["input"] {
-                count = inputs.count
-            } else {
-                count = 1
+            var texts: [String] = []
+            switch try JSONValue(parsing: String(buffer: body))["input"] {
+            case .array(let inputs)?: texts = inputs.map { $0.stringValue ?? "" }
+            case .string(let input)?: texts = [input]
+            default: texts = [""]
             }
-            let vector = (0..<dimensions).map { "\(Double($0 % 7) / 7 + 0.01)" }.joined(separator: ",")
-            let data = (0..<count).map { #"{"object":"embedding","index":\#($0),"embedding":[\#(vector)]}"# }
+            let data = texts.enumerated().map { index, text in
+                let vector = vector(for: text).map { String($0) }.joined(separator: ",")
+                return #"{"object":"embedding","index":\#(index),"embedding":[\#(vector)]}"#
+            }
             let text = #"{"object":"list","model":"bench-zero","data":[\#(data.joined(separator: ","))]}"#
             return Response(
                 status: .ok,
@@ -80,6 +85,18 @@ public struct PipelineBenchmark: Sendable {
             )
         }
         return router
+    }
+
+    /// `dimensions` numbers in [-1, 1) from an FNV-1a hash of `text` stretched by xorshift.
+    static func vector(for text: String) -> [Float] {
+        var state: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 { state = (state ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return (0..<dimensions).map { _ in
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
+            return Float(state >> 40) / Float(1 << 23) - 1
+        }
     }
 
     private func measure(embeddingURL: String) async throws {
@@ -133,7 +150,7 @@ public struct PipelineBenchmark: Sendable {
             }
             report(
                 BenchmarkResult(
-                    "vectorization (zero-latency server)",
+                    "vectorization (zero-latency server, \(Self.dimensions)-dimension vectors per text)",
                     Double(records) / (ContinuousClock.now - stored).timeInterval,
                     "records/s"
                 )

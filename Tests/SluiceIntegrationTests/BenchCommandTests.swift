@@ -10,7 +10,7 @@ struct BenchCommandTests {
         "no-op jobs worked, concurrency 8", "no-op jobs worked, concurrency 32",
         "no-op jobs worked, concurrency 8, batching off", "pickup latency p50",
         "pickup latency p99", "claim latency p50, 1,000 pending", "claim latency p50, 2,000 pending, 2,000 done",
-        "server memory, idle", "ingestion", "vectorization (zero-latency server)",
+        "server memory, idle", "ingestion", "vectorization (zero-latency server, 384-dimension vectors per text)",
         "server memory, peak during 300-record ingest",
     ]
 
