@@ -20,11 +20,33 @@ struct Projects: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a project; prints its id.")
         @OptionGroup var settings: QueueSettings
         @Argument(help: "The project's name (unique).") var name: String
+        @Option(help: "Longest chunk of a record's text, in characters (64 to 100000; default SLUICE_CHUNK_SIZE).")
+        var chunkSize: Int?
+        @Option(help: "Characters consecutive chunks share (at most half a chunk; default SLUICE_CHUNK_OVERLAP).")
+        var chunkOverlap: Int?
+        @Option(help: "What is embedded for each chunk, with {{field}} and {{chunk}}, e.g. '{{title}}\\n\\n{{chunk}}'.")
+        var template: String?
 
         func run() async throws {
             let name = self.name.trimmingCharacters(in: .whitespacesAndNewlines)
             guard (1...200).contains(name.count) else { throw ValidationError("the name must be 1 to 200 characters") }
-            let project = Project(id: UUID().uuidString.lowercased(), name: name, createdAt: Date())
+            if let chunkSize, !(64...100_000).contains(chunkSize) {
+                throw ValidationError("--chunk-size must be from 64 to 100000")
+            }
+            if let chunkOverlap, !(0...((chunkSize ?? 100_000) / 2)).contains(chunkOverlap) {
+                throw ValidationError("--chunk-overlap must be from 0 to half of the chunk size")
+            }
+            // `\n` typed on a command line arrives as two characters: the template means a new line.
+            let template = self.template?.replacingOccurrences(of: "\\n", with: "\n")
+            if let template { _ = try RecordTemplate(template) }
+            let project = Project(
+                id: UUID().uuidString.lowercased(),
+                name: name,
+                createdAt: Date(),
+                chunkSize: chunkSize,
+                chunkOverlap: chunkOverlap,
+                template: template
+            )
             try await settings.withStores { stores, _, _ in try await stores.pipeline.createProject(project) }
             print(project.id)
         }

@@ -1,4 +1,5 @@
 import Foundation
+import SluiceCore
 
 /// Splits a record's text into the pieces that are embedded, each at most `size` characters, recursively: on
 /// paragraphs first, then lines, sentences and words, and only a text with none of them is cut between characters.
@@ -69,5 +70,56 @@ public struct Chunker: Sendable, Hashable {
         }
         if start < text.endIndex { parts.append(text[start...]) }
         return parts.flatMap { $0.count > size ? pieces($0, separators.dropFirst()) : [$0] }
+    }
+}
+
+/// What is embedded for each chunk of a record: a text with `{{field}}` placeholders filled from the record's
+/// top-level fields (strings as they are, numbers and booleans as JSON, anything else or a missing field as
+/// nothing) and `{{chunk}}` from the chunk, so that a chunk carries its record's context (`{{title}}\n\n{{chunk}}`).
+public struct RecordTemplate: Sendable, Hashable {
+    public let text: String
+    /// The pieces in order: literal text, or a placeholder's name.
+    private let parts: [Part]
+
+    private enum Part: Sendable, Hashable {
+        case literal(String)
+        case field(String)
+    }
+
+    /// Refuses a template without `{{chunk}}` (every chunk would embed the same text) or with an unclosed `{{`.
+    public init(_ text: String) throws {
+        var parts: [Part] = []
+        var rest = Substring(text)
+        while let open = rest.range(of: "{{") {
+            if open.lowerBound > rest.startIndex { parts.append(.literal(String(rest[..<open.lowerBound]))) }
+            guard let close = rest[open.upperBound...].range(of: "}}") else {
+                throw PipelineError(code: .invalidInput, message: "template has a {{ without its }}")
+            }
+            let name = rest[open.upperBound..<close.lowerBound].trimmingCharacters(in: .whitespaces)
+            guard !name.isEmpty else { throw PipelineError(code: .invalidInput, message: "template has an empty {{}}") }
+            parts.append(.field(name))
+            rest = rest[close.upperBound...]
+        }
+        if !rest.isEmpty { parts.append(.literal(String(rest))) }
+        guard parts.contains(.field("chunk")) else {
+            throw PipelineError(code: .invalidInput, message: "template must contain {{chunk}}")
+        }
+        self.text = text
+        self.parts = parts
+    }
+
+    public func render(_ fields: [String: JSONValue], chunk: String) -> String {
+        parts.map { part in
+            switch part {
+            case .literal(let text): return text
+            case .field("chunk"): return chunk
+            case .field(let name):
+                switch fields[name] {
+                case .string(let value)?: return value
+                case .int, .double, .bool: return fields[name]!.jsonText
+                default: return ""
+                }
+            }
+        }.joined()
     }
 }

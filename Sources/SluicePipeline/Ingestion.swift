@@ -107,11 +107,11 @@ public struct IngestionHandler: JobHandler {
             )
         }
         try await store.startIngestJob(id: ingestJobID, now: clock.now())
-        let reader = RecordReader(
+        let reader = try RecordReader(
+            for: try await store.project(id: projectID),
             textFields: textFields,
-            maxTextBytes: options.maxTextBytes,
             idField: idField,
-            chunker: options.chunker
+            options: options
         )
         var offset = part.done ? records.count : min(part.processed, records.count)
         if offset > 0 && !part.done {

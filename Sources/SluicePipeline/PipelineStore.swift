@@ -11,19 +11,38 @@ public struct Project: Sendable, Hashable {
     public var embeddingModel: String?
     public var embeddingDimensions: Int?
     public var createdAt: Date
+    /// How the project's records are split (nil: the server's `SLUICE_CHUNK_SIZE` and `SLUICE_CHUNK_OVERLAP`).
+    public var chunkSize: Int?
+    public var chunkOverlap: Int?
+    /// What is embedded for each chunk (``RecordTemplate``); nil embeds the chunk alone.
+    public var template: String?
 
     public init(
         id: String,
         name: String,
         embeddingModel: String? = nil,
         embeddingDimensions: Int? = nil,
-        createdAt: Date
+        createdAt: Date,
+        chunkSize: Int? = nil,
+        chunkOverlap: Int? = nil,
+        template: String? = nil
     ) {
         self.id = id
         self.name = name
         self.embeddingModel = embeddingModel
         self.embeddingDimensions = embeddingDimensions
         self.createdAt = createdAt
+        self.chunkSize = chunkSize
+        self.chunkOverlap = chunkOverlap
+        self.template = template
+    }
+
+    /// The project's chunker: its own size and overlap where it has them, `defaults` otherwise.
+    public func chunker(defaults: Chunker) -> Chunker {
+        guard chunkSize != nil || chunkOverlap != nil else { return defaults }
+        let size = chunkSize ?? defaults.size
+        // A size of its own without an overlap of its own: a tenth, as by default.
+        return Chunker(size: size, overlap: chunkOverlap ?? (chunkSize == nil ? defaults.overlap : size / 10))
     }
 }
 

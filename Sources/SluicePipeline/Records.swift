@@ -14,6 +14,8 @@ public struct RecordReader: Sendable {
     public var idField: String
     /// How the text is split into the chunks that are embedded.
     public var chunker: Chunker
+    /// What is embedded for each chunk; nil: the chunk alone.
+    public var template: RecordTemplate?
 
     public static let defaultMaxTextBytes = 1 << 20
 
@@ -21,12 +23,30 @@ public struct RecordReader: Sendable {
         textFields: [String] = [],
         maxTextBytes: Int = defaultMaxTextBytes,
         idField: String? = nil,
-        chunker: Chunker = Chunker()
+        chunker: Chunker = Chunker(),
+        template: RecordTemplate? = nil
     ) {
         self.textFields = textFields
         self.maxTextBytes = maxTextBytes
         self.idField = idField ?? "id"
         self.chunker = chunker
+        self.template = template
+    }
+
+    /// The reader for `project`'s uploads: its chunking and template over `options`' defaults.
+    public init(
+        for project: Project?,
+        textFields: [String],
+        idField: String?,
+        options: IngestionOptions
+    ) throws {
+        self.init(
+            textFields: textFields,
+            maxTextBytes: options.maxTextBytes,
+            idField: idField,
+            chunker: project?.chunker(defaults: options.chunker) ?? options.chunker,
+            template: try project?.template.map(RecordTemplate.init)
+        )
     }
 
     /// The record, or why it is skipped.
@@ -46,7 +66,8 @@ public struct RecordReader: Sendable {
         guard !value.containsNUL else { return .failure(.nulCharacter) }
         let externalID = fields[idField].flatMap { $0.stringValue ?? $0.intValue.map(String.init) }
             .flatMap { $0.isEmpty ? nil : $0 }
-        return .success(NewRecord(externalID: externalID, text: text, data: value, chunks: chunker.chunks(text)))
+        let chunks = chunker.chunks(text).map { template?.render(fields, chunk: $0) ?? $0 }
+        return .success(NewRecord(externalID: externalID, text: text, data: value, chunks: chunks))
     }
 
     /// Why a record was not stored.

@@ -233,11 +233,11 @@ extension Uploads {
         var preview = UploadPreview()
         preview.total = writer.total
         let sync = writer.sync
-        let reader = RecordReader(
+        let reader = try RecordReader(
+            for: try await store.project(id: writer.projectID),
             textFields: writer.textFields,
-            maxTextBytes: options.maxTextBytes,
             idField: writer.idField,
-            chunker: options.chunker
+            options: options
         )
         var seen: Set<String> = []
         var matched: Set<String> = []

@@ -18,21 +18,36 @@ extension SluiceApp {
             guard (1...200).contains(name.count) else {
                 throw APIError(.badRequest, "body must be \(ProjectCreateRequest.shape)")
             }
-            let project = Project(id: UUID().uuidString.lowercased(), name: name, createdAt: clock.now())
+            let project = Project(
+                id: UUID().uuidString.lowercased(),
+                name: name,
+                createdAt: clock.now(),
+                chunkSize: body.chunkSize,
+                chunkOverlap: body.chunkOverlap,
+                template: body.template
+            )
+            try body.validateChunking()
             try await pipeline.createProject(project)
             context.logger.info("project created", metadata: [LogKey.project: "\(project.id)"])
             let summary = ProjectSummary(project: project, recordCount: 0, embeddedCount: 0)
-            return EditedResponse(status: .created, response: ProjectEnvelope(project: ProjectResponse(summary)))
+            return EditedResponse(
+                status: .created,
+                response: ProjectEnvelope(project: ProjectResponse(summary, defaults: configuration.ingestion.chunker))
+            )
         }
         managers.get("/api/projects") { _, _ -> ProjectsResponse in
-            ProjectsResponse(projects: try await pipeline.projects().map(ProjectResponse.init))
+            ProjectsResponse(
+                projects: try await pipeline.projects().map {
+                    ProjectResponse($0, defaults: configuration.ingestion.chunker)
+                }
+            )
         }
         managers.get("/api/projects/{id}") { _, context -> ProjectEnvelope in
             let id = try context.parameters.require("id")
             guard let summary = try await pipeline.projectSummary(id: id) else {
                 throw APIError(.notFound, "project \(id) does not exist")
             }
-            return ProjectEnvelope(project: ProjectResponse(summary))
+            return ProjectEnvelope(project: ProjectResponse(summary, defaults: configuration.ingestion.chunker))
         }
         managers.post("/api/projects/{id}/ingest") { request, context -> Response in
             return try await ingest(request, context)
@@ -241,8 +256,36 @@ extension SluiceApp {
 // MARK: Bodies
 
 struct ProjectCreateRequest: APIRequest {
-    static let shape = #"{"name": string of 1 to 200 characters}"#
+    static let shape =
+        #"{"name": string of 1 to 200 characters, "chunkSize"?: integer, "chunkOverlap"?: integer, "template"?: string}"#
     var name: String
+    var chunkSize: Int?
+    var chunkOverlap: Int?
+    var template: String?
+
+    /// 400 for a chunk size outside 64 to 100,000 characters, an overlap over half a chunk, or a template that is
+    /// no template.
+    func validateChunking() throws {
+        if let chunkSize, !(64...100_000).contains(chunkSize) {
+            throw APIError(.badRequest, "chunkSize must be a whole number of characters from 64 to 100000")
+        }
+        if let chunkOverlap {
+            let limit = (chunkSize ?? 100_000) / 2
+            guard (0...limit).contains(chunkOverlap) else {
+                throw APIError(.badRequest, "chunkOverlap must be from 0 to half of chunkSize (\(limit))")
+            }
+        }
+        if let template {
+            guard template.count <= 4_096 else {
+                throw APIError(.badRequest, "template must be at most 4096 characters")
+            }
+            do {
+                _ = try RecordTemplate(template)
+            } catch let error as PipelineError {
+                throw APIError(.badRequest, error.message)
+            }
+        }
+    }
 }
 
 struct ProjectResponse: Encodable, Sendable {
@@ -253,8 +296,16 @@ struct ProjectResponse: Encodable, Sendable {
     var recordCount: Int
     var embeddedCount: Int
     var createdAt: Date
+    /// The chunking the project's uploads get (its own, or the server's defaults).
+    var chunkSize: Int
+    var chunkOverlap: Int
+    @NullEncoded var template: String?
 
-    init(_ summary: ProjectSummary) {
+    init(_ summary: ProjectSummary, defaults: Chunker) {
+        let chunker = summary.project.chunker(defaults: defaults)
+        chunkSize = chunker.size
+        chunkOverlap = chunker.overlap
+        template = summary.project.template
         id = summary.project.id
         name = summary.project.name
         embeddingModel = summary.project.embeddingModel

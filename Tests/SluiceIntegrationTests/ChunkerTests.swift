@@ -1,3 +1,4 @@
+import SluiceCore
 import SluicePipeline
 import Testing
 
@@ -80,5 +81,22 @@ struct ChunkerTests {
         let text = String(repeating: "word ", count: 1_000) + "\n\n   \n\n"
         #expect(chunker.chunks(text).allSatisfy { !$0.allSatisfy(\.isWhitespace) })
         #expect(chunker.chunks("short") == ["short"])
+    }
+
+    @Test("templates: fields from the record, the chunk where {{chunk}} is; refusals")
+    func templates() throws {
+        let template = try RecordTemplate("{{ title }} ({{year}}, {{draft}}){{missing}}\n\n{{chunk}}")
+        let fields: [String: JSONValue] = ["title": "Cats", "year": 2026, "draft": false, "tags": ["a"]]
+        #expect(template.render(fields, chunk: "sat on mats") == "Cats (2026, false)\n\nsat on mats")
+        for bad in ["no chunk here {{title}}", "{{chunk", "{{}} {{chunk}}"] {
+            #expect(throws: PipelineError.self, "\(bad)") { try RecordTemplate(bad) }
+        }
+        let reader = RecordReader(
+            chunker: Chunker(size: 64, overlap: 0),
+            template: try RecordTemplate("{{title}}: {{chunk}}")
+        )
+        let record = try reader.read(["title": "Guide", "text": .string(String(repeating: "word ", count: 40))]).get()
+        #expect(record.chunks.count > 1)
+        #expect(record.chunks.allSatisfy { $0.hasPrefix("Guide: ") }, "every chunk carries its record's title")
     }
 }

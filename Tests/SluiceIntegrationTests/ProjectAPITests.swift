@@ -119,6 +119,53 @@ struct ProjectAPITests {
         }
     }
 
+    @Test("a project's own chunk size, overlap and template shape what is embedded; bad ones are refused")
+    func projectChunking() async throws {
+        try await withServer(.memory, withIngestion: true) { server in
+            let manager = try await server.login(.manager)
+            let created = try await server.request(
+                .post,
+                "/api/projects",
+                cookie: manager,
+                body: #"{"name": "guides", "chunkSize": 64, "template": "{{title}}: {{chunk}}"}"#
+            )
+            #expect(created.status == .created, "\(created.text)")
+            let project = try #require(created.json?["project"])
+            #expect(project["chunkSize"] == 64)
+            #expect(project["chunkOverlap"] == 6, "a tenth of its own size")
+            #expect(project["template"] == "{{title}}: {{chunk}}")
+            let id = try #require(project["id"]?.stringValue)
+            let text = String(repeating: "cats sit on warm mats. ", count: 12)
+            let body =
+                #"{"records": [{"id": "g", "title": "Cat guide", "text": "\#(text)"}], "generateEmbeddings": true}"#
+            #expect(
+                try await server.request(.post, "/api/projects/\(id)/ingest", cookie: manager, body: body).status
+                    == .accepted
+            )
+            _ = try await server.request(.get, "/api/workers/ingestion")
+            _ = try await server.request(.get, "/api/workers/vectorization")
+            let found = try await server.request(.get, "/api/projects/\(id)/search?q=warm+mats", cookie: manager)
+            let hit = try #require(found.json?["results"]?[0])
+            #expect(hit["text"]?.stringValue?.hasPrefix("Cat guide: ") == true, "\(found.text)")
+            #expect((hit["text"]?.stringValue?.count ?? 0) <= 64 + "Cat guide: ".count)
+            let defaults = try await server.request(
+                .post,
+                "/api/projects",
+                cookie: manager,
+                body: #"{"name": "plain"}"#
+            )
+            #expect(defaults.json?["project"]?["chunkSize"] == 2048)
+            #expect(defaults.json?["project"]?["template"] == .null)
+            for bad in [
+                #"{"name": "x", "chunkSize": 10}"#, #"{"name": "x", "chunkSize": 100, "chunkOverlap": 60}"#,
+                #"{"name": "x", "template": "{{title}} only"}"#, #"{"name": "x", "chunkSize": "big"}"#,
+            ] {
+                let refused = try await server.request(.post, "/api/projects", cookie: manager, body: bad)
+                #expect(refused.status == .badRequest, "\(bad): \(refused.text)")
+            }
+        }
+    }
+
     @Test(
         "records with ids: a second upload updates in place, deletes one by one and in bulk, search by chunk",
         arguments: StoreKind.allCases

@@ -16,7 +16,8 @@ public final class PostgresPipelineStore: PipelineStore, PostgresTableStore {
         p.id, p.name, p.embedding_model, p.embedding_dimensions, p.created_at,
         (SELECT count(*) FROM records r WHERE r.project_id = p.id),
         (SELECT count(*) FROM records r WHERE r.project_id = p.id
-            AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.record_id = r.id AND c.embedded_at IS NULL))
+            AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.record_id = r.id AND c.embedded_at IS NULL)),
+        p.chunk_size, p.chunk_overlap, p.template
         """
     private static let ingestColumns = """
         id, project_id, status, total, processed, saved, skipped, error, created_at, started_at, completed_at,
@@ -28,7 +29,9 @@ public final class PostgresPipelineStore: PipelineStore, PostgresTableStore {
         do {
             _ = try await changesRow(
                 """
-                INSERT INTO projects (id, name, created_at) VALUES (\(project.id), \(project.name), \(project.createdAt))
+                INSERT INTO projects (id, name, created_at, chunk_size, chunk_overlap, template)
+                VALUES (\(project.id), \(project.name), \(project.createdAt), \(project.chunkSize),
+                        \(project.chunkOverlap), \(project.template))
                 RETURNING id
                 """
             )
@@ -48,7 +51,11 @@ public final class PostgresPipelineStore: PipelineStore, PostgresTableStore {
     public func project(id: String) async throws -> Project? {
         try await mapErrors {
             try await client.query(
-                "SELECT id, name, embedding_model, embedding_dimensions, created_at FROM projects WHERE id = \(id)",
+                """
+                SELECT id, name, embedding_model, embedding_dimensions, created_at, 0, 0, chunk_size, chunk_overlap,
+                       template
+                FROM projects WHERE id = \(id)
+                """,
                 logger: logger
             ).collect().first.map(Self.decodeProject)
         }
@@ -418,6 +425,8 @@ public final class PostgresPipelineStore: PipelineStore, PostgresTableStore {
     }
 
     /// The first five columns: id, name, embedding_model, embedding_dimensions, created_at.
+    /// id, name, embedding_model, embedding_dimensions, created_at, (two counts), chunk_size, chunk_overlap,
+    /// template: ``projectColumns``' order.
     private static func decodeProject(_ row: PostgresRow) throws -> Project {
         let cells = row.makeRandomAccess()
         return Project(
@@ -425,7 +434,10 @@ public final class PostgresPipelineStore: PipelineStore, PostgresTableStore {
             name: try cells[1].decode(String.self),
             embeddingModel: try cells[2].decode(String?.self),
             embeddingDimensions: try cells[3].decode(Int?.self),
-            createdAt: try cells[4].decode(Date.self)
+            createdAt: try cells[4].decode(Date.self),
+            chunkSize: try cells[7].decode(Int?.self),
+            chunkOverlap: try cells[8].decode(Int?.self),
+            template: try cells[9].decode(String?.self)
         )
     }
 

@@ -223,5 +223,12 @@ enum PostgresPipelineMigrations {
                 """,
             ]
         ),
+        // A project's own chunk size, overlap and embedding template (nil: the server's defaults, the chunk alone).
+        Migration(
+            "20261201140000_project_chunking",
+            [
+                "ALTER TABLE projects ADD COLUMN chunk_size integer, ADD COLUMN chunk_overlap integer, ADD COLUMN template text"
+            ]
+        ),
     ]
 }

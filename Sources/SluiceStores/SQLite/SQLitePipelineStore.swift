@@ -15,7 +15,8 @@ public final class SQLitePipelineStore: PipelineStore, SQLiteTableStore {
         p.id, p.name, p.embedding_model, p.embedding_dimensions, p.created_at,
         (SELECT count(*) FROM records r WHERE r.project_id = p.id),
         (SELECT count(*) FROM records r WHERE r.project_id = p.id
-            AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.record_id = r.id AND c.embedded_at IS NULL))
+            AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.record_id = r.id AND c.embedded_at IS NULL)),
+        p.chunk_size, p.chunk_overlap, p.template
         """
     private static let ingestColumns = """
         id, project_id, status, total, processed, saved, skipped, error, created_at, started_at, completed_at,
@@ -24,9 +25,15 @@ public final class SQLitePipelineStore: PipelineStore, SQLiteTableStore {
     private static let partColumns = "chunk_index, processed, saved, skipped, done, updated, unchanged"
 
     public func createProject(_ project: Project) async throws {
-        let arguments: StatementArguments = [project.id, project.name, Self.micros(project.createdAt)]
+        let arguments: StatementArguments = [
+            project.id, project.name, Self.micros(project.createdAt), project.chunkSize, project.chunkOverlap,
+            project.template,
+        ]
         do {
-            _ = try await changesRow("INSERT INTO projects (id, name, created_at) VALUES (?, ?, ?)", arguments)
+            _ = try await changesRow(
+                "INSERT INTO projects (id, name, created_at, chunk_size, chunk_overlap, template) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments
+            )
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
             throw PipelineError(code: .nameTaken, message: "a project named '\(project.name)' already exists")
         }
@@ -43,7 +50,11 @@ public final class SQLitePipelineStore: PipelineStore, SQLiteTableStore {
         try await read { db in
             try Row.fetchOne(
                 db,
-                sql: "SELECT id, name, embedding_model, embedding_dimensions, created_at FROM projects WHERE id = ?",
+                sql: """
+                    SELECT id, name, embedding_model, embedding_dimensions, created_at, 0, 0, chunk_size, chunk_overlap,
+                           template
+                    FROM projects WHERE id = ?
+                    """,
                 arguments: [id]
             ).map(Self.decodeProjectRow)
         }
@@ -302,14 +313,18 @@ public final class SQLitePipelineStore: PipelineStore, SQLiteTableStore {
         ProjectSummary(project: decodeProjectRow(row), recordCount: row[5], embeddedCount: row[6])
     }
 
-    /// The first five columns: id, name, embedding_model, embedding_dimensions, created_at.
+    /// id, name, embedding_model, embedding_dimensions, created_at, and, when the row has them (``projectColumns``'
+    /// order), two counts, chunk_size, chunk_overlap, template.
     private static func decodeProjectRow(_ row: Row) -> Project {
         Project(
             id: row[0],
             name: row[1],
             embeddingModel: row[2],
             embeddingDimensions: row[3],
-            createdAt: date(row[4])
+            createdAt: date(row[4]),
+            chunkSize: row.count >= 10 ? row[7] : nil,
+            chunkOverlap: row.count >= 10 ? row[8] : nil,
+            template: row.count >= 10 ? row[9] : nil
         )
     }
 

@@ -203,5 +203,14 @@ enum SQLitePipelineMigrations {
                 "ALTER TABLE ingest_jobs ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0",
             ]
         ),
+        // A project's own chunk size, overlap and embedding template (nil: the server's defaults, the chunk alone).
+        Migration(
+            "20261201140000_project_chunking",
+            [
+                "ALTER TABLE projects ADD COLUMN chunk_size INTEGER",
+                "ALTER TABLE projects ADD COLUMN chunk_overlap INTEGER",
+                "ALTER TABLE projects ADD COLUMN template TEXT",
+            ]
+        ),
     ]
 }
