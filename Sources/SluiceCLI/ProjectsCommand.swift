@@ -203,15 +203,7 @@ struct Ingest: AsyncParsableCommand {
     var dryRun = false
 
     func run() async throws {
-        let text: String
-        do {
-            text =
-                file == "-"
-                ? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
-                : try String(contentsOfFile: file, encoding: .utf8)
-        } catch {
-            throw ValidationError("cannot read \(file): \(error.localizedDescription)")
-        }
+        let text = try Terminal.readText(file)
         let kind = format?.lowercased() ?? (file.lowercased().hasSuffix(".csv") ? "csv" : "jsonl")
         guard ["csv", "jsonl", "ndjson"].contains(kind) else {
             throw ValidationError("--format must be csv or jsonl, not '\(kind)'")
@@ -325,15 +317,7 @@ struct Records: AsyncParsableCommand {
         func run() async throws {
             var ids = self.ids
             if let from {
-                let text: String
-                do {
-                    text =
-                        from == "-"
-                        ? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
-                        : try String(contentsOfFile: from, encoding: .utf8)
-                } catch {
-                    throw ValidationError("cannot read \(from): \(error.localizedDescription)")
-                }
+                let text = try Terminal.readText(from)
                 ids += text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
                     .filter { !$0.isEmpty }
             }

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 
 #if canImport(Glibc)
@@ -8,6 +9,17 @@ import Foundation
 
 /// What the commands need from the terminal: secrets read without echo, and whether output reaches a person.
 enum Terminal {
+    /// The whole of the file at `path`, or of standard input for `-`; a refusal naming the file otherwise.
+    static func readText(_ path: String) throws -> String {
+        do {
+            return path == "-"
+                ? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+                : try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ValidationError("cannot read \(path): \(error.localizedDescription)")
+        }
+    }
+
     static func isInteractive(_ descriptor: Int32) -> Bool {
         isatty(descriptor) == 1
     }
