@@ -100,7 +100,10 @@ struct Serve: AsyncParsableCommand {
             let registry = try BuiltInHandlers.registry(store: stores.pipeline, settings: reader)
             let embedder = try BuiltInHandlers.embedder(reader)
             if let warning = try reader.embeddingSettings().warning { logger.warning("\(warning)") }
-            try await stores.pipeline.prepareVectorIndex(dimensions: embedder.dimensions)
+            _ = try await stores.pipeline.prepareVectorIndex(
+                dimensions: embedder.dimensions,
+                whenBacklogBelow: serverConfiguration.vectorIndexBacklog
+            )
             let app = SluiceApp(
                 configuration: serverConfiguration,
                 queueStore: stores.queue,

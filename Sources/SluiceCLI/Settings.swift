@@ -157,6 +157,11 @@ enum Settings {
         default: "unset",
         "Comma-separated proxy addresses whose `X-Forwarded-For` names the client, for sign-in throttling."
     )
+    static let vectorIndexBacklog = Setting(
+        "SLUICE_VECTOR_INDEX_BACKLOG",
+        default: "10000",
+        "The approximate vector index (PostgreSQL) is built once fewer chunks than this wait for a vector; search scans exactly until then."
+    )
     static let bulkActionLimit = Setting(
         "SLUICE_BULK_ACTION_LIMIT",
         default: "1000",
@@ -253,7 +258,7 @@ enum Settings {
         appEnvironment, port, cronSecret, adminEmail, adminPassword, sessionHours, bcryptCost, workerBudgetSeconds,
         scheduleIngestion, scheduleVectorization, scheduleCleanup, scheduleReconcile, retentionDays, maxIngestBytes,
         maxBodyBytes, maxConcurrentUploads, searchesPerMinute, idleTimeoutSeconds, publicURL, trustedProxies,
-        bulkActionLimit,
+        bulkActionLimit, vectorIndexBacklog,
     ]
     /// Read by `serve` and `work` (the workers and the job handlers); the embedding ones by `search` too.
     static let workers = [
@@ -336,6 +341,7 @@ extension SettingsReader {
         if let count = try integer(Settings.ingestJobRecords) { configuration.ingestPartSize = count }
         if let count = try integer(Settings.bulkActionLimit) { configuration.bulkActionLimit = count }
         configuration.ingestion = try ingestionOptions()
+        if let count = try integer(Settings.vectorIndexBacklog) { configuration.vectorIndexBacklog = count }
         if let proxies = try value(
             Settings.trustedProxies,
             expected: "IP addresses separated by commas",

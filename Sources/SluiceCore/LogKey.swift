@@ -15,6 +15,7 @@ public enum LogKey {
     public static let deleted = "sluice.deleted"
     public static let durationMS = "sluice.duration_ms"
     public static let error = "sluice.error"
+    public static let index = "sluice.index"
     public static let failed = "sluice.failed"
     public static let ingestID = "sluice.ingest.id"
     public static let ingestProcessed = "sluice.ingest.processed"

@@ -326,7 +326,9 @@ public final class MemoryPipelineStore: PipelineStore {
     }
 
     /// Memory search is exact: nothing to prepare.
-    public func prepareVectorIndex(dimensions: Int) async throws {}
+    public func prepareVectorIndex(dimensions: Int, whenBacklogBelow backlog: Int) async throws -> VectorSearch {
+        .exact
+    }
 
     private static func summary(_ project: Project, _ state: State) -> ProjectSummary {
         let records = state.records[project.id] ?? []

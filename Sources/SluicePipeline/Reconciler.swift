@@ -13,23 +13,34 @@ public struct VectorizationReconciler: Sendable {
     public let queue: DatabaseQueue
     /// Most projects looked at per run. Default 1,000.
     public var projectsPerRun: Int
+    /// The vector length whose approximate index each run builds once fewer than `indexBacklog` chunks wait for a
+    /// vector (``PipelineStore/prepareVectorIndex(dimensions:whenBacklogBelow:)``); nil builds none.
+    public var vectorDimensions: Int?
+    public var indexBacklog: Int
     private let logger: Logger
 
     public init(
         store: any PipelineStore,
         queue: DatabaseQueue,
         projectsPerRun: Int = 1_000,
+        vectorDimensions: Int? = nil,
+        indexBacklog: Int = 10_000,
         logger: Logger = Logger(label: "sluice.reconciler")
     ) {
         self.store = store
         self.queue = queue
         self.projectsPerRun = max(1, projectsPerRun)
+        self.vectorDimensions = vectorDimensions
+        self.indexBacklog = indexBacklog
         self.logger = logger
     }
 
     /// Queues what is missing; returns the ids of the projects a VECTORIZE job was inserted for.
     @discardableResult
     public func run() async throws -> [String] {
+        if let vectorDimensions {
+            _ = try await store.prepareVectorIndex(dimensions: vectorDimensions, whenBacklogBelow: indexBacklog)
+        }
         let projects = try await store.projectsAwaitingEmbeddings(limit: projectsPerRun)
         guard !projects.isEmpty else { return [] }
         let results = try await queue.enqueue(contentsOf: projects.map(VectorizationHandler.job(projectID:)))

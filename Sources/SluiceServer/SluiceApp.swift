@@ -160,7 +160,13 @@ public struct SluiceApp: Sendable {
                 _ = try await cleanup()
             },
             ScheduledTask(name: "reconcile-embeddings", schedule: configuration.reconcileSchedule) {
-                try await VectorizationReconciler(store: pipeline, queue: queue, logger: logger).run()
+                try await VectorizationReconciler(
+                    store: pipeline,
+                    queue: queue,
+                    vectorDimensions: embedder.dimensions,
+                    indexBacklog: configuration.vectorIndexBacklog,
+                    logger: logger
+                ).run()
             },
         ]
     }

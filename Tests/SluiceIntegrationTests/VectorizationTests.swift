@@ -267,6 +267,47 @@ struct VectorizationTests {
 
 @Suite("Search", .timeLimit(.minutes(5)))
 struct SearchTests {
+    @Test(
+        "the approximate index waits until the backlog is down; search scans exactly meanwhile",
+        arguments: StoreKind.allCases
+    )
+    func indexAfterBackfill(kind: StoreKind) async throws {
+        try await withServerStore(kind) { stores in
+            let embedder = LocalEmbedder(dimensions: 48)
+            let project = try await TestProjects.make(stores.pipeline, records: 30)
+            #expect(try await stores.pipeline.prepareVectorIndex(dimensions: 48, whenBacklogBelow: 10) == .exact)
+            func indexed() async throws -> Bool {
+                guard let postgres = stores.queue as? PostgresJobStore else { return false }
+                return try await postgres.client.query(
+                    "SELECT count(*) FROM pg_indexes WHERE indexname = 'chunks_embedding_hnsw_48'"
+                ).collect().first?.decode(Int.self) == 1
+            }
+            #expect(try await !indexed(), "30 chunks wait: no index yet")
+            let pending = try await stores.pipeline.unembeddedChunks(projectID: project, limit: 100)
+            try await stores.pipeline.saveEmbeddings(
+                zip(pending, try await embedder.embed(pending.map(\.text))).map { (id: $0.id, vector: $1) },
+                projectID: project,
+                model: embedder.model,
+                dimensions: 48,
+                now: Date()
+            )
+            // Exact search answers before the index exists.
+            let query = try await embedder.embed(["record 7"])[0]
+            #expect(
+                try await stores.pipeline.nearest(projectID: project, to: query, model: embedder.model, limit: 1).first?
+                    .text == "record 7"
+            )
+            let mode = try await stores.pipeline.prepareVectorIndex(dimensions: 48, whenBacklogBelow: 10)
+            #expect(mode == (kind == .postgres ? .approximate : .exact))
+            #expect(try await indexed() == (kind == .postgres))
+            #expect(try await stores.pipeline.prepareVectorIndex(dimensions: 48, whenBacklogBelow: 10) == mode, "once")
+            #expect(
+                try await stores.pipeline.nearest(projectID: project, to: query, model: embedder.model, limit: 1).first?
+                    .text == "record 7"
+            )
+        }
+    }
+
     @Test("nearest records by cosine distance, within the project and model", arguments: StoreKind.allCases)
     func nearest(kind: StoreKind) async throws {
         try await withServerStore(kind) { stores in

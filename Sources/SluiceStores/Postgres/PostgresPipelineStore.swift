@@ -601,18 +601,55 @@ extension PostgresPipelineStore {
         }
     }
 
-    public func prepareVectorIndex(dimensions: Int) async throws {
+    public func prepareVectorIndex(dimensions: Int, whenBacklogBelow backlog: Int) async throws -> VectorSearch {
         // The dimension is an identifier-like literal of our own (a positive Int), not a value from outside.
         let n = String(max(1, dimensions))
-        _ = try await mapErrors {
-            try await client.query(
+        let name = "chunks_embedding_hnsw_\(n)"
+        return try await mapErrors {
+            let valid = try await client.query(
                 """
-                CREATE INDEX IF NOT EXISTS chunks_embedding_hnsw_\(unescaped: n) ON chunks
-                USING hnsw ((embedding::vector(\(unescaped: n))) vector_cosine_ops)
-                WHERE vector_dims(embedding) = \(unescaped: n)
+                SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                WHERE c.relname = \(name) AND c.relnamespace = current_schema()::regnamespace
                 """,
                 logger: logger
+            ).collect().first?.decode(Bool.self)
+            if valid == true { return .approximate }
+            let waiting =
+                try await client.query(
+                    """
+                    SELECT count(*) FROM (
+                        SELECT 1 FROM chunks WHERE embedded_at IS NULL LIMIT \(min(backlog, Int(Int32.max)))) AS waiting
+                    """,
+                    logger: logger
+                ).collect().first?.decode(Int.self) ?? 0
+            guard waiting < backlog else { return .exact }
+            if valid == false {
+                // A build that was interrupted leaves an invalid index behind: drop it and build again.
+                try await client.query(
+                    PostgresQuery(unsafeSQL: "DROP INDEX CONCURRENTLY IF EXISTS \(name)"),
+                    logger: logger
+                )
+            }
+            let started = ContinuousClock.now
+            // CONCURRENTLY: inserts and vector updates go on while it builds (it runs outside any transaction).
+            try await client.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        CREATE INDEX CONCURRENTLY IF NOT EXISTS \(name) ON chunks
+                        USING hnsw ((embedding::vector(\(n))) vector_cosine_ops)
+                        WHERE vector_dims(embedding) = \(n)
+                        """
+                ),
+                logger: logger
             )
+            logger.notice(
+                "approximate vector index built",
+                metadata: [
+                    LogKey.index: "\(name)",
+                    LogKey.durationMS: "\(Int((ContinuousClock.now - started).timeInterval * 1000))",
+                ]
+            )
+            return .approximate
         }
     }
 }

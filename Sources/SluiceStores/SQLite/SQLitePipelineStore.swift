@@ -489,7 +489,10 @@ extension SQLitePipelineStore {
         }
     }
 
-    public func prepareVectorIndex(dimensions: Int) async throws {}
+    /// SQLite searches exactly: nothing to prepare.
+    public func prepareVectorIndex(dimensions: Int, whenBacklogBelow backlog: Int) async throws -> VectorSearch {
+        .exact
+    }
 }
 
 extension SQLitePipelineStore {
