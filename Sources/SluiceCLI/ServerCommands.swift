@@ -102,7 +102,7 @@ struct Serve: AsyncParsableCommand {
             if let warning = try reader.embeddingSettings().warning { logger.warning("\(warning)") }
             _ = try await stores.pipeline.prepareVectorIndex(
                 dimensions: embedder.dimensions,
-                whenBacklogBelow: serverConfiguration.vectorIndexBacklog
+                threshold: serverConfiguration.vectorIndexBacklog
             )
             let app = SluiceApp(
                 configuration: serverConfiguration,

@@ -160,7 +160,7 @@ enum Settings {
     static let vectorIndexBacklog = Setting(
         "SLUICE_VECTOR_INDEX_BACKLOG",
         default: "10000",
-        "The approximate vector index (PostgreSQL) is built once fewer chunks than this wait for a vector; search scans exactly until then."
+        "The approximate vector index (PostgreSQL) is built once at least this many chunks have vectors and fewer than this many wait for one; search scans exactly until then."
     )
     static let bulkActionLimit = Setting(
         "SLUICE_BULK_ACTION_LIMIT",

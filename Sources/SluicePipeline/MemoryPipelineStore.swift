@@ -326,7 +326,7 @@ public final class MemoryPipelineStore: PipelineStore {
     }
 
     /// Memory search is exact: nothing to prepare.
-    public func prepareVectorIndex(dimensions: Int, whenBacklogBelow backlog: Int) async throws -> VectorSearch {
+    public func prepareVectorIndex(dimensions: Int, threshold: Int?) async throws -> VectorSearch {
         .exact
     }
 

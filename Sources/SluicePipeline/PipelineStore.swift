@@ -358,11 +358,11 @@ public protocol PipelineStore: Sendable {
     /// Returns how many chunks lost their vector.
     func clearEmbeddings(projectID: String) async throws -> Int
     /// Makes sure nearest-neighbour search over `dimensions`-long vectors uses an approximate index (HNSW on
-    /// PostgreSQL), unless `backlog` chunks or more wait for a vector: a backfill with the index kept up measured
-    /// 14.5× slower than one that builds it afterwards, so the index is built once the backlog is down (pgai's
-    /// `create_when_queue_empty`), and search scans exactly meanwhile. Returns how search answers now. SQLite and
-    /// memory always search exactly.
-    func prepareVectorIndex(dimensions: Int, whenBacklogBelow backlog: Int) async throws -> VectorSearch
+    /// PostgreSQL). With a `threshold`, only once at least that many chunks have vectors and fewer than that many
+    /// wait for one (pgai's `min_rows` and `create_when_queue_empty`): a backfill with the index kept up measured
+    /// 14.5× slower than one that builds it afterwards, and below the threshold an exact scan is fast. Nil builds it
+    /// now. Returns how search answers now. SQLite and memory always search exactly.
+    func prepareVectorIndex(dimensions: Int, threshold: Int?) async throws -> VectorSearch
 
     /// The project's stored records among `keys` (``NewRecord/key``), with their chunks: what ``RecordPlan`` plans
     /// against. Reads only.
@@ -423,7 +423,7 @@ extension PipelineStore {
     /// Builds the approximate index now, whatever the backlog.
     @discardableResult
     public func prepareVectorIndex(dimensions: Int) async throws -> VectorSearch {
-        try await prepareVectorIndex(dimensions: dimensions, whenBacklogBelow: .max)
+        try await prepareVectorIndex(dimensions: dimensions, threshold: nil)
     }
 
     /// An ingest job whose upload did not ask for embeddings.

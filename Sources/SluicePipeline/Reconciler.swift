@@ -13,8 +13,8 @@ public struct VectorizationReconciler: Sendable {
     public let queue: DatabaseQueue
     /// Most projects looked at per run. Default 1,000.
     public var projectsPerRun: Int
-    /// The vector length whose approximate index each run builds once fewer than `indexBacklog` chunks wait for a
-    /// vector (``PipelineStore/prepareVectorIndex(dimensions:whenBacklogBelow:)``); nil builds none.
+    /// The vector length whose approximate index each run builds once at least `indexBacklog` chunks have vectors
+    /// and fewer wait for one (``PipelineStore/prepareVectorIndex(dimensions:threshold:)``); nil builds none.
     public var vectorDimensions: Int?
     public var indexBacklog: Int
     private let logger: Logger
@@ -39,7 +39,7 @@ public struct VectorizationReconciler: Sendable {
     @discardableResult
     public func run() async throws -> [String] {
         if let vectorDimensions {
-            _ = try await store.prepareVectorIndex(dimensions: vectorDimensions, whenBacklogBelow: indexBacklog)
+            _ = try await store.prepareVectorIndex(dimensions: vectorDimensions, threshold: indexBacklog)
         }
         let projects = try await store.projectsAwaitingEmbeddings(limit: projectsPerRun)
         guard !projects.isEmpty else { return [] }

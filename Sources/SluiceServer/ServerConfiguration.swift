@@ -77,8 +77,9 @@ public struct ServerConfiguration: Sendable {
     public var bulkActionLimit: Int
     /// How uploads are read into records and chunks: the INGEST_DATA handler's options, which a dry run plans with.
     public var ingestion = IngestionOptions()
-    /// The approximate vector index is built (at start, and by the reconciler) once fewer chunks than this wait for
-    /// a vector; until then search scans exactly. Default 10,000 (`SLUICE_VECTOR_INDEX_BACKLOG`).
+    /// The approximate vector index is built (at start, and by the reconciler) once at least this many chunks have
+    /// vectors and fewer than this many wait for one; until then search scans exactly. Default 10,000
+    /// (`SLUICE_VECTOR_INDEX_BACKLOG`).
     public var vectorIndexBacklog = 10_000
 
     public init(

@@ -275,7 +275,7 @@ struct SearchTests {
         try await withServerStore(kind) { stores in
             let embedder = LocalEmbedder(dimensions: 48)
             let project = try await TestProjects.make(stores.pipeline, records: 30)
-            #expect(try await stores.pipeline.prepareVectorIndex(dimensions: 48, whenBacklogBelow: 10) == .exact)
+            #expect(try await stores.pipeline.prepareVectorIndex(dimensions: 48, threshold: 10) == .exact)
             func indexed() async throws -> Bool {
                 guard let postgres = stores.queue as? PostgresJobStore else { return false }
                 return try await postgres.client.query(
@@ -297,10 +297,15 @@ struct SearchTests {
                 try await stores.pipeline.nearest(projectID: project, to: query, model: embedder.model, limit: 1).first?
                     .text == "record 7"
             )
-            let mode = try await stores.pipeline.prepareVectorIndex(dimensions: 48, whenBacklogBelow: 10)
+            #expect(
+                try await stores.pipeline.prepareVectorIndex(dimensions: 48, threshold: 100) == .exact,
+                "30 chunks with vectors are too few to need an index"
+            )
+            #expect(try await !indexed())
+            let mode = try await stores.pipeline.prepareVectorIndex(dimensions: 48, threshold: 10)
             #expect(mode == (kind == .postgres ? .approximate : .exact))
             #expect(try await indexed() == (kind == .postgres))
-            #expect(try await stores.pipeline.prepareVectorIndex(dimensions: 48, whenBacklogBelow: 10) == mode, "once")
+            #expect(try await stores.pipeline.prepareVectorIndex(dimensions: 48, threshold: 10) == mode, "once")
             #expect(
                 try await stores.pipeline.nearest(projectID: project, to: query, model: embedder.model, limit: 1).first?
                     .text == "record 7"

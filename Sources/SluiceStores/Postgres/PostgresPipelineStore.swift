@@ -601,7 +601,7 @@ extension PostgresPipelineStore {
         }
     }
 
-    public func prepareVectorIndex(dimensions: Int, whenBacklogBelow backlog: Int) async throws -> VectorSearch {
+    public func prepareVectorIndex(dimensions: Int, threshold: Int?) async throws -> VectorSearch {
         // The dimension is an identifier-like literal of our own (a positive Int), not a value from outside.
         let n = String(max(1, dimensions))
         let name = "chunks_embedding_hnsw_\(n)"
@@ -614,15 +614,20 @@ extension PostgresPipelineStore {
                 logger: logger
             ).collect().first?.decode(Bool.self)
             if valid == true { return .approximate }
-            let waiting =
-                try await client.query(
-                    """
-                    SELECT count(*) FROM (
-                        SELECT 1 FROM chunks WHERE embedded_at IS NULL LIMIT \(min(backlog, Int(Int32.max)))) AS waiting
-                    """,
-                    logger: logger
-                ).collect().first?.decode(Int.self) ?? 0
-            guard waiting < backlog else { return .exact }
+            if let threshold {
+                let limit = min(threshold, Int(Int32.max))
+                let (embedded, waiting) =
+                    try await client.query(
+                        """
+                        SELECT (SELECT count(*) FROM (
+                                    SELECT 1 FROM chunks WHERE embedded_at IS NOT NULL LIMIT \(limit)) AS done),
+                               (SELECT count(*) FROM (
+                                    SELECT 1 FROM chunks WHERE embedded_at IS NULL LIMIT \(limit)) AS waiting)
+                        """,
+                        logger: logger
+                    ).collect().first?.decode((Int, Int).self) ?? (0, 0)
+                guard embedded >= threshold, waiting < threshold else { return .exact }
+            }
             if valid == false {
                 // A build that was interrupted leaves an invalid index behind: drop it and build again.
                 try await client.query(

@@ -490,7 +490,7 @@ extension SQLitePipelineStore {
     }
 
     /// SQLite searches exactly: nothing to prepare.
-    public func prepareVectorIndex(dimensions: Int, whenBacklogBelow backlog: Int) async throws -> VectorSearch {
+    public func prepareVectorIndex(dimensions: Int, threshold: Int?) async throws -> VectorSearch {
         .exact
     }
 }
