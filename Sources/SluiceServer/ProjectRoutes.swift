@@ -43,7 +43,7 @@ extension SluiceApp {
             )
         }
         managers.get("/api/projects/{id}") { _, context -> ProjectEnvelope in
-            let id = try context.parameters.require("id")
+            let id = try context.pathParameter("id")
             guard let summary = try await pipeline.projectSummary(id: id) else {
                 throw APIError(.notFound, "project \(id) does not exist")
             }
@@ -64,7 +64,7 @@ extension SluiceApp {
             return try await search(request, context, user: user)
         }
         managers.post("/api/projects/{id}/reembed") { _, context -> EditedResponse<ReembedResponse> in
-            let id = try context.parameters.require("id")
+            let id = try context.pathParameter("id")
             guard try await pipeline.project(id: id) != nil else {
                 throw APIError(.notFound, "project \(id) does not exist")
             }
@@ -80,8 +80,8 @@ extension SluiceApp {
             )
         }
         managers.delete("/api/projects/{id}/records/{externalId}") { _, context -> DeletedRecordsResponse in
-            let id = try context.parameters.require("id")
-            let externalID = try context.parameters.require("externalId")
+            let id = try context.pathParameter("id")
+            let externalID = try context.pathParameter("externalId")
             let deleted = try await deleteRecords(id, [externalID], context)
             guard !deleted.deletedIds.isEmpty else {
                 throw APIError(.notFound, "project \(id) has no record with id \(externalID)")
@@ -97,10 +97,10 @@ extension SluiceApp {
                     "ids must hold 1 to \(DeleteRecordsRequest.maximum) non-empty record ids"
                 )
             }
-            return try await deleteRecords(try context.parameters.require("id"), body.ids, context)
+            return try await deleteRecords(try context.pathParameter("id"), body.ids, context)
         }
         managers.get("/api/ingest-jobs/{id}") { _, context -> IngestJobEnvelope in
-            let id = try context.parameters.require("id")
+            let id = try context.pathParameter("id")
             guard let job = try await pipeline.ingestJob(id: id) else {
                 throw APIError(.notFound, "ingest job \(id) does not exist")
             }
@@ -137,7 +137,7 @@ extension SluiceApp {
     /// At most ``ServerConfiguration/maxConcurrentUploads`` bodies are read at once; past that the answer is 503
     /// with `Retry-After`, before the body is read.
     private func ingest(_ request: Request, _ context: SluiceRequestContext) async throws -> Response {
-        let projectID = try context.parameters.require("id")
+        let projectID = try context.pathParameter("id")
         guard try await pipeline.project(id: projectID) != nil else {
             throw APIError(.notFound, "project \(projectID) does not exist")
         }
@@ -209,7 +209,7 @@ extension SluiceApp {
         _ context: SluiceRequestContext,
         user: User
     ) async throws -> SearchResponse {
-        let id = try context.parameters.require("id")
+        let id = try context.pathParameter("id")
         let query = try request.query()
         guard let text = query["q"].map(String.init), !text.trimmingCharacters(in: .whitespaces).isEmpty,
             text.utf8.count <= 8_192

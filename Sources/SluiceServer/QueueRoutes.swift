@@ -81,7 +81,7 @@ extension SluiceApp {
             )
         }
         managers.get("/api/admin/queue/jobs/{id}") { _, context -> JobDetailResponse in
-            let id = try context.parameters.require("id")
+            let id = try context.pathParameter("id")
             return JobDetailResponse(try await queue.getJob(id), now: clock.now())
         }
     }

@@ -28,6 +28,20 @@ public struct SluiceRequestContext: RequestContext, RemoteAddressRequestContext 
     /// API request bodies: JSON only, with refusals that say what was expected.
     public var requestDecoder: APIRequestDecoder { APIRequestDecoder() }
 
+    /// The path parameter `name`, percent-decoded as clients encode it (`curl` and `requests` send a space in an id as
+    /// `%20`, a slash as `%2F`; the router hands the segment over still encoded): 400 for a broken escape, 404 for a
+    /// NUL character, which no stored id holds.
+    func pathParameter(_ name: String) throws -> String {
+        let raw = try parameters.require(name)
+        guard let decoded = raw.removingPercentEncoding else {
+            throw APIError(.badRequest, "path segment \(name) has a broken percent escape")
+        }
+        guard !decoded.unicodeScalars.contains("\u{0}") else {
+            throw APIError(.notFound, "no \(name) holds a NUL character")
+        }
+        return decoded
+    }
+
     /// The user a request acts as, for handlers behind ``RequireRole`` that record who acted: 401 when nobody is
     /// signed in.
     func requireUser() throws -> User { try requireRole(.viewer) }

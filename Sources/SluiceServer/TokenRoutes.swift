@@ -32,7 +32,7 @@ extension SluiceApp {
             )
         }
         admins.delete("/api/admin/tokens/{id}") { _, context -> SuccessResponse in
-            let id = try context.parameters.require("id")
+            let id = try context.pathParameter("id")
             guard try await accounts.revokeToken(id) else { throw APIError(.notFound, "no API token \(id)") }
             context.logger.notice("API token revoked", metadata: [LogKey.token: "\(id)"])
             return SuccessResponse()

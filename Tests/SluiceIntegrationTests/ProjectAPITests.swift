@@ -285,6 +285,24 @@ struct ProjectAPITests {
                     == 0
             )
 
+            // An id as clients send it in a path: percent-encoded (a space, a slash, an accented letter).
+            _ = try await ingest(#"{"records": [{"sku": "x y/é", "text": "odd id"}], "idField": "sku"}"#)
+            let encoded = try await server.request(
+                .delete,
+                "/api/projects/\(id)/records/x%20y%2F%C3%A9",
+                cookie: manager
+            )
+            #expect(encoded.status == .ok, "\(encoded.text)")
+            #expect(encoded.json?["deletedIds"] == ["x y/é"])
+            #expect(
+                try await server.request(.delete, "/api/projects/\(id)/records/%zz", cookie: manager).status
+                    == .badRequest
+            )
+            #expect(
+                try await server.request(.delete, "/api/projects/\(id)/records/a%00", cookie: manager).status
+                    == .notFound
+            )
+
             // A sync upload: what it does not carry goes once it completes.
             _ = try await ingest(
                 #"{"records": [{"sku": "X", "text": "x"}, {"sku": "Y", "text": "y"}], "idField": "sku"}"#
