@@ -154,14 +154,6 @@ public final class PostgresPipelineStore: PipelineStore, PostgresTableStore {
                 guard pending.isEmpty else {
                     throw QueueError.databaseError("\(pending.count) records kept being inserted by other uploads")
                 }
-                try await connection.query(
-                    """
-                    UPDATE records SET synced_by = \(ingestJobID)
-                    WHERE project_id = \(projectID) AND record_key = ANY(\(RecordPlan.keys(records))::text[])
-                      AND (SELECT sync FROM ingest_jobs WHERE id = \(ingestJobID))
-                    """,
-                    logger: logger
-                )
                 let skipped = invalid + outcome.unchanged
                 try await connection.query(
                     """
@@ -172,15 +164,27 @@ public final class PostgresPipelineStore: PipelineStore, PostgresTableStore {
                     """,
                     logger: logger
                 )
-                try await connection.query(
-                    """
-                    UPDATE ingest_jobs
-                    SET saved = saved + \(outcome.saved), skipped = skipped + \(skipped), processed = processed + \(handled),
-                        updated = updated + \(outcome.updated), unchanged = unchanged + \(outcome.unchanged)
-                    WHERE id = \(ingestJobID)
-                    """,
-                    logger: logger
-                )
+                let sync =
+                    try await connection.query(
+                        """
+                        UPDATE ingest_jobs
+                        SET saved = saved + \(outcome.saved), skipped = skipped + \(skipped), processed = processed + \(handled),
+                            updated = updated + \(outcome.updated), unchanged = unchanged + \(outcome.unchanged)
+                        WHERE id = \(ingestJobID)
+                        RETURNING sync
+                        """,
+                        logger: logger
+                    ).collect().first?.decode(Bool.self) ?? false
+                // Only a sync upload marks what it carried: no extra statement for the others.
+                if sync {
+                    try await connection.query(
+                        """
+                        UPDATE records SET synced_by = \(ingestJobID)
+                        WHERE project_id = \(projectID) AND record_key = ANY(\(RecordPlan.keys(records))::text[])
+                        """,
+                        logger: logger
+                    )
+                }
                 return outcome
             }
         }

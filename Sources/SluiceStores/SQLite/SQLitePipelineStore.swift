@@ -181,13 +181,6 @@ public final class SQLitePipelineStore: PipelineStore, SQLiteTableStore {
                     ])
                 }
             }
-            let sync = try Bool.fetchOne(db, sql: "SELECT sync FROM ingest_jobs WHERE id = ?", arguments: [ingestJobID])
-            if sync == true {
-                let mark = try db.cachedStatement(
-                    sql: "UPDATE records SET synced_by = ? WHERE project_id = ? AND record_key = ?"
-                )
-                for key in RecordPlan.keys(records) { try mark.execute(arguments: [ingestJobID, projectID, key]) }
-            }
             let outcome = plan.outcome
             let skipped = invalid + outcome.unchanged
             try db.execute(
@@ -200,14 +193,23 @@ public final class SQLitePipelineStore: PipelineStore, SQLiteTableStore {
                     processedAfter, outcome.saved, skipped, outcome.updated, outcome.unchanged, ingestJobID, chunk,
                 ]
             )
-            try db.execute(
+            let sync = try Bool.fetchOne(
+                db,
                 sql: """
                     UPDATE ingest_jobs SET saved = saved + ?, skipped = skipped + ?, processed = processed + ?,
                         updated = updated + ?, unchanged = unchanged + ?
                     WHERE id = ?
+                    RETURNING sync
                     """,
                 arguments: [outcome.saved, skipped, handled, outcome.updated, outcome.unchanged, ingestJobID]
             )
+            // Only a sync upload marks what it carried.
+            if sync == true {
+                let mark = try db.cachedStatement(
+                    sql: "UPDATE records SET synced_by = ? WHERE project_id = ? AND record_key = ?"
+                )
+                for key in RecordPlan.keys(records) { try mark.execute(arguments: [ingestJobID, projectID, key]) }
+            }
             return outcome
         }
     }
