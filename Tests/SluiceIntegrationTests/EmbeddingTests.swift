@@ -464,22 +464,7 @@ struct EndToEndEmbeddingTests {
                         handlers.register(.vectorize, VectorizationHandler(store: stores.pipeline, provider: provider))
                         return JobRunner(queue: queue, handlers: handlers, logger: quietLogger)
                     }
-                    let project = UUID().uuidString.lowercased()
-                    try await stores.pipeline.createProject(Project(id: project, name: "bad", createdAt: Date()))
-                    try await stores.pipeline.createIngestJob(
-                        IngestJob(id: "i", projectID: project, total: 1, createdAt: Date()),
-                        chunks: 1
-                    )
-                    _ = try await stores.pipeline.storeBatch(
-                        [try RecordReader().read(["text": "one"]).get()],
-                        invalid: 0,
-                        handled: 1,
-                        ingestJobID: "i",
-                        projectID: project,
-                        chunk: 0,
-                        processedAfter: 1,
-                        now: Date()
-                    )
+                    let project = try await TestProjects.make(stores.pipeline, records: 1) { _ in "one" }
                     let id = try await VectorizationHandler.enqueue(projectID: project, on: queue).id
 
                     #expect(

@@ -467,22 +467,7 @@ struct RequestPacerTests {
                 VectorizationHandler(store: stores.pipeline, provider: provider, pacer: pacer)
             )
             let runner = JobRunner(queue: queue, handlers: handlers, logger: quietLogger)
-            let project = UUID().uuidString.lowercased()
-            try await stores.pipeline.createProject(Project(id: project, name: "paced", createdAt: Date()))
-            try await stores.pipeline.createIngestJob(
-                IngestJob(id: "i", projectID: project, total: 1, createdAt: Date()),
-                chunks: 1
-            )
-            _ = try await stores.pipeline.storeBatch(
-                [try RecordReader().read(["text": "one"]).get()],
-                invalid: 0,
-                handled: 1,
-                ingestJobID: "i",
-                projectID: project,
-                chunk: 0,
-                processedAfter: 1,
-                now: Date()
-            )
+            let project = try await TestProjects.make(stores.pipeline, records: 1) { _ in "one" }
             try await VectorizationHandler.enqueue(projectID: project, on: queue)
             #expect(await runner.run(try #require(try await queue.claimJob([.vectorize]))) == .deferred)
             #expect(pacer.gap(for: project) == .milliseconds(250))
