@@ -326,6 +326,8 @@ public final class MemoryPipelineStore: PipelineStore {
     }
 
     /// Memory search is exact: nothing to prepare.
+    public func vectorSearch(dimensions: Int) async throws -> VectorSearch { .exact }
+
     public func prepareVectorIndex(dimensions: Int, threshold: Int?) async throws -> VectorSearch {
         .exact
     }

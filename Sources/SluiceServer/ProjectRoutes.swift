@@ -249,7 +249,12 @@ extension SluiceApp {
             )
         }
         let hits = try await pipeline.nearest(projectID: id, to: vector, model: model, limit: k)
-        return SearchResponse(projectId: id, model: model, results: hits.map(SearchResponse.Result.init))
+        return SearchResponse(
+            projectId: id,
+            model: model,
+            search: try await pipeline.vectorSearch(dimensions: vector.count).rawValue,
+            results: hits.map(SearchResponse.Result.init)
+        )
     }
 }
 
@@ -398,6 +403,8 @@ struct SearchResponse: ResponseEncodable, Sendable {
 
     var projectId: String
     var model: String
+    /// `exact` (every vector compared: SQLite, or PostgreSQL before its approximate index is built) or `approximate`.
+    var search: String
     var results: [Result]
 }
 

@@ -368,6 +368,20 @@ struct ProjectAPITests {
             #expect(results.count == 2)
             #expect(results.first?["externalId"] == "r1")
             #expect(results.first?["record"]?["text"] == "quarterly revenue grew in europe")
+            #expect(found.json?["search"] == "exact", "no approximate index for three vectors")
+            // Once the approximate index exists (PostgreSQL), the answer says so and finds the same record.
+            try await server.app.pipeline.prepareVectorIndex(dimensions: 64)
+            let indexed = try await server.request(
+                .get,
+                "/api/projects/\(id)/search?q=quarterly+revenue",
+                cookie: viewer
+            )
+            #expect(indexed.json?["search"] == (kind == .postgres ? "approximate" : "exact"))
+            guard case .array(let approximate)? = indexed.json?["results"] else {
+                Issue.record("no results: \(indexed.text)")
+                return
+            }
+            #expect(approximate.first?["externalId"] == "r1")
             #expect(try await server.request(.get, "/api/projects/\(id)/search?q=x").status == .unauthorized)
             for bad in ["", "?q=", "?q=x&k=0", "?q=x&k=101", "?q=x&k=many"] {
                 let refused = try await server.request(.get, "/api/projects/\(id)/search\(bad)", cookie: viewer)

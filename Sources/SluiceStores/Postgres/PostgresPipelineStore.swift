@@ -605,18 +605,32 @@ extension PostgresPipelineStore {
         }
     }
 
+    /// The name of the approximate index over `dimensions`-long vectors.
+    static func vectorIndexName(dimensions: Int) -> String { "chunks_embedding_hnsw_\(max(1, dimensions))" }
+
+    /// Whether the approximate index exists and is usable (true), is left invalid by an interrupted build (false),
+    /// or does not exist (nil).
+    private func vectorIndexValid(dimensions: Int) async throws -> Bool? {
+        try await client.query(
+            """
+            SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+            WHERE c.relname = \(Self.vectorIndexName(dimensions: dimensions))
+              AND c.relnamespace = current_schema()::regnamespace
+            """,
+            logger: logger
+        ).collect().first?.decode(Bool.self)
+    }
+
+    public func vectorSearch(dimensions: Int) async throws -> VectorSearch {
+        try await mapErrors { try await vectorIndexValid(dimensions: dimensions) == true ? .approximate : .exact }
+    }
+
     public func prepareVectorIndex(dimensions: Int, threshold: Int?) async throws -> VectorSearch {
         // The dimension is an identifier-like literal of our own (a positive Int), not a value from outside.
         let n = String(max(1, dimensions))
-        let name = "chunks_embedding_hnsw_\(n)"
+        let name = Self.vectorIndexName(dimensions: dimensions)
         return try await mapErrors {
-            let valid = try await client.query(
-                """
-                SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-                WHERE c.relname = \(name) AND c.relnamespace = current_schema()::regnamespace
-                """,
-                logger: logger
-            ).collect().first?.decode(Bool.self)
+            let valid = try await vectorIndexValid(dimensions: dimensions)
             if valid == true { return .approximate }
             if let threshold {
                 let limit = min(threshold, Int(Int32.max))

@@ -492,6 +492,8 @@ extension SQLitePipelineStore {
     }
 
     /// SQLite searches exactly: nothing to prepare.
+    public func vectorSearch(dimensions: Int) async throws -> VectorSearch { .exact }
+
     public func prepareVectorIndex(dimensions: Int, threshold: Int?) async throws -> VectorSearch {
         .exact
     }
