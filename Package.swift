@@ -133,6 +133,7 @@ let package = Package(
             dependencies: [
                 "SluiceCore", "SluiceAccounts", "SluicePipeline", "SluicePostgres", "SluiceSQLite",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -163,6 +164,7 @@ let package = Package(
             name: "SluiceBenchmarks",
             dependencies: [
                 "SluiceCore", "SluiceStores", "SluiceAccounts", "SluiceWorkers", "SluiceServer", "SluicePostgres",
+                "SluicePipeline",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

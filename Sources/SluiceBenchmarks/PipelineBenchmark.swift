@@ -6,6 +6,8 @@ import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
 import SluiceCore
+import SluicePipeline
+import SluiceStores
 import Synchronization
 
 /// Ingestion and vectorization through a real `sluice serve` child process: records/s for an upload of
@@ -60,9 +62,8 @@ public struct PipelineBenchmark: Sendable {
         }
     }
 
-    /// An OpenAI-compatible `/v1/embeddings` that answers at once, with a vector of its own for every text (derived
-    /// from a hash of the text, as different texts' vectors differ): identical vectors would make an approximate index
-    /// behave unlike it does on real data.
+    /// An OpenAI-compatible `/v1/embeddings` that answers at once, with a vector of its own for every text
+    /// (``vector(for:)``), written with 8 decimals as providers do.
     static func embeddingServer(logger: Logger) -> Router<BasicRequestContext> {
         let router = Router()
         router.post("/v1/embeddings") { request, context -> Response in
@@ -73,30 +74,85 @@ public struct PipelineBenchmark: Sendable {
             case .string(let input)?: texts = [input]
             default: texts = [""]
             }
-            let data = texts.enumerated().map { index, text in
-                let vector = vector(for: text).map { String($0) }.joined(separator: ",")
-                return #"{"object":"embedding","index":\#(index),"embedding":[\#(vector)]}"#
+            var answer: [UInt8] = []
+            answer.reserveCapacity(texts.count * dimensions * 12 + 128)
+            answer.append(contentsOf: #"{"object":"list","model":"bench-zero","data":["#.utf8)
+            for (index, text) in texts.enumerated() {
+                if index > 0 { answer.append(UInt8(ascii: ",")) }
+                answer.append(contentsOf: #"{"object":"embedding","index":\#(index),"embedding":["#.utf8)
+                for (position, number) in vector(for: text).enumerated() {
+                    if position > 0 { answer.append(UInt8(ascii: ",")) }
+                    writeDecimal(number, to: &answer)
+                }
+                answer.append(contentsOf: "]}".utf8)
             }
-            let text = #"{"object":"list","model":"bench-zero","data":[\#(data.joined(separator: ","))]}"#
+            answer.append(contentsOf: "]}".utf8)
             return Response(
                 status: .ok,
                 headers: [.contentType: "application/json"],
-                body: ResponseBody(byteBuffer: ByteBuffer(string: text))
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: answer))
             )
         }
         return router
     }
 
-    /// `dimensions` numbers in [-1, 1) from an FNV-1a hash of `text` stretched by xorshift.
+    /// `number` with 8 decimals, digit by digit, without a float-to-text conversion.
+    static func writeDecimal(_ number: Float, to bytes: inout [UInt8]) {
+        var scaled = Int((Double(number) * 100_000_000).rounded())
+        if scaled < 0 {
+            bytes.append(UInt8(ascii: "-"))
+            scaled = -scaled
+        }
+        var whole = scaled / 100_000_000
+        var wholeDigits: [UInt8] = []
+        repeat {
+            wholeDigits.append(UInt8(ascii: "0") + UInt8(whole % 10))
+            whole /= 10
+        } while whole > 0
+        bytes.append(contentsOf: wholeDigits.reversed())
+        bytes.append(UInt8(ascii: "."))
+        var fraction = scaled % 100_000_000
+        var divisor = 10_000_000
+        for _ in 0..<8 {
+            bytes.append(UInt8(ascii: "0") + UInt8(fraction / divisor))
+            fraction %= divisor
+            divisor /= 10
+        }
+    }
+
+    /// Latent dimensions and topics of the benchmark's vectors.
+    static let latentDimensions = 24
+    static let topics = 200
+
+    /// A fixed map from the latent space to `dimensions`, and the topics' centres in the latent space.
+    static let basis: [Float] = {
+        var noise = Noise(seed: 1)
+        return noise.take(latentDimensions * dimensions)
+    }()
+    static let centres: [Float] = {
+        var noise = Noise(seed: 2)
+        return noise.take(topics * latentDimensions)
+    }()
+
+    /// A unit vector of `dimensions` numbers for `text`, as a sentence model's would be: near the centre of one of
+    /// `topics` topics in a `latentDimensions`-dimension space (chosen, with the offset, from a hash of the text),
+    /// stretched to `dimensions`, with a little noise. Real embeddings cluster by topic and have a low intrinsic
+    /// dimension; uniformly random vectors are an approximate index's worst case (measured: about 4× slower
+    /// inserts, 3× slower builds), and identical ones its easiest.
     static func vector(for text: String) -> [Float] {
         var state: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in text.utf8 { state = (state ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        return (0..<dimensions).map { _ in
-            state ^= state << 13
-            state ^= state >> 7
-            state ^= state << 17
-            return Float(state >> 40) / Float(1 << 23) - 1
+        var noise = Noise(seed: state)
+        let topic = Int(state % UInt64(topics))
+        let latent = (0..<latentDimensions).map { centres[topic * latentDimensions + $0] + 0.6 * noise.next() }
+        var vector = (0..<dimensions).map { column in
+            var sum = 0.3 * noise.next()
+            for row in 0..<latentDimensions { sum += latent[row] * basis[row * dimensions + column] }
+            return sum
         }
+        let norm = vector.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        if norm > 0 { vector = vector.map { $0 / norm } }
+        return vector
     }
 
     private func measure(embeddingURL: String) async throws {
@@ -107,6 +163,9 @@ public struct PipelineBenchmark: Sendable {
                 "SLUICE_ADMIN_PASSWORD": "bench password", "SLUICE_BCRYPT_COST": "4", "SLUICE_LOG_LEVEL": "error",
                 "EMBEDDING_PROVIDER": "openai", "EMBEDDING_BASE_URL": embeddingURL, "EMBEDDING_MODEL": "bench-zero",
                 "EMBEDDING_DIMENSIONS": "\(Self.dimensions)", "EMBEDDING_API_KEY": "bench",
+                // One upload of every record, however many: ~80 bytes each.
+                "SLUICE_MAX_INGEST_BYTES": "\(max(64 << 20, records * 100 + (1 << 20)))",
+                "SLUICE_SEARCHES_PER_MINUTE": "100000",
             ]
         )
         defer { server.stop() }
@@ -117,53 +176,175 @@ public struct PipelineBenchmark: Sendable {
 
         let project = try await api.send("POST", "/api/projects", ["name": "bench"])
         guard let projectID = project["project"]?["id"]?.stringValue else { throw api.unexpected(project) }
-        var body = #"{"generateEmbeddings": true, "records": ["#
-        body.reserveCapacity(records * 80)
-        for index in 0..<records {
-            if index > 0 { body += "," }
-            body += #"{"id": \#(index), "text": "record \#(index) about queues, pipelines and vectors"}"#
-        }
-        body += "]}"
-
-        let peak = PeakBytes()
-        let start = ContinuousClock.now
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                while !Task.isCancelled {
-                    if let bytes = server.residentBytes() { peak.record(bytes) }
-                    try? await Task.sleep(for: .milliseconds(20))
-                }
-            }
-            defer { group.cancelAll() }
-            let upload = try await api.send("POST", "/api/projects/\(projectID)/ingest", raw: body)
-            guard let ingestID = upload["ingestJobId"]?.stringValue else { throw api.unexpected(upload) }
-            while try await api.send("GET", "/api/ingest-jobs/\(ingestID)")["ingestJob"]?["status"] != "COMPLETED" {
-                try await Task.sleep(for: .milliseconds(20))
-            }
+        try await withStores(try StoreSettings(url: databaseURL), logger: logger) { stores in
+            let bench = Backfill(api: api, server: server, stores: stores, projectID: projectID, logger: logger)
+            let start = ContinuousClock.now
+            try await bench.upload(0..<records)
             let stored = ContinuousClock.now
             report(BenchmarkResult("ingestion", Double(records) / (stored - start).timeInterval, "records/s"))
-            // Each look counts the project's records, so look less often than at the one-row ingest job.
-            while try await api.send("GET", "/api/projects/\(projectID)")["project"]?["embeddedCount"]?.intValue
-                ?? 0 < records
-            {
-                try await Task.sleep(for: .milliseconds(250))
-            }
+            report(
+                BenchmarkResult(
+                    "server memory, peak during \(records.formatted())-record ingest",
+                    Double(server.peakBytes) / 1_048_576,
+                    "MiB"
+                )
+            )
+
+            // The backfill, followed by the count of chunks still waiting, with one search half-way.
+            let curve = try await bench.follow(total: records, searchAt: records / 2)
             report(
                 BenchmarkResult(
                     "vectorization (zero-latency server, \(Self.dimensions)-dimension vectors per text)",
-                    Double(records) / (ContinuousClock.now - stored).timeInterval,
-                    "records/s"
+                    Double(records) / curve.seconds,
+                    "chunks/s"
+                )
+            )
+            for (index, rate) in curve.deciles.enumerated() {
+                report(BenchmarkResult("vectorization, chunks \(index * 10)–\(index * 10 + 10)%", rate, "chunks/s"))
+            }
+            if let first = curve.deciles.first, let last = curve.deciles.last, first > 0 {
+                report(BenchmarkResult("vectorization, last 10% ÷ first 10%", last / first, "×"))
+            }
+            report(BenchmarkResult("server memory, peak over the first 10%", curve.firstPeak / 1_048_576, "MiB"))
+            report(BenchmarkResult("server memory, peak over the last 10%", curve.lastPeak / 1_048_576, "MiB"))
+            if let search = curve.search {
+                report(BenchmarkResult("search before the index (\(search.mode))", search.milliseconds, "ms"))
+            }
+
+            // The approximate index, built once the backfill is done (as the reconciler would), then new chunks
+            // into the indexed project.
+            let built = ContinuousClock.now
+            guard try await stores.pipeline.prepareVectorIndex(dimensions: Self.dimensions) == .approximate else {
+                return
+            }
+            report(
+                BenchmarkResult(
+                    "approximate index build (HNSW, \(records.formatted()) chunks)",
+                    (ContinuousClock.now - built).timeInterval,
+                    "s"
+                )
+            )
+            let after = try await bench.searches(5)
+            report(BenchmarkResult("search after the index (\(after.mode)), best of 5", after.milliseconds, "ms"))
+            let more = min(20_000, max(1_000, records / 10))
+            try await bench.upload(records..<(records + more))
+            let kept = try await bench.follow(total: more, searchAt: nil)
+            report(
+                BenchmarkResult(
+                    "vectorization of \(more.formatted()) new chunks into the indexed project",
+                    Double(more) / kept.seconds,
+                    "chunks/s"
                 )
             )
         }
-        report(
-            BenchmarkResult(
-                "server memory, peak during \(records.formatted())-record ingest",
-                Double(peak.value) / 1_048_576,
-                "MiB"
-            )
+    }
+}
+
+/// One project's upload and backfill, driven through the API and followed in the database.
+struct Backfill: Sendable {
+    let api: APIClient
+    let server: ServerProcess
+    let stores: Stores
+    let projectID: String
+    let logger: Logger
+
+    /// What ``follow(total:searchAt:)`` saw.
+    struct Curve {
+        var seconds: Double
+        /// Chunks/s over each tenth of the backfill.
+        var deciles: [Double]
+        /// The server's peak resident bytes over the first and the last tenth.
+        var firstPeak: Double
+        var lastPeak: Double
+        var search: (mode: String, milliseconds: Double)?
+    }
+
+    /// Uploads records `ids` (one upload, embeddings on) and waits until they are stored.
+    func upload(_ ids: Range<Int>) async throws {
+        var body = #"{"generateEmbeddings": true, "records": ["#
+        body.reserveCapacity(ids.count * 80)
+        for index in ids {
+            if index > ids.lowerBound { body += "," }
+            body += #"{"id": \#(index), "text": "record \#(index) about queues, pipelines and vectors"}"#
+        }
+        body += "]}"
+        let upload = try await api.send("POST", "/api/projects/\(projectID)/ingest", raw: body)
+        guard let ingestID = upload["ingestJobId"]?.stringValue else { throw api.unexpected(upload) }
+        while try await api.send("GET", "/api/ingest-jobs/\(ingestID)")["ingestJob"]?["status"] != "COMPLETED" {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// Follows the backfill of `total` waiting chunks until none waits: the time each tenth took and the server's
+    /// memory over the first and last tenth; one search once `searchAt` chunks have vectors (or at the end).
+    func follow(total: Int, searchAt: Int?) async throws -> Curve {
+        let start = ContinuousClock.now
+        // (seconds since start, chunks with a vector): linear between looks.
+        var samples: [(Double, Int)] = [(0, 0)]
+        var firstPeak = server.residentBytes() ?? 0
+        var lastPeak = 0
+        var search: (mode: String, milliseconds: Double)?
+        let interval: Duration = total >= 200_000 ? .milliseconds(500) : .milliseconds(50)
+        while true {
+            let waiting = try await stores.pipeline.waitingChunkCount(projectID: projectID)
+            let done = max(0, total - waiting)
+            samples.append(((ContinuousClock.now - start).timeInterval, done))
+            let bytes = server.residentBytes() ?? 0
+            if done <= total / 10 { firstPeak = max(firstPeak, bytes) }
+            if done >= total - total / 10 { lastPeak = max(lastPeak, bytes) }
+            if waiting == 0 {
+                // A backfill too quick to be caught half-way is searched at its end, still before any index.
+                if searchAt != nil, search == nil { search = try await searches(1) }
+                break
+            }
+            if let searchAt, search == nil, done >= searchAt { search = try await searches(1) }
+            try await Task.sleep(for: interval)
+        }
+        func time(at count: Double) -> Double {
+            guard let after = samples.firstIndex(where: { Double($0.1) >= count }), after > 0 else { return 0 }
+            let (t1, c1) = samples[after]
+            let (t0, c0) = samples[after - 1]
+            return c1 == c0 ? t1 : t0 + (t1 - t0) * (count - Double(c0)) / Double(c1 - c0)
+        }
+        let marks = (0...10).map { time(at: Double(total) * Double($0) / 10) }
+        let deciles = (1...10).map { Double(total) / 10 / max(marks[$0] - marks[$0 - 1], 1e-6) }
+        return Curve(
+            seconds: samples.last?.0 ?? 0,
+            deciles: deciles,
+            firstPeak: Double(firstPeak),
+            lastPeak: Double(lastPeak),
+            search: search
         )
     }
+
+    /// The fastest of `count` searches through the API, and how the server said it searched.
+    func searches(_ count: Int) async throws -> (mode: String, milliseconds: Double) {
+        var best = Double.infinity
+        var mode = "?"
+        for _ in 0..<count {
+            let started = ContinuousClock.now
+            let answer = try await api.send("GET", "/api/projects/\(projectID)/search?q=record+12345+about+queues&k=10")
+            best = min(best, (ContinuousClock.now - started).timeInterval * 1000)
+            mode = answer["search"]?.stringValue ?? "?"
+        }
+        return (mode, best)
+    }
+}
+
+/// Numbers in [-1, 1) from xorshift64: the benchmark's vectors, the same on every run.
+struct Noise {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed == 0 ? 0x9e37_79b9_7f4a_7c15 : seed }
+
+    mutating func next() -> Float {
+        state ^= state << 13
+        state ^= state >> 7
+        state ^= state << 17
+        return Float(state >> 40) / Float(1 << 23) - 1
+    }
+
+    mutating func take(_ count: Int) -> [Float] { (0..<count).map { _ in next() } }
 }
 
 /// The largest value recorded, from any task.
@@ -177,6 +358,7 @@ final class PeakBytes: Sendable {
 final class ServerProcess: Sendable {
     let url: String
     private let process: Process
+    private let peak = PeakBytes()
 
     private init(url: String, process: Process) {
         self.url = url
@@ -216,8 +398,19 @@ final class ServerProcess: Sendable {
             process.terminate()
             throw QueueError.invalidConfiguration("sluice serve did not start (\(seen.withLock { $0 }))")
         }
-        return ServerProcess(url: url, process: process)
+        let server = ServerProcess(url: url, process: process)
+        // Its resident memory every 20 ms while it runs, for the peak.
+        Task.detached {
+            while process.isRunning {
+                if let bytes = server.residentBytes() { server.peak.record(bytes) }
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        return server
     }
+
+    /// The largest resident memory seen so far (sampled every 20 ms).
+    var peakBytes: Int { peak.value }
 
     /// VmRSS of the server, from /proc (Linux).
     func residentBytes() -> Int? {

@@ -49,6 +49,15 @@ struct Bench: AsyncParsableCommand {
     )
     var statsSweep: String?
 
+    @Flag(
+        name: .customLong("pipeline-only"),
+        help: "Only the pipeline: ingestion, the vectorization backfill and its curve, the index, memory."
+    )
+    var pipelineOnly = false
+
+    @Flag(name: .customLong("keep-database"), help: "Leave the benchmark's database behind and print where it is.")
+    var keepDatabase = false
+
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
@@ -59,6 +68,7 @@ struct Bench: AsyncParsableCommand {
             )
         }
         _ = try sweepSizes()
+        if pipelineOnly && records == 0 { throw ValidationError("--pipeline-only needs --records above 0") }
     }
 
     /// The sizes of `--stats-sweep`, increasing; nil without it.
@@ -98,7 +108,7 @@ struct Bench: AsyncParsableCommand {
         }
         let records = records
         let sweep = try sweepSizes()
-        try await FreshDatabase.with(postgresServer: server, logger: logger) { url in
+        try await FreshDatabase.with(postgresServer: server, keep: keepDatabase, logger: logger) { url in
             if let sweep {
                 try await withStores(try StoreSettings(url: url), logger: logger) { stores in
                     _ = try await stores.queue.migrate()
@@ -118,6 +128,7 @@ struct Bench: AsyncParsableCommand {
                     report: report
                 ).run()
             }
+            if pipelineOnly { return }
             try await withStores(try StoreSettings(url: url), logger: logger) { stores in
                 _ = try await stores.queue.migrate()
                 let benchmark = QueueBenchmark(stores: stores, options: options, logger: logger, report: report)

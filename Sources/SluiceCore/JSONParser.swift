@@ -279,26 +279,47 @@ struct JSONParser {
     /// A number as the JSON grammar allows it: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
     private mutating func parseNumber() throws(Failure) -> JSONValue {
         let start = index
-        if peek() == UInt8(ascii: "-") { index += 1 }
+        let negative = peek() == UInt8(ascii: "-")
+        if negative { index += 1 }
         guard let first = peek(), isDigit(first) else { throw fail("A number needs a digit after '-'") }
-        index += 1
-        if first == UInt8(ascii: "0"), let next = peek(), isDigit(next) {
+        if first == UInt8(ascii: "0"), index + 1 < bytes.count, isDigit(bytes[index + 1]) {
             throw fail("A number cannot start with 0 followed by more digits")
         }
-        skipDigits()
+        // The decimal digits as one integer and a power of ten, for the fast path below.
+        var decimal = DecimalDigits()
+        while let byte = peek(), isDigit(byte) {
+            decimal.append(byte)
+            index += 1
+        }
         var integral = true
         if peek() == UInt8(ascii: ".") {
             integral = false
             index += 1
             guard let digit = peek(), isDigit(digit) else { throw fail("A number needs a digit after '.'") }
-            skipDigits()
+            while let byte = peek(), isDigit(byte) {
+                decimal.append(byte)
+                decimal.exponent -= 1
+                index += 1
+            }
         }
         if peek() == UInt8(ascii: "e") || peek() == UInt8(ascii: "E") {
             integral = false
             index += 1
-            if peek() == UInt8(ascii: "+") || peek() == UInt8(ascii: "-") { index += 1 }
+            var sign = 1
+            if peek() == UInt8(ascii: "+") || peek() == UInt8(ascii: "-") {
+                if peek() == UInt8(ascii: "-") { sign = -1 }
+                index += 1
+            }
             guard let digit = peek(), isDigit(digit) else { throw fail("A number needs a digit in its exponent") }
-            skipDigits()
+            var exponent = 0
+            while let byte = peek(), isDigit(byte) {
+                exponent = min(exponent * 10 + Int(byte - UInt8(ascii: "0")), 100_000)
+                index += 1
+            }
+            decimal.exponent += sign * exponent
+        }
+        if !integral, let value = decimal.exactDouble {
+            return .double(negative ? -value : value)
         }
         let text = Substring(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
         if integral, let value = Int64(text) { return .int(value) }
@@ -342,5 +363,32 @@ struct JSONParser {
 
     private func fail(_ message: String, at offset: Int? = nil) -> Failure {
         Failure(message: message, offset: offset ?? index)
+    }
+}
+
+/// A decimal number's significant digits as an integer times a power of ten, read digit by digit.
+private struct DecimalDigits {
+    var mantissa: UInt64 = 0
+    var significant = 0
+    var exponent = 0
+
+    mutating func append(_ byte: UInt8) {
+        // Leading zeros are not significant.
+        if significant == 0 && byte == UInt8(ascii: "0") { return }
+        significant += 1
+        if significant <= 19 { mantissa = mantissa * 10 + UInt64(byte - UInt8(ascii: "0")) }
+    }
+
+    private static let powers: [Double] = (0...22).map { exponent in
+        (0..<exponent).reduce(1.0) { value, _ in value * 10 }
+    }
+
+    /// The value when one correctly rounded operation gives it (Clinger's fast path: at most 15 significant digits
+    /// and a power of ten up to 10^22 are exact doubles), which is every number an embedding provider writes; nil
+    /// otherwise, for the full conversion.
+    var exactDouble: Double? {
+        guard significant <= 15, (-22...22).contains(exponent) else { return significant == 0 ? 0 : nil }
+        let value = Double(mantissa)
+        return exponent < 0 ? value / Self.powers[-exponent] : value * Self.powers[exponent]
     }
 }

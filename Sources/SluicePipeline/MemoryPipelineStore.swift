@@ -207,6 +207,12 @@ public final class MemoryPipelineStore: PipelineStore {
         }
     }
 
+    public func waitingChunkCount(projectID: String) async throws -> Int {
+        state.withLock { state in
+            (state.records[projectID] ?? []).reduce(0) { $0 + $1.chunks.filter { $0.embedding == nil }.count }
+        }
+    }
+
     public func projectsAwaitingEmbeddings(limit: Int) async throws -> [String] {
         state.withLock { state in
             let ingesting = Set(
@@ -246,7 +252,21 @@ public final class MemoryPipelineStore: PipelineStore {
 
     /// Exact search over every embedded chunk of the project, as the SQLite store does; each record once, by its
     /// nearest chunk.
-    public func nearest(projectID: String, to vector: [Float], model: String, limit: Int) async throws -> [SearchHit] {
+    public func nearestRecords(
+        projectID: String,
+        to vector: [Float],
+        model: String,
+        limit: Int
+    ) async throws -> NearestRecords {
+        NearestRecords(
+            hits: try await exactNearest(projectID: projectID, to: vector, model: model, limit: limit),
+            search: .exact
+        )
+    }
+
+    private func exactNearest(projectID: String, to vector: [Float], model: String, limit: Int) async throws
+        -> [SearchHit]
+    {
         let records = state.withLock { $0.records[projectID] ?? [] }
         let queryNorm = vector.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
         var best: [(distance: Double, record: StoredRecord, position: Int)] = []

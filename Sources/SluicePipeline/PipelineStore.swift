@@ -143,6 +143,17 @@ public struct IngestChunk: Sendable, Hashable {
     }
 }
 
+/// What a search found, and how.
+public struct NearestRecords: Sendable, Hashable {
+    public var hits: [SearchHit]
+    public var search: VectorSearch
+
+    public init(hits: [SearchHit], search: VectorSearch) {
+        self.hits = hits
+        self.search = search
+    }
+}
+
 /// A record found by search: its best chunk, and that chunk's cosine distance to the query (0 the same direction,
 /// 2 the opposite). No record is found twice.
 public struct SearchHit: Sendable, Hashable {
@@ -337,6 +348,9 @@ public protocol PipelineStore: Sendable {
     /// Up to `limit` of the project's chunks without an embedding (their ids and texts), oldest first. A chunk whose
     /// text changes gets a new id, so a vector computed for its old text can never be saved to it.
     func unembeddedChunks(projectID: String, limit: Int) async throws -> [(id: String, text: String)]
+    /// How many of the project's chunks wait for a vector: a backfill's progress, read from the index of waiting
+    /// chunks, so it costs what the backlog is, not what the project is.
+    func waitingChunkCount(projectID: String) async throws -> Int
     /// Up to `limit` projects whose records are embedded (an upload asked for it, or a re-embed), that have
     /// chunks without an embedding and no ingest job PENDING or PROCESSING: what the reconciler queues VECTORIZE
     /// for.
@@ -352,8 +366,10 @@ public protocol PipelineStore: Sendable {
         now: Date
     ) async throws
     /// The `limit` records of the project nearest to `vector` by the cosine distance of their nearest chunk, among
-    /// chunks embedded with `model`, nearest first; each record once.
-    func nearest(projectID: String, to vector: [Float], model: String, limit: Int) async throws -> [SearchHit]
+    /// chunks embedded with `model`, nearest first; each record once; and whether they were found by comparing
+    /// every vector or through the approximate index.
+    func nearestRecords(projectID: String, to vector: [Float], model: String, limit: Int) async throws
+        -> NearestRecords
     /// Forgets the project's vectors and model, so that VECTORIZE embeds every chunk again (after a model change).
     /// Returns how many chunks lost their vector.
     func clearEmbeddings(projectID: String) async throws -> Int
@@ -423,6 +439,11 @@ public struct PipelineError: Error, Sendable, Hashable, CustomStringConvertible 
 }
 
 extension PipelineStore {
+    /// The records of ``nearestRecords(projectID:to:model:limit:)``, without how they were found.
+    public func nearest(projectID: String, to vector: [Float], model: String, limit: Int) async throws -> [SearchHit] {
+        try await nearestRecords(projectID: projectID, to: vector, model: model, limit: limit).hits
+    }
+
     /// Builds the approximate index now, whatever the backlog.
     @discardableResult
     public func prepareVectorIndex(dimensions: Int) async throws -> VectorSearch {

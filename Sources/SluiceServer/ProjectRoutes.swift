@@ -248,12 +248,12 @@ extension SluiceApp {
                 "the embedding provider failed\(detail)"
             )
         }
-        let hits = try await pipeline.nearest(projectID: id, to: vector, model: model, limit: k)
+        let found = try await pipeline.nearestRecords(projectID: id, to: vector, model: model, limit: k)
         return SearchResponse(
             projectId: id,
             model: model,
-            search: try await pipeline.vectorSearch(dimensions: vector.count).rawValue,
-            results: hits.map(SearchResponse.Result.init)
+            search: found.search.rawValue,
+            results: found.hits.map(SearchResponse.Result.init)
         )
     }
 }

@@ -25,6 +25,46 @@ struct JSONParserTests {
         #expect(throws: Never.self) { try JSONValue(parsing: deep) }
     }
 
+    @Test("decimals read exactly as the full conversion reads them, on the fast path and off it")
+    func decimals() throws {
+        var generator = SystemRandomNumberGenerator()
+        var texts = [
+            "0.0", "-0.0", "0.000", "1e-400", "1e400", "0e99999", "123456789012345.6", "1234567890123456.7",
+            "0.1", "0.2", "0.30000000000000004", "1e22", "1e23", "1e-22", "1e-23", "-0.0069292834",
+            "4.9406564584124654e-324", "1.7976931348623157e308", "0.00000000000000000000000000001",
+            "99999999999999999999.5", "3.14159265358979323846",
+        ]
+        for _ in 0..<20_000 {
+            // Provider-like: up to 17 digits, either side of the point, an exponent now and then.
+            let digits = String(
+                (0..<Int.random(in: 1...17, using: &generator)).map { _ in
+                    Character(String(Int.random(in: 0...9, using: &generator)))
+                }
+            )
+            let point = Int.random(in: 0...digits.count - 1, using: &generator)
+            var text = (Bool.random(using: &generator) ? "-" : "") + "0." + digits
+            if point > 0, digits.first != "0" {
+                text = String(digits.prefix(point)) + "." + digits.dropFirst(point)
+            }
+            if Int.random(in: 0..<4, using: &generator) == 0 {
+                text += "e\(Int.random(in: -30...30, using: &generator))"
+            }
+            texts.append(text)
+        }
+        for text in texts {
+            let expected = Double(text) ?? .nan
+            guard expected.isFinite else {
+                #expect(throws: QueueError.self) { try JSONValue(parsing: text) }
+                continue
+            }
+            guard case .double(let value) = try JSONValue(parsing: text) else {
+                Issue.record("\(text) did not read as a double")
+                continue
+            }
+            #expect(value.bitPattern == expected.bitPattern, "\(text): \(value) ≠ \(expected)")
+        }
+    }
+
     @Test("malformed text is refused with the place and the reason")
     func invalidDocuments() {
         let cases = [

@@ -5,14 +5,17 @@ import Testing
 /// `sluice bench` in its short mode, so that the benchmark the README quotes keeps running.
 @Suite("Benchmark command", .timeLimit(.minutes(5)))
 struct BenchCommandTests {
-    static let expected = [
-        "enqueue, one at a time", "enqueue, 1,000 per call", "no-op jobs worked, concurrency 1",
-        "no-op jobs worked, concurrency 8", "no-op jobs worked, concurrency 32",
-        "no-op jobs worked, concurrency 8, batching off", "pickup latency p50",
-        "pickup latency p99", "claim latency p50, 1,000 pending", "claim latency p50, 2,000 pending, 2,000 done",
-        "server memory, idle", "ingestion", "vectorization (zero-latency server, 384-dimension vectors per text)",
-        "server memory, peak during 300-record ingest",
-    ]
+    static let expected =
+        [
+            "enqueue, one at a time", "enqueue, 1,000 per call", "no-op jobs worked, concurrency 1",
+            "no-op jobs worked, concurrency 8", "no-op jobs worked, concurrency 32",
+            "no-op jobs worked, concurrency 8, batching off", "pickup latency p50",
+            "pickup latency p99", "claim latency p50, 1,000 pending", "claim latency p50, 2,000 pending, 2,000 done",
+            "server memory, idle", "ingestion", "vectorization (zero-latency server, 384-dimension vectors per text)",
+            "server memory, peak during 300-record ingest", "vectorization, last 10% ÷ first 10%",
+            "server memory, peak over the first 10%", "server memory, peak over the last 10%",
+            "search before the index (exact)",
+        ] + (0..<10).map { "vectorization, chunks \($0 * 10)–\($0 * 10 + 10)%" }
 
     @Test("a short run on a fresh database prints every measurement, each a positive number", arguments: StoreKind.sql)
     func shortRun(kind: StoreKind) async throws {
@@ -33,6 +36,8 @@ struct BenchCommandTests {
                 "raw SQL: insert, one at a time", "enqueue one at a time / raw SQL",
                 "raw SQL: claim + complete, 8 connections", "batching off / raw SQL",
                 "raw SQL: claim + complete, 32 per statement", "concurrency 32 / raw SQL",
+                "approximate index build (HNSW, 300 chunks)", "search after the index (",
+                "vectorization of 1,000 new chunks into the indexed project",
             ]
         }
         for name in names {

@@ -369,14 +369,20 @@ struct ProjectAPITests {
             #expect(results.first?["externalId"] == "r1")
             #expect(results.first?["record"]?["text"] == "quarterly revenue grew in europe")
             #expect(found.json?["search"] == "exact", "no approximate index for three vectors")
-            // Once the approximate index exists (PostgreSQL), the answer says so and finds the same record.
+            // With the approximate index (PostgreSQL), the answer says what the store read from its plan.
             try await server.app.pipeline.prepareVectorIndex(dimensions: 64)
             let indexed = try await server.request(
                 .get,
                 "/api/projects/\(id)/search?q=quarterly+revenue",
                 cookie: viewer
             )
-            #expect(indexed.json?["search"] == (kind == .postgres ? "approximate" : "exact"))
+            let direct = try await server.app.pipeline.nearestRecords(
+                projectID: id,
+                to: try await server.app.embedder.embed(["quarterly revenue"])[0],
+                model: "sluice-local-hash-v1",
+                limit: 10
+            )
+            #expect(indexed.json?["search"]?.stringValue == direct.search.rawValue)
             guard case .array(let approximate)? = indexed.json?["results"] else {
                 Issue.record("no results: \(indexed.text)")
                 return

@@ -4,10 +4,11 @@ import SluiceCore
 import SluiceEmbeddings
 import SluicePipeline
 import SluicePostgres
-import SluiceStores
 import SluiceWorkers
 import Synchronization
 import Testing
+
+@testable import SluiceStores
 
 /// A provider that counts its calls, can fail one of them, and otherwise embeds like the local embedder.
 final class ScriptedProvider: EmbeddingProvider {
@@ -279,19 +280,36 @@ struct SearchTests {
             func indexed() async throws -> Bool {
                 guard let postgres = stores.queue as? PostgresJobStore else { return false }
                 return try await postgres.client.query(
-                    "SELECT count(*) FROM pg_indexes WHERE indexname = 'chunks_embedding_hnsw_48'"
+                    "SELECT count(*) FROM pg_indexes WHERE indexname = 'chunks_halfvec_hnsw_48'"
                 ).collect().first?.decode(Int.self) == 1
             }
             #expect(try await !indexed(), "30 chunks wait: no index yet")
             #expect(try await stores.pipeline.vectorSearch(dimensions: 48) == .exact)
+            #expect(try await stores.pipeline.waitingChunkCount(projectID: project) == 30)
             let pending = try await stores.pipeline.unembeddedChunks(projectID: project, limit: 100)
             try await stores.pipeline.saveEmbeddings(
-                zip(pending, try await embedder.embed(pending.map(\.text))).map { (id: $0.id, vector: $1) },
+                Array(
+                    zip(pending, try await embedder.embed(pending.map(\.text))).map { (id: $0.id, vector: $1) }
+                        .dropLast(4)
+                ),
                 projectID: project,
                 model: embedder.model,
                 dimensions: 48,
                 now: Date()
             )
+            #expect(try await stores.pipeline.waitingChunkCount(projectID: project) == 4, "the backfill's progress")
+            #expect(try await stores.pipeline.waitingChunkCount(projectID: "elsewhere") == 0)
+            try await stores.pipeline.saveEmbeddings(
+                Array(
+                    zip(pending, try await embedder.embed(pending.map(\.text))).map { (id: $0.id, vector: $1) }
+                        .suffix(4)
+                ),
+                projectID: project,
+                model: embedder.model,
+                dimensions: 48,
+                now: Date()
+            )
+            #expect(try await stores.pipeline.waitingChunkCount(projectID: project) == 0)
             // Exact search answers before the index exists.
             let query = try await embedder.embed(["record 7"])[0]
             #expect(
@@ -313,6 +331,42 @@ struct SearchTests {
                 try await stores.pipeline.nearest(projectID: project, to: query, model: embedder.model, limit: 1).first?
                     .text == "record 7"
             )
+        }
+    }
+
+    @Test("a search says whether it went through the approximate index", arguments: StoreKind.allCases)
+    func searchMode(kind: StoreKind) async throws {
+        try await withServerStore(kind) { stores in
+            let embedder = LocalEmbedder(dimensions: 32)
+            let large = try await TestProjects.make(stores.pipeline, records: 3_000)
+            let pending = try await stores.pipeline.unembeddedChunks(projectID: large, limit: 3_000)
+            try await stores.pipeline.saveEmbeddings(
+                zip(pending, try await embedder.embed(pending.map(\.text))).map { (id: $0.id, vector: $1) },
+                projectID: large,
+                model: embedder.model,
+                dimensions: 32,
+                now: Date()
+            )
+            let query = try await embedder.embed(["record 1234"])[0]
+            let before = try await stores.pipeline.nearestRecords(
+                projectID: large,
+                to: query,
+                model: embedder.model,
+                limit: 5
+            )
+            #expect(before.search == .exact, "no index yet")
+            #expect(before.hits.contains { $0.text == "record 1234" }, "its own vector is nearest")
+            let built = try await stores.pipeline.prepareVectorIndex(dimensions: 32)
+            #expect(built == (kind == .postgres ? .approximate : .exact))
+            let after = try await stores.pipeline.nearestRecords(
+                projectID: large,
+                to: query,
+                model: embedder.model,
+                limit: 5
+            )
+            #expect(after.search == built, "3,000 chunks: the index pays")
+            #expect(after.hits.contains { $0.text == "record 1234" })
+            #expect(after.hits.map(\.distance) == before.hits.map(\.distance), "re-ranked by full-precision vectors")
         }
     }
 
@@ -366,20 +420,30 @@ struct SearchTests {
             )
 
             if let postgres = stores.queue as? PostgresJobStore {
+                // Vectors travel as one binary real[]: each chunk holds exactly its own numbers.
+                for (chunk, vector) in zip(stored, vectors) {
+                    let saved = try await postgres.client.query(
+                        "SELECT embedding::real[] FROM chunks WHERE id = \(chunk.id)"
+                    ).collect().first?.decode([Float].self)
+                    #expect(saved?.map(\.bitPattern) == vector.map(\.bitPattern), "\(chunk.text)")
+                }
                 // The search query matches the HNSW index's expression and predicate, so PostgreSQL can use it.
+                // The store's own query, explained: the index of normalised half-precision vectors is used.
+                let search = PostgresPipelineStore.nearestQuery(
+                    projectID: project,
+                    to: query,
+                    model: embedder.model,
+                    limit: 3,
+                    approximate: true
+                )
                 let plan = try await postgres.client.withTransaction(logger: quietLogger) { connection in
                     try await connection.query("SET LOCAL enable_seqscan = off", logger: quietLogger)
-                    let literal = "[" + query.map { String($0) }.joined(separator: ",") + "]"
                     return try await connection.query(
-                        """
-                        EXPLAIN SELECT id FROM chunks
-                        WHERE project_id = \(project) AND vector_dims(embedding) = 64
-                        ORDER BY embedding::vector(64) <=> \(literal)::vector(64) LIMIT 3
-                        """,
+                        PostgresQuery(unsafeSQL: "EXPLAIN " + search.sql, binds: search.binds),
                         logger: quietLogger
                     ).collect().map { try $0.decode(String.self) }.joined(separator: "\n")
                 }
-                #expect(plan.contains("chunks_embedding_hnsw_64"), "\(plan)")
+                #expect(plan.contains("chunks_halfvec_hnsw_64"), "\(plan)")
             }
         }
     }

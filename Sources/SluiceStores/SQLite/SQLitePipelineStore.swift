@@ -365,6 +365,16 @@ extension SQLitePipelineStore {
         }
     }
 
+    public func waitingChunkCount(projectID: String) async throws -> Int {
+        try await read { db in
+            try Int.fetchOne(
+                db,
+                sql: "SELECT count(*) FROM chunks WHERE project_id = ? AND embedded_at IS NULL",
+                arguments: [projectID]
+            ) ?? 0
+        }
+    }
+
     public func projectsAwaitingEmbeddings(limit: Int) async throws -> [String] {
         try await read { db in
             try String.fetchAll(
@@ -447,7 +457,21 @@ extension SQLitePipelineStore {
 extension SQLitePipelineStore {
     /// Exact search: every embedded chunk of the project is compared with the query; each record once, by its
     /// nearest chunk.
-    public func nearest(projectID: String, to vector: [Float], model: String, limit: Int) async throws -> [SearchHit] {
+    public func nearestRecords(
+        projectID: String,
+        to vector: [Float],
+        model: String,
+        limit: Int
+    ) async throws -> NearestRecords {
+        NearestRecords(
+            hits: try await exactNearest(projectID: projectID, to: vector, model: model, limit: limit),
+            search: .exact
+        )
+    }
+
+    private func exactNearest(projectID: String, to vector: [Float], model: String, limit: Int) async throws
+        -> [SearchHit]
+    {
         let queryNorm = vector.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
         return try await read { db in
             let rows = try Row.fetchCursor(
