@@ -163,8 +163,6 @@ public struct PipelineBenchmark: Sendable {
                 "SLUICE_ADMIN_PASSWORD": "bench password", "SLUICE_BCRYPT_COST": "4", "SLUICE_LOG_LEVEL": "error",
                 "EMBEDDING_PROVIDER": "openai", "EMBEDDING_BASE_URL": embeddingURL, "EMBEDDING_MODEL": "bench-zero",
                 "EMBEDDING_DIMENSIONS": "\(Self.dimensions)", "EMBEDDING_API_KEY": "bench",
-                // One upload of every record, however many: ~80 bytes each.
-                "SLUICE_MAX_INGEST_BYTES": "\(max(64 << 20, records * 100 + (1 << 20)))",
                 "SLUICE_SEARCHES_PER_MINUTE": "100000",
             ]
         )
@@ -259,19 +257,26 @@ struct Backfill: Sendable {
         var search: (mode: String, milliseconds: Double)?
     }
 
-    /// Uploads records `ids` (one upload, embeddings on) and waits until they are stored.
+    /// Most records one upload carries (about 8 MB of JSON), as a client keeps under the server's upload limit.
+    static let recordsPerUpload = 100_000
+
+    /// Uploads records `ids` in uploads of at most ``recordsPerUpload``, one after another, each stored before the
+    /// next is sent. Only the last asks for embeddings, so that the backfill starts once everything is stored.
     func upload(_ ids: Range<Int>) async throws {
-        var body = #"{"generateEmbeddings": true, "records": ["#
-        body.reserveCapacity(ids.count * 80)
-        for index in ids {
-            if index > ids.lowerBound { body += "," }
-            body += #"{"id": \#(index), "text": "record \#(index) about queues, pipelines and vectors"}"#
-        }
-        body += "]}"
-        let upload = try await api.send("POST", "/api/projects/\(projectID)/ingest", raw: body)
-        guard let ingestID = upload["ingestJobId"]?.stringValue else { throw api.unexpected(upload) }
-        while try await api.send("GET", "/api/ingest-jobs/\(ingestID)")["ingestJob"]?["status"] != "COMPLETED" {
-            try await Task.sleep(for: .milliseconds(20))
+        for start in stride(from: ids.lowerBound, to: ids.upperBound, by: Self.recordsPerUpload) {
+            let part = start..<min(ids.upperBound, start + Self.recordsPerUpload)
+            var body = #"{"generateEmbeddings": \#(part.upperBound == ids.upperBound), "records": ["#
+            body.reserveCapacity(part.count * 80)
+            for index in part {
+                if index > part.lowerBound { body += "," }
+                body += #"{"id": \#(index), "text": "record \#(index) about queues, pipelines and vectors"}"#
+            }
+            body += "]}"
+            let upload = try await api.send("POST", "/api/projects/\(projectID)/ingest", raw: body)
+            guard let ingestID = upload["ingestJobId"]?.stringValue else { throw api.unexpected(upload) }
+            while try await api.send("GET", "/api/ingest-jobs/\(ingestID)")["ingestJob"]?["status"] != "COMPLETED" {
+                try await Task.sleep(for: .milliseconds(20))
+            }
         }
     }
 
@@ -284,7 +289,8 @@ struct Backfill: Sendable {
         var firstPeak = server.residentBytes() ?? 0
         var lastPeak = 0
         var search: (mode: String, milliseconds: Double)?
-        let interval: Duration = total >= 200_000 ? .milliseconds(500) : .milliseconds(50)
+        // Each look counts the waiting chunks: look less often at a large backlog.
+        let interval: Duration = total >= 200_000 ? .seconds(1) : .milliseconds(50)
         while true {
             let waiting = try await stores.pipeline.waitingChunkCount(projectID: projectID)
             let done = max(0, total - waiting)
@@ -369,6 +375,13 @@ final class ServerProcess: Sendable {
         let process = Process()
         process.executableURL = executable
         process.arguments = ["serve", "--port", "0", "--no-scheduler"]
+        // SLUICE_BENCH_SERVER_WRAPPER=heaptrack (or perf, valgrind, …) runs the server under that tool, to profile
+        // it in the benchmark's workload; its memory figures then include the tool's.
+        if let wrapper = ProcessInfo.processInfo.environment["SLUICE_BENCH_SERVER_WRAPPER"], !wrapper.isEmpty {
+            let words = wrapper.split(separator: " ").map(String.init)
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = words + [executable.path] + (process.arguments ?? [])
+        }
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         // `serve` announces its address on standard error; keep draining it so that the server never blocks.
         let output = Pipe()
