@@ -5,7 +5,7 @@ import Synchronization
 /// Projects, ingest jobs and records in memory, with the SQL stores' semantics (content-hash de-duplication per
 /// project, counts per part and per job, exact cosine search). For tests and embedding Sluice's pipeline where the
 /// database is not the point; nothing survives the process.
-public final class MemoryPipelineStore: PipelineStore {
+public final class MemoryPipelineStore: ExactSearchStore {
     private struct StoredChunk {
         var id: String
         var text: String
@@ -252,19 +252,7 @@ public final class MemoryPipelineStore: PipelineStore {
 
     /// Exact search over every embedded chunk of the project, as the SQLite store does; each record once, by its
     /// nearest chunk.
-    public func nearestRecords(
-        projectID: String,
-        to vector: [Float],
-        model: String,
-        limit: Int
-    ) async throws -> NearestRecords {
-        NearestRecords(
-            hits: try await exactNearest(projectID: projectID, to: vector, model: model, limit: limit),
-            search: .exact
-        )
-    }
-
-    private func exactNearest(projectID: String, to vector: [Float], model: String, limit: Int) async throws
+    public func exactNearest(projectID: String, to vector: [Float], model: String, limit: Int) async throws
         -> [SearchHit]
     {
         let records = state.withLock { $0.records[projectID] ?? [] }
@@ -343,13 +331,6 @@ public final class MemoryPipelineStore: PipelineStore {
                 body(&state.records[projectID]![record].chunks[chunk])
             }
         }
-    }
-
-    /// Memory search is exact: nothing to prepare.
-    public func vectorSearch(dimensions: Int) async throws -> VectorSearch { .exact }
-
-    public func prepareVectorIndex(dimensions: Int, threshold: Int?) async throws -> VectorSearch {
-        .exact
     }
 
     private static func summary(_ project: Project, _ state: State) -> ProjectSummary {

@@ -456,6 +456,32 @@ extension PipelineStore {
     }
 }
 
+/// A store that compares every vector itself (SQLite, memory): there is no index to prepare, and every search is
+/// exact.
+public protocol ExactSearchStore: PipelineStore {
+    /// The nearest records by exact cosine distance, as ``PipelineStore/nearestRecords(projectID:to:model:limit:)``
+    /// describes them.
+    func exactNearest(projectID: String, to vector: [Float], model: String, limit: Int) async throws -> [SearchHit]
+}
+
+extension ExactSearchStore {
+    public func nearestRecords(
+        projectID: String,
+        to vector: [Float],
+        model: String,
+        limit: Int
+    ) async throws -> NearestRecords {
+        NearestRecords(
+            hits: try await exactNearest(projectID: projectID, to: vector, model: model, limit: limit),
+            search: .exact
+        )
+    }
+
+    public func vectorSearch(dimensions: Int) async throws -> VectorSearch { .exact }
+
+    public func prepareVectorIndex(dimensions: Int, threshold: Int?) async throws -> VectorSearch { .exact }
+}
+
 /// The arithmetic of exact search, for stores that compare vectors themselves (SQLite, memory).
 public enum ExactSearch {
     /// 1 − cos(stored, query); `queryNorm` is the query's length, computed once per search. 1 for a zero vector.

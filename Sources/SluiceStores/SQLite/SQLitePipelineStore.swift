@@ -5,7 +5,7 @@ import SluicePipeline
 import SluiceSQLite
 
 /// Projects, ingest jobs and records (embeddings as float32 BLOBs, searched exactly) in the queue's file.
-public final class SQLitePipelineStore: PipelineStore, SQLiteTableStore {
+public final class SQLitePipelineStore: ExactSearchStore, SQLiteTableStore {
     let database: SQLiteDatabase
 
     public init(database: SQLiteDatabase) { self.database = database }
@@ -457,19 +457,7 @@ extension SQLitePipelineStore {
 extension SQLitePipelineStore {
     /// Exact search: every embedded chunk of the project is compared with the query; each record once, by its
     /// nearest chunk.
-    public func nearestRecords(
-        projectID: String,
-        to vector: [Float],
-        model: String,
-        limit: Int
-    ) async throws -> NearestRecords {
-        NearestRecords(
-            hits: try await exactNearest(projectID: projectID, to: vector, model: model, limit: limit),
-            search: .exact
-        )
-    }
-
-    private func exactNearest(projectID: String, to vector: [Float], model: String, limit: Int) async throws
+    public func exactNearest(projectID: String, to vector: [Float], model: String, limit: Int) async throws
         -> [SearchHit]
     {
         let queryNorm = vector.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
@@ -515,12 +503,6 @@ extension SQLitePipelineStore {
         }
     }
 
-    /// SQLite searches exactly: nothing to prepare.
-    public func vectorSearch(dimensions: Int) async throws -> VectorSearch { .exact }
-
-    public func prepareVectorIndex(dimensions: Int, threshold: Int?) async throws -> VectorSearch {
-        .exact
-    }
 }
 
 extension SQLitePipelineStore {
