@@ -15,6 +15,8 @@ import Synchronization
 /// answers at once, and the server's resident memory idle and at its peak during the run.
 public struct PipelineBenchmark: Sendable {
     let executable: URL
+    /// A command the server runs under (a profiler), empty for none.
+    let serverWrapper: [String]
     let databaseURL: String
     let records: Int
     let logger: Logger
@@ -25,12 +27,14 @@ public struct PipelineBenchmark: Sendable {
 
     public init(
         executable: URL,
+        serverWrapper: [String] = [],
         databaseURL: String,
         records: Int,
         logger: Logger,
         report: @escaping @Sendable (BenchmarkResult) -> Void
     ) {
         self.executable = executable
+        self.serverWrapper = serverWrapper
         self.databaseURL = databaseURL
         self.records = max(1, records)
         self.logger = logger
@@ -158,6 +162,7 @@ public struct PipelineBenchmark: Sendable {
     private func measure(embeddingURL: String) async throws {
         let server = try await ServerProcess.start(
             executable,
+            wrapper: serverWrapper,
             environment: [
                 "DATABASE_URL": databaseURL, "SLUICE_ADMIN_EMAIL": "bench@example.com",
                 "SLUICE_ADMIN_PASSWORD": "bench password", "SLUICE_BCRYPT_COST": "4", "SLUICE_LOG_LEVEL": "error",
@@ -371,16 +376,18 @@ final class ServerProcess: Sendable {
         self.process = process
     }
 
-    static func start(_ executable: URL, environment: [String: String]) async throws -> ServerProcess {
+    static func start(
+        _ executable: URL,
+        wrapper: [String] = [],
+        environment: [String: String]
+    ) async throws -> ServerProcess {
         let process = Process()
         process.executableURL = executable
         process.arguments = ["serve", "--port", "0", "--no-scheduler"]
-        // SLUICE_BENCH_SERVER_WRAPPER=heaptrack (or perf, valgrind, …) runs the server under that tool, to profile
-        // it in the benchmark's workload; its memory figures then include the tool's.
-        if let wrapper = ProcessInfo.processInfo.environment["SLUICE_BENCH_SERVER_WRAPPER"], !wrapper.isEmpty {
-            let words = wrapper.split(separator: " ").map(String.init)
+        // A profiler to run the server under (`heaptrack`, `perf record -g`, …); its memory figures then include it.
+        if !wrapper.isEmpty {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = words + [executable.path] + (process.arguments ?? [])
+            process.arguments = wrapper + [executable.path] + (process.arguments ?? [])
         }
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         // `serve` announces its address on standard error; keep draining it so that the server never blocks.
@@ -405,6 +412,9 @@ final class ServerProcess: Sendable {
                 sink.finish()
             }
         }
+        // A server that exits before announcing itself (a wrapper that is not installed, a bad setting) ends the
+        // wait too: its standard error need not reach end-of-file while this process holds the pipe.
+        process.terminationHandler = { _ in sink.finish() }
         try process.run()
         var iterator = addresses.makeAsyncIterator()
         guard let url = await iterator.next() else {

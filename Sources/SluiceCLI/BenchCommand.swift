@@ -55,6 +55,12 @@ struct Bench: AsyncParsableCommand {
     )
     var pipelineOnly = false
 
+    @Option(
+        name: .customLong("server-wrapper"),
+        help: "Run the measured `sluice serve` under this command, a profiler: \"heaptrack\", \"perf record -g\"."
+    )
+    var serverWrapper: String?
+
     @Flag(name: .customLong("keep-database"), help: "Leave the benchmark's database behind and print where it is.")
     var keepDatabase = false
 
@@ -107,6 +113,7 @@ struct Bench: AsyncParsableCommand {
             print(Self.header)
         }
         let records = records
+        let serverWrapper = serverWrapper
         let sweep = try sweepSizes()
         try await FreshDatabase.with(postgresServer: server, keep: keepDatabase, logger: logger) { url in
             if let sweep {
@@ -122,6 +129,7 @@ struct Bench: AsyncParsableCommand {
                 let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
                 try await PipelineBenchmark(
                     executable: executable,
+                    serverWrapper: serverWrapper?.split(separator: " ").map(String.init) ?? [],
                     databaseURL: url,
                     records: records,
                     logger: logger,

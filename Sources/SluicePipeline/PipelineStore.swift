@@ -379,9 +379,6 @@ public protocol PipelineStore: Sendable {
     /// 14.5× slower than one that builds it afterwards, and below the threshold an exact scan is fast. Nil builds it
     /// now. Returns how search answers now. SQLite and memory always search exactly.
     func prepareVectorIndex(dimensions: Int, threshold: Int?) async throws -> VectorSearch
-    /// How nearest-neighbour search over `dimensions`-long vectors answers now, without building anything: what a
-    /// search response reports, so that a client sees that answers are exact while a backfill is under way.
-    func vectorSearch(dimensions: Int) async throws -> VectorSearch
 
     /// The project's stored records among `keys` (``NewRecord/key``), with their chunks: what ``RecordPlan`` plans
     /// against. Reads only.
@@ -476,8 +473,6 @@ extension ExactSearchStore {
             search: .exact
         )
     }
-
-    public func vectorSearch(dimensions: Int) async throws -> VectorSearch { .exact }
 
     public func prepareVectorIndex(dimensions: Int, threshold: Int?) async throws -> VectorSearch { .exact }
 }

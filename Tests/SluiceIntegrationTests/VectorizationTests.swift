@@ -284,7 +284,6 @@ struct SearchTests {
                 ).collect().first?.decode(Int.self) == 1
             }
             #expect(try await !indexed(), "30 chunks wait: no index yet")
-            #expect(try await stores.pipeline.vectorSearch(dimensions: 48) == .exact)
             #expect(try await stores.pipeline.waitingChunkCount(projectID: project) == 30)
             let pending = try await stores.pipeline.unembeddedChunks(projectID: project, limit: 100)
             try await stores.pipeline.saveEmbeddings(
@@ -324,8 +323,6 @@ struct SearchTests {
             let mode = try await stores.pipeline.prepareVectorIndex(dimensions: 48, threshold: 10)
             #expect(mode == (kind == .postgres ? .approximate : .exact))
             #expect(try await indexed() == (kind == .postgres))
-            #expect(try await stores.pipeline.vectorSearch(dimensions: 48) == mode)
-            #expect(try await stores.pipeline.vectorSearch(dimensions: 64) == .exact, "another length has no index")
             #expect(try await stores.pipeline.prepareVectorIndex(dimensions: 48, threshold: 10) == mode, "once")
             #expect(
                 try await stores.pipeline.nearest(projectID: project, to: query, model: embedder.model, limit: 1).first?

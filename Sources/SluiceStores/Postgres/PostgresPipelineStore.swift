@@ -551,31 +551,35 @@ extension PostgresPipelineStore {
                 // A shared lock: the saves of one project's requests in flight go on side by side (an UPDATE here
                 // serialised them, measured 80–130 ms each), while a model change (clearEmbeddings) waits for them.
                 // Only the first save, which records the model, takes the row for itself.
-                var rows = try await connection.query(
-                    """
-                    SELECT id, name, embedding_model, embedding_dimensions, created_at
-                    FROM projects WHERE id = \(projectID) FOR SHARE
-                    """,
-                    logger: logger
-                ).collect()
-                if let row = rows.first, try row.decode((String, String, String?, Int?, Date).self).2 == nil {
-                    rows = try await connection.query(
+                func project(_ rows: [PostgresRow]) throws -> (String, String, String?, Int?, Date)? {
+                    try rows.first?.decode((String, String, String?, Int?, Date).self)
+                }
+                var stored = try project(
+                    try await connection.query(
                         """
-                        UPDATE projects
-                        SET embedding_model = coalesce(embedding_model, \(model)),
-                            embedding_dimensions = coalesce(embedding_dimensions, \(dimensions))
-                        WHERE id = \(projectID)
-                        RETURNING id, name, embedding_model, embedding_dimensions, created_at
+                        SELECT id, name, embedding_model, embedding_dimensions, created_at
+                        FROM projects WHERE id = \(projectID) FOR SHARE
                         """,
                         logger: logger
                     ).collect()
+                )
+                if let found = stored, found.2 == nil {
+                    stored = try project(
+                        try await connection.query(
+                            """
+                            UPDATE projects
+                            SET embedding_model = coalesce(embedding_model, \(model)),
+                                embedding_dimensions = coalesce(embedding_dimensions, \(dimensions))
+                            WHERE id = \(projectID)
+                            RETURNING id, name, embedding_model, embedding_dimensions, created_at
+                            """,
+                            logger: logger
+                        ).collect()
+                    )
                 }
-                guard let row = rows.first else {
+                guard let (id, name, storedModel, storedDimensions, created) = stored else {
                     throw PipelineError(code: .projectNotFound, message: "project \(projectID) does not exist")
                 }
-                let (id, name, storedModel, storedDimensions, created) = try row.decode(
-                    (String, String, String?, Int?, Date).self
-                )
                 guard storedModel == model, storedDimensions == dimensions else {
                     throw PipelineError.modelMismatch(
                         project: Project(
@@ -747,10 +751,6 @@ extension PostgresPipelineStore {
             """,
             logger: logger
         ).collect().first?.decode(Bool.self)
-    }
-
-    public func vectorSearch(dimensions: Int) async throws -> VectorSearch {
-        try await mapErrors { try await vectorIndexValid(dimensions: dimensions) == true ? .approximate : .exact }
     }
 
     public func prepareVectorIndex(dimensions: Int, threshold: Int?) async throws -> VectorSearch {
