@@ -125,12 +125,34 @@ struct Search: AsyncParsableCommand {
     @Argument(help: "The project's name or id.") var project: String
     @Argument(help: "The text to search for.") var text: String
     @Option(name: .short, help: "How many records (1 to 100; default 10).") var k = 10
+    @Option(
+        help: ArgumentHelp(
+            "Only records whose fields match this JSON filter.",
+            discussion: #"For example '{"category": "news", "year": {"$gte": 2020}}'; the README lists the operators."#,
+            valueName: "json"
+        )
+    )
+    var filter: String?
     @Flag(help: "Print JSON.") var json = false
 
     func run() async throws {
         guard (1...100).contains(k) else { throw ValidationError("-k must be from 1 to 100") }
+        var searchFilter: SearchFilter?
+        if let filter {
+            let value: JSONValue
+            do {
+                value = try JSONValue(parsing: filter)
+            } catch {
+                throw ValidationError("--filter is not JSON: \(error)")
+            }
+            do {
+                searchFilter = try SearchFilter(parsing: value)
+            } catch {
+                throw ValidationError("--filter: \(error.description)")
+            }
+        }
         let embedder = try BuiltInHandlers.embedder(SettingsReader())
-        let (name, text, k) = (project, text, k)
+        let (name, text, k, filter) = (project, text, k, searchFilter)
         let hits = try await settings.withStores { stores, _, _ in
             let target = try await ProjectLookup.find(name, in: stores.pipeline)
             guard let model = target.project.embeddingModel else {
@@ -147,7 +169,13 @@ struct Search: AsyncParsableCommand {
                 )
             }
             let vector = try await embedder.embed([text])[0]
-            return try await stores.pipeline.nearest(projectID: target.project.id, to: vector, model: model, limit: k)
+            return try await stores.pipeline.nearest(
+                projectID: target.project.id,
+                to: vector,
+                model: model,
+                limit: k,
+                filter: filter
+            )
         }
         if json {
             print(

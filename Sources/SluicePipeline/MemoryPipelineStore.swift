@@ -199,11 +199,23 @@ public final class MemoryPipelineStore: ExactSearchStore {
         }
     }
 
-    public func unembeddedChunks(projectID: String, limit: Int) async throws -> [(id: String, text: String)] {
+    public func unembeddedChunks(
+        projectID: String,
+        after: String?,
+        limit: Int
+    ) async throws -> [(id: String, text: String)] {
         state.withLock { state in
-            (state.records[projectID] ?? []).flatMap { $0.chunks }.filter { $0.embedding == nil }
-                .sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
-                .prefix(limit).map { (id: $0.id, text: $0.text) }
+            let chunks = (state.records[projectID] ?? []).flatMap { $0.chunks }
+            var start: (Date, String)?
+            if let after {
+                guard let chunk = chunks.first(where: { $0.id == after }) else { return [] }
+                start = (chunk.createdAt, chunk.id)
+            }
+            return chunks.filter { chunk in
+                chunk.embedding == nil && start.map { (chunk.createdAt, chunk.id) > $0 } ?? true
+            }
+            .sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+            .prefix(limit).map { (id: $0.id, text: $0.text) }
         }
     }
 
@@ -252,13 +264,18 @@ public final class MemoryPipelineStore: ExactSearchStore {
 
     /// Exact search over every embedded chunk of the project, as the SQLite store does; each record once, by its
     /// nearest chunk.
-    public func exactNearest(projectID: String, to vector: [Float], model: String, limit: Int) async throws
-        -> [SearchHit]
-    {
+    public func exactNearest(
+        projectID: String,
+        to vector: [Float],
+        model: String,
+        limit: Int,
+        filter: SearchFilter?
+    ) async throws -> [SearchHit] {
         let records = state.withLock { $0.records[projectID] ?? [] }
         let queryNorm = vector.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
         var best: [(distance: Double, record: StoredRecord, position: Int)] = []
         for record in records {
+            if let filter, !filter.matches(try JSONValue(parsing: record.json)) { continue }
             var nearest: (distance: Double, position: Int)?
             for (position, chunk) in record.chunks.enumerated() {
                 guard chunk.embeddingModel == model, let stored = chunk.embedding, stored.count == vector.count

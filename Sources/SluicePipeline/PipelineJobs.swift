@@ -98,12 +98,16 @@ public struct IngestPayload: Sendable, Hashable {
     }
 }
 
-/// The VECTORIZE payload: `{projectId}`.
+/// The VECTORIZE payload: `{projectId, after?}`.
 public struct VectorizePayload: Sendable, Hashable {
     public var projectID: String
+    /// The last chunk the previous job of a backfill took: this job starts after it. Nil starts from the oldest
+    /// waiting chunk.
+    public var after: String?
 
-    public init(projectID: String) {
+    public init(projectID: String, after: String? = nil) {
         self.projectID = projectID
+        self.after = after
     }
 
     /// Reads a job's payload; throws ``PipelineError/Code/invalidInput`` without a project id.
@@ -111,8 +115,12 @@ public struct VectorizePayload: Sendable, Hashable {
         guard let projectID = payload["projectId"]?.stringValue else {
             throw PipelineError(code: .invalidInput, message: "VECTORIZE payload needs a projectId")
         }
-        self.init(projectID: projectID)
+        self.init(projectID: projectID, after: payload["after"]?.stringValue)
     }
 
-    public var json: JSONValue { ["projectId": .string(projectID)] }
+    public var json: JSONValue {
+        var members: [String: JSONValue] = ["projectId": .string(projectID)]
+        if let after { members["after"] = .string(after) }
+        return .object(members)
+    }
 }

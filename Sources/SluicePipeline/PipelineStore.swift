@@ -345,9 +345,13 @@ public protocol PipelineStore: Sendable {
     /// Ends the job as FAILED with `error`.
     func failIngestJob(id: String, error: String, now: Date) async throws
 
-    /// Up to `limit` of the project's chunks without an embedding (their ids and texts), oldest first. A chunk whose
-    /// text changes gets a new id, so a vector computed for its old text can never be saved to it.
-    func unembeddedChunks(projectID: String, limit: Int) async throws -> [(id: String, text: String)]
+    /// Up to `limit` of the project's chunks without an embedding (their ids and texts), oldest first; with `after`
+    /// (a chunk id), only those that come after that chunk in the same order, so that a backfill's jobs each start
+    /// where the last stopped instead of stepping again over the index entries of chunks embedded since (they stay
+    /// in the index until a vacuum: measured 15 ms a read at 200,000 embedded chunks). Nothing comes after a chunk
+    /// that no longer exists. A chunk whose text changes gets a new id, so a vector computed for its old text can
+    /// never be saved to it.
+    func unembeddedChunks(projectID: String, after: String?, limit: Int) async throws -> [(id: String, text: String)]
     /// How many of the project's chunks wait for a vector: a backfill's progress, read from the index of waiting
     /// chunks, so it costs what the backlog is, not what the project is.
     func waitingChunkCount(projectID: String) async throws -> Int
@@ -367,9 +371,15 @@ public protocol PipelineStore: Sendable {
     ) async throws
     /// The `limit` records of the project nearest to `vector` by the cosine distance of their nearest chunk, among
     /// chunks embedded with `model`, nearest first; each record once; and whether they were found by comparing
-    /// every vector or through the approximate index.
-    func nearestRecords(projectID: String, to vector: [Float], model: String, limit: Int) async throws
-        -> NearestRecords
+    /// every vector or through the approximate index. With a `filter`, only records that match it, and still
+    /// `limit` of them whenever that many match.
+    func nearestRecords(
+        projectID: String,
+        to vector: [Float],
+        model: String,
+        limit: Int,
+        filter: SearchFilter?
+    ) async throws -> NearestRecords
     /// Forgets the project's vectors and model, so that VECTORIZE embeds every chunk again (after a model change).
     /// Returns how many chunks lost their vector.
     func clearEmbeddings(projectID: String) async throws -> Int
@@ -436,9 +446,31 @@ public struct PipelineError: Error, Sendable, Hashable, CustomStringConvertible 
 }
 
 extension PipelineStore {
-    /// The records of ``nearestRecords(projectID:to:model:limit:)``, without how they were found.
-    public func nearest(projectID: String, to vector: [Float], model: String, limit: Int) async throws -> [SearchHit] {
-        try await nearestRecords(projectID: projectID, to: vector, model: model, limit: limit).hits
+    /// The project's first `limit` chunks without an embedding (``unembeddedChunks(projectID:after:limit:)`` from
+    /// the start).
+    public func unembeddedChunks(projectID: String, limit: Int) async throws -> [(id: String, text: String)] {
+        try await unembeddedChunks(projectID: projectID, after: nil, limit: limit)
+    }
+
+    /// ``nearestRecords(projectID:to:model:limit:filter:)`` over every record.
+    public func nearestRecords(
+        projectID: String,
+        to vector: [Float],
+        model: String,
+        limit: Int
+    ) async throws -> NearestRecords {
+        try await nearestRecords(projectID: projectID, to: vector, model: model, limit: limit, filter: nil)
+    }
+
+    /// The records of ``nearestRecords(projectID:to:model:limit:filter:)``, without how they were found.
+    public func nearest(
+        projectID: String,
+        to vector: [Float],
+        model: String,
+        limit: Int,
+        filter: SearchFilter? = nil
+    ) async throws -> [SearchHit] {
+        try await nearestRecords(projectID: projectID, to: vector, model: model, limit: limit, filter: filter).hits
     }
 
     /// Builds the approximate index now, whatever the backlog.
@@ -456,9 +488,15 @@ extension PipelineStore {
 /// A store that compares every vector itself (SQLite, memory): there is no index to prepare, and every search is
 /// exact.
 public protocol ExactSearchStore: PipelineStore {
-    /// The nearest records by exact cosine distance, as ``PipelineStore/nearestRecords(projectID:to:model:limit:)``
-    /// describes them.
-    func exactNearest(projectID: String, to vector: [Float], model: String, limit: Int) async throws -> [SearchHit]
+    /// The nearest records by exact cosine distance, as
+    /// ``PipelineStore/nearestRecords(projectID:to:model:limit:filter:)`` describes them.
+    func exactNearest(
+        projectID: String,
+        to vector: [Float],
+        model: String,
+        limit: Int,
+        filter: SearchFilter?
+    ) async throws -> [SearchHit]
 }
 
 extension ExactSearchStore {
@@ -466,10 +504,11 @@ extension ExactSearchStore {
         projectID: String,
         to vector: [Float],
         model: String,
-        limit: Int
+        limit: Int,
+        filter: SearchFilter?
     ) async throws -> NearestRecords {
         NearestRecords(
-            hits: try await exactNearest(projectID: projectID, to: vector, model: model, limit: limit),
+            hits: try await exactNearest(projectID: projectID, to: vector, model: model, limit: limit, filter: filter),
             search: .exact
         )
     }

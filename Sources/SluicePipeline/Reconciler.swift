@@ -43,7 +43,7 @@ public struct VectorizationReconciler: Sendable {
         }
         let projects = try await store.projectsAwaitingEmbeddings(limit: projectsPerRun)
         guard !projects.isEmpty else { return [] }
-        let results = try await queue.enqueue(contentsOf: projects.map(VectorizationHandler.job(projectID:)))
+        let results = try await queue.enqueue(contentsOf: projects.map { VectorizationHandler.job(projectID: $0) })
         let queued = zip(projects, results).filter { $0.1.inserted }.map(\.0)
         if !queued.isEmpty {
             logger.notice(

@@ -69,7 +69,8 @@ public struct VectorizationHandler: JobHandler {
     }
 
     public func run(_ context: JobContext) async throws -> JSONValue? {
-        let projectID = try VectorizePayload(context.payload).projectID
+        let payload = try VectorizePayload(context.payload)
+        let projectID = payload.projectID
         guard let project = try await store.project(id: projectID) else {
             throw PipelineError(code: .projectNotFound, message: "project \(projectID) does not exist")
         }
@@ -78,7 +79,11 @@ public struct VectorizationHandler: JobHandler {
         {
             throw PipelineError.modelMismatch(project: project, model: provider.model, dimensions: provider.dimensions)
         }
-        let candidates = try await store.unembeddedChunks(projectID: projectID, limit: options.recordsPerJob + 1)
+        let candidates = try await store.unembeddedChunks(
+            projectID: projectID,
+            after: payload.after,
+            limit: options.recordsPerJob + 1
+        )
         let records = Array(candidates.prefix(options.recordsPerJob))
         var truncated = 0
         let requests = batches(records).map { batch in
@@ -138,11 +143,15 @@ public struct VectorizationHandler: JobHandler {
             "truncatedCount": .int(Int64(truncated)), "model": .string(provider.model),
         ]
         result["moreRemaining"] = .bool(candidates.count > records.count)
-        // If records are still without an embedding (the rest of a large project, or records ingested while this
-        // job ran), the next VECTORIZE job is queued in the transaction that completes this one, which gives up the
-        // project's unique key in the same breath. Records stored after this check, whose ingest found this job
-        // still holding the key, are picked up by the reconciler (``VectorizationReconciler``).
-        if try await !store.unembeddedChunks(projectID: projectID, limit: 1).isEmpty {
+        // If chunks are still without an embedding (the rest of a large project, or chunks stored while this job
+        // ran), the next VECTORIZE job is queued in the transaction that completes this one, which gives up the
+        // project's unique key in the same breath. Within a backfill it starts after this job's last chunk; at the
+        // end of one it looks from the start once, which finds what the walk passed by (a chunk whose save failed,
+        // one stored with an older time). Chunks stored after this check, whose ingest found this job still
+        // holding the key, are picked up by the reconciler (``VectorizationReconciler``).
+        if candidates.count > records.count, let last = records.last {
+            context.enqueueOnCompletion(Self.job(projectID: projectID, after: last.id))
+        } else if try await !store.unembeddedChunks(projectID: projectID, limit: 1).isEmpty {
             context.enqueueOnCompletion(Self.job(projectID: projectID))
         }
         return .object(result)
@@ -155,11 +164,12 @@ public struct VectorizationHandler: JobHandler {
         try await queue.enqueue(job(projectID: projectID))
     }
 
-    /// The VECTORIZE job of a project, under the project's unique key.
-    public static func job(projectID: String) -> NewJob {
+    /// The VECTORIZE job of a project, under the project's unique key; with `after`, the job continues a backfill
+    /// after that chunk.
+    public static func job(projectID: String, after: String? = nil) -> NewJob {
         NewJob(
             jobType: .vectorize,
-            payload: VectorizePayload(projectID: projectID).json,
+            payload: VectorizePayload(projectID: projectID, after: after).json,
             uniqueKey: "vectorize:\(projectID)"
         )
     }

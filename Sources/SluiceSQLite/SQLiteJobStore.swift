@@ -52,6 +52,12 @@ public final class SQLiteJobStore: JobStore, ScheduleStore, KeyLockStore, JobNot
                 // WAL with synchronous=NORMAL: commits survive a crash of any process; only a power loss can take
                 // the last few commits. FULL would sync every claim and completion to disk.
                 try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                // Dates in search filters, by the one grammar every store shares.
+                db.add(
+                    function: DatabaseFunction("sluice_instant", argumentCount: 1, pure: true) { values in
+                        String.fromDatabaseValue(values[0]).flatMap(ISOInstant.seconds)
+                    }
+                )
             }
             database = SQLiteDatabase(
                 pool: try DatabasePool(path: path, configuration: configuration),

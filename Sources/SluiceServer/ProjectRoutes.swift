@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import Logging
 import SluiceAccounts
 import SluiceCore
@@ -53,15 +54,13 @@ extension SluiceApp {
             return try await ingest(request, context)
         }
         viewers.get("/api/projects/{id}/search") { request, context -> SearchResponse in
-            let user = try context.requireUser()
-            if let wait = searches.admit(user.id) {
-                throw APIError(
-                    .tooManyRequests,
-                    "at most \(configuration.searchesPerMinute) searches a minute; try again in \(wait) s",
-                    headers: [.retryAfter: "\(wait)"]
-                )
-            }
-            return try await search(request, context, user: user)
+            let user = try admitSearch(context)
+            return try await search(try SearchRequest(query: try request.query()), context, user: user)
+        }
+        viewers.post("/api/projects/{id}/search") { request, context -> SearchResponse in
+            let user = try admitSearch(context)
+            let text = try await request.jsonObjectText(upTo: SearchRequest.maximumBodyBytes)
+            return try await search(try SearchRequest(body: try JSONValue(parsing: text)), context, user: user)
         }
         managers.post("/api/projects/{id}/reembed") { _, context -> EditedResponse<ReembedResponse> in
             let id = try context.pathParameter("id")
@@ -202,27 +201,28 @@ extension SluiceApp {
         ).response(from: request, context: context)
     }
 
-    /// Embeds the query with the configured provider and returns the nearest records. Refuses to compare a query
-    /// from one model with vectors from another.
+    /// The signed-in user, unless they are over their searches a minute (429 with Retry-After).
+    private func admitSearch(_ context: SluiceRequestContext) throws -> User {
+        let user = try context.requireUser()
+        if let wait = searches.admit(user.id) {
+            throw APIError(
+                .tooManyRequests,
+                "at most \(configuration.searchesPerMinute) searches a minute; try again in \(wait) s",
+                headers: [.retryAfter: "\(wait)"]
+            )
+        }
+        return user
+    }
+
+    /// Embeds the query with the configured provider and returns the nearest records that match the filter.
+    /// Refuses to compare a query from one model with vectors from another.
     private func search(
-        _ request: Request,
+        _ request: SearchRequest,
         _ context: SluiceRequestContext,
         user: User
     ) async throws -> SearchResponse {
         let id = try context.pathParameter("id")
-        let query = try request.query()
-        guard let text = query["q"].map(String.init), !text.trimmingCharacters(in: .whitespaces).isEmpty,
-            text.utf8.count <= 8_192
-        else {
-            throw APIError(.badRequest, "q must be 1 to 8192 bytes of text")
-        }
-        var k = 10
-        if let given = query["k"] {
-            guard let value = Int(given), (1...100).contains(value) else {
-                throw APIError(.badRequest, "k must be a whole number from 1 to 100")
-            }
-            k = value
-        }
+        let (text, k) = (request.query, request.k)
         guard let project = try await pipeline.project(id: id) else {
             throw APIError(.notFound, "project \(id) does not exist")
         }
@@ -248,7 +248,13 @@ extension SluiceApp {
                 "the embedding provider failed\(detail)"
             )
         }
-        let found = try await pipeline.nearestRecords(projectID: id, to: vector, model: model, limit: k)
+        let found = try await pipeline.nearestRecords(
+            projectID: id,
+            to: vector,
+            model: model,
+            limit: k,
+            filter: request.filter
+        )
         return SearchResponse(
             projectId: id,
             model: model,
@@ -406,6 +412,91 @@ struct SearchResponse: ResponseEncodable, Sendable {
     /// `exact` (every vector compared: SQLite, or PostgreSQL before its approximate index is built) or `approximate`.
     var search: String
     var results: [Result]
+}
+
+/// A search, from `GET ?q=&k=&filter=` or a `POST` body `{"query", "k", "filter", "mode"}`; 400 naming what is wrong.
+struct SearchRequest: Sendable {
+    static let shape = #"{"query": string, "k"?: 1 to 100, "filter"?: object, "mode"?: "vector"}"#
+    /// Largest search body.
+    static let maximumBodyBytes = 256 << 10
+
+    var query: String
+    var k = 10
+    var filter: SearchFilter?
+
+    init(query parameters: FlatDictionary<Substring, Substring>) throws {
+        var k: Int?
+        if let given = parameters["k"] {
+            guard let value = Int(given) else { throw APIError(.badRequest, "k must be a whole number from 1 to 100") }
+            k = value
+        }
+        var filter: JSONValue?
+        if let text = parameters["filter"] {
+            do {
+                filter = try JSONValue(parsing: String(text))
+            } catch {
+                throw APIError(.badRequest, "filter must be a JSON object: \(error)")
+            }
+        }
+        try self.init(
+            query: parameters["q"].map(String.init),
+            k: k,
+            filter: filter,
+            mode: parameters["mode"].map(String.init),
+            queryName: "q"
+        )
+    }
+
+    init(body: JSONValue) throws {
+        guard case .object(let members) = body else { throw APIError(.badRequest, "body must be \(Self.shape)") }
+        let known: Set = ["query", "k", "filter", "mode"]
+        if let unknown = members.keys.sorted().first(where: { !known.contains($0) }) {
+            throw APIError(.badRequest, "unknown field \(unknown.prefix(100)); body must be \(Self.shape)")
+        }
+        let query: String?
+        switch members["query"] {
+        case .string(let text)?: query = text
+        case nil, .null?: query = nil
+        default: throw APIError(.badRequest, "query must be a string")
+        }
+        var k: Int?
+        if let given = members["k"], given != .null {
+            guard let value = given.intValue else {
+                throw APIError(.badRequest, "k must be a whole number from 1 to 100")
+            }
+            k = value
+        }
+        var mode: String?
+        switch members["mode"] {
+        case .string(let text)?: mode = text
+        case nil, .null?: mode = nil
+        default: throw APIError(.badRequest, "mode must be a string")
+        }
+        try self.init(query: query, k: k, filter: members["filter"], mode: mode, queryName: "query")
+    }
+
+    private init(query: String?, k: Int?, filter: JSONValue?, mode: String?, queryName: String) throws {
+        guard let query, !query.trimmingCharacters(in: .whitespaces).isEmpty, query.utf8.count <= 8_192 else {
+            throw APIError(.badRequest, "\(queryName) must be 1 to 8192 bytes of text")
+        }
+        self.query = query
+        if let k {
+            guard (1...100).contains(k) else { throw APIError(.badRequest, "k must be a whole number from 1 to 100") }
+            self.k = k
+        }
+        if let filter, filter != .null {
+            do {
+                self.filter = try SearchFilter(parsing: filter)
+            } catch {
+                throw APIError(.badRequest, error.description)
+            }
+        }
+        switch mode {
+        case nil, "vector": break
+        default:
+            throw APIError(.badRequest, "mode must be vector, not \(mode!.prefix(40).debugDescription)")
+        }
+    }
 }
 
 /// `POST /api/projects/{id}/delete-records`.

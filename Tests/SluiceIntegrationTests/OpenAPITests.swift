@@ -113,6 +113,18 @@ struct OpenAPITests {
             try await server.request(.get, "/api/projects/nope/search?q=a", cookie: admin)
             try await server.request(
                 .post,
+                "/api/projects/\(projectID)/search",
+                cookie: admin,
+                body: #"{"query": "a", "k": 3, "filter": {"year": {"$gte": 2020}}}"#
+            )
+            try await server.request(
+                .post,
+                "/api/projects/\(projectID)/search",
+                cookie: admin,
+                body: #"{"query": "a", "filter": {"year": {"$gtx": 1}}}"#
+            )
+            try await server.request(
+                .post,
                 "/api/projects/\(projectID)/ingest?dryRun=true",
                 cookie: admin,
                 body: #"{"records": [{"id": "x", "text": "x"}], "sync": true}"#

@@ -43,6 +43,8 @@ struct PipelineTests {
         )
         #expect(try IngestPayload(decoded.json) == decoded)
         #expect(try VectorizePayload(VectorizePayload(projectID: "p").json).projectID == "p")
+        #expect(try VectorizePayload(VectorizePayload(projectID: "p", after: "c").json).after == "c")
+        #expect(try VectorizePayload(["projectId": "p"]).after == nil)
         #expect(throws: PipelineError.self) { try VectorizePayload(["project": "p"]) }
 
         let csv = UploadWriter(projectID: "p", partSize: 2)

@@ -414,6 +414,99 @@ struct ProjectAPITests {
         }
     }
 
+    @Test(
+        "search with a filter: a POST body or GET ?filter=, refusals say where the filter is wrong",
+        arguments: StoreKind.sql
+    )
+    func filteredSearch(kind: StoreKind) async throws {
+        try await withServer(kind, withIngestion: true) { server in
+            let manager = try await server.login(.manager)
+            let viewer = try await server.login(.viewer)
+            let id = try #require(
+                try await server.request(.post, "/api/projects", cookie: manager, body: #"{"name": "f"}"#)
+                    .json?["project"]?["id"]?.stringValue
+            )
+            let body = #"""
+                {"records": [{"id": "n1", "text": "markets fell sharply today", "category": "news", "year": 2024},
+                             {"id": "n2", "text": "markets rose again", "category": "news", "year": 2019},
+                             {"id": "b1", "text": "markets and how they work", "category": "blog", "year": 2024}],
+                 "generateEmbeddings": true}
+                """#
+            #expect(
+                try await server.request(.post, "/api/projects/\(id)/ingest", cookie: manager, body: body).status
+                    == .accepted
+            )
+            #expect(try await server.request(.get, "/api/workers/ingestion").json?["processed"] == 1)
+            #expect(try await server.request(.get, "/api/workers/vectorization").json?["processed"] == 1)
+            func ids(_ exchange: Exchange) -> [String] {
+                guard case .array(let results)? = exchange.json?["results"] else { return [] }
+                return results.compactMap { $0["externalId"]?.stringValue }
+            }
+            let posted = try await server.request(
+                .post,
+                "/api/projects/\(id)/search",
+                cookie: viewer,
+                body: #"{"query": "markets", "k": 5, "filter": {"category": "news", "year": {"$gte": 2020}}}"#
+            )
+            #expect(posted.status == .ok, "\(posted.text)")
+            #expect(ids(posted) == ["n1"])
+            #expect(posted.json?["search"] == "exact")
+            let news = try await server.request(
+                .post,
+                "/api/projects/\(id)/search",
+                cookie: viewer,
+                body: #"{"query": "markets", "filter": {"category": {"$in": ["news"]}}, "mode": "vector"}"#
+            )
+            #expect(Set(ids(news)) == ["n1", "n2"])
+            // As `curl -G --data-urlencode 'filter={"category": "blog"}'` sends it: spaces as +, the rest escaped.
+            let encoded = "filter=%7B%22category%22%3A+%22blog%22%7D"
+            let fromQuery = try await server.request(
+                .get,
+                "/api/projects/\(id)/search?q=markets+today&\(encoded)",
+                cookie: viewer
+            )
+            #expect(fromQuery.status == .ok, "\(fromQuery.text)")
+            #expect(ids(fromQuery) == ["b1"])
+
+            let refusals: [(String, String)] = [
+                (#"{"query": "x", "filter": {"year": {"$gtx": 1}}}"#, "filter at year.$gtx: unknown operator"),
+                (#"{"query": "x", "filter": {"year": {"$gte": "soon"}}}"#, "filter at year.$gte"),
+                (#"{"query": "x", "filter": [1]}"#, "a filter is a JSON object"),
+                (#"{"query": "x", "k": 0}"#, "k must be"),
+                (#"{"query": "x", "k": "5"}"#, "k must be"),
+                (#"{"query": 5}"#, "query must be a string"),
+                (#"{"k": 5}"#, "query must be 1 to 8192 bytes"),
+                (#"{"query": "x", "mode": "semantic"}"#, "mode must be"),
+                (#"{"query": "x", "filters": {}}"#, "unknown field filters"),
+                (#"["query"]"#, "request body must be a JSON object"),
+            ]
+            for (bad, message) in refusals {
+                let refused = try await server.request(.post, "/api/projects/\(id)/search", cookie: viewer, body: bad)
+                #expect(refused.status == .badRequest, "\(bad)")
+                #expect(refused.error?.contains(message) == true, "\(bad): \(refused.text)")
+            }
+            let badQuery = try await server.request(
+                .get,
+                "/api/projects/\(id)/search?q=x&filter=%7Bnot+json",
+                cookie: viewer
+            )
+            #expect(badQuery.status == .badRequest)
+            #expect(badQuery.error?.contains("filter must be a JSON object") == true, "\(badQuery.text)")
+            let plain = try await server.request(
+                .post,
+                "/api/projects/\(id)/search",
+                cookie: viewer,
+                headers: [.contentType: "text/plain"],
+                body: #"{"query": "x"}"#
+            )
+            #expect(plain.status == .unsupportedMediaType)
+            #expect(
+                try await server.request(.post, "/api/projects/\(id)/search", body: #"{"query": "x"}"#).status
+                    == .unauthorized
+            )
+        }
+    }
+
     @Test("search refuses to compare across models")
     func searchAcrossModels() async throws {
         try await withServer(.memory, withIngestion: true, embedder: LocalEmbedder(dimensions: 32)) { server in
@@ -675,6 +768,17 @@ struct ProjectCLITests {
             #expect(found.status == 0, "\(found.stderr)")
             #expect(found.stdout.contains("alpha"))
             #expect(!found.stdout.contains("beta"))
+            let filtered = try await sluice(["search", "docs", "alpha", "--filter", #"{"text": {"$in": ["beta"]}}"#])
+            #expect(filtered.status == 0, "\(filtered.stderr)")
+            #expect(filtered.stdout.contains("beta") && !filtered.stdout.contains("alpha"), "\(filtered.stdout)")
+            for (filter, message) in [
+                (#"{"text": {"$regex": "a"}}"#, "filter at text.$regex: unknown operator $regex"),
+                ("{oops", "--filter is not JSON"),
+            ] {
+                let refused = try await sluice(["search", "docs", "alpha", "--filter", filter])
+                #expect(refused.status != 0)
+                #expect(refused.stderr.contains(message), "\(refused.stderr)")
+            }
             let reembedded = try await sluice(["projects", "reembed", "docs"])
             #expect(reembedded.stdout.contains("cleared 4 vector(s); queued VECTORIZE job"), "\(reembedded.stdout)")
 

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import SluiceCore
+import SluiceEmbeddings
 import SluicePipeline
 import SluicePostgres
 import SluiceSQLite
@@ -243,6 +244,49 @@ enum TestProjects {
             now: Date()
         )
         if finished { _ = try await store.finishIngestChunk(ingestJobID: ingest, chunk: 0, now: Date()) }
+        return id
+    }
+
+    /// A new project holding these records (each with its fields; `id` is its external id), every chunk embedded
+    /// by `embedder`.
+    static func embedded(
+        _ store: any PipelineStore,
+        objects: [JSONValue],
+        embedder: LocalEmbedder
+    ) async throws -> String {
+        let id = UUID().uuidString.lowercased()
+        try await store.createProject(Project(id: id, name: "p-\(id.prefix(8))", createdAt: Date()))
+        let ingest = UUID().uuidString.lowercased()
+        try await store.createIngestJob(
+            IngestJob(id: ingest, projectID: id, total: objects.count, createdAt: Date()),
+            chunks: 1,
+            generateEmbeddings: false
+        )
+        let reader = RecordReader(maxTextBytes: 1 << 20)
+        let records = try objects.map { try reader.read($0).get() }
+        _ = try await store.storeBatch(
+            records,
+            invalid: 0,
+            handled: records.count,
+            ingestJobID: ingest,
+            projectID: id,
+            chunk: 0,
+            processedAfter: records.count,
+            now: Date()
+        )
+        _ = try await store.finishIngestChunk(ingestJobID: ingest, chunk: 0, now: Date())
+        while true {
+            let waiting = try await store.unembeddedChunks(projectID: id, limit: 500)
+            if waiting.isEmpty { break }
+            let vectors = try await embedder.embed(waiting.map(\.text))
+            try await store.saveEmbeddings(
+                zip(waiting, vectors).map { (id: $0.id, vector: $1) },
+                projectID: id,
+                model: embedder.model,
+                dimensions: embedder.dimensions,
+                now: Date()
+            )
+        }
         return id
     }
 }

@@ -123,6 +123,45 @@ struct VectorizationTests {
     }
 
     @Test(
+        "a backfill's jobs walk on from the last chunk taken, and its last job looks from the start once",
+        arguments: StoreKind.allCases
+    )
+    func walkOn(kind: StoreKind) async throws {
+        try await withServerStore(kind) { stores in
+            let queue = DatabaseQueue(store: stores.queue, logger: quietLogger)
+            let runner = runner(queue, stores.pipeline, ScriptedProvider())
+            let project = try await project(stores.pipeline, records: 300)
+            let order = try await stores.pipeline.unembeddedChunks(projectID: project, limit: 1_000).map(\.id)
+            #expect(order.count == 300)
+            // The store's walk: after a chunk, the ones that follow it; after an unknown one, none.
+            #expect(
+                try await stores.pipeline.unembeddedChunks(projectID: project, after: order[9], limit: 5).map(\.id)
+                    == Array(order[10..<15])
+            )
+            #expect(try await stores.pipeline.unembeddedChunks(projectID: project, after: order[299], limit: 5).isEmpty)
+            #expect(try await stores.pipeline.unembeddedChunks(projectID: project, after: "gone", limit: 5).isEmpty)
+
+            let first = try await VectorizationHandler.enqueue(projectID: project, on: queue).id
+            #expect(await runner.run(try #require(try await queue.claimJob([.vectorize]))) == .completed)
+            #expect(try await queue.getJob(first).result?["embeddedCount"] == 250)
+            let next = try #require(try await queue.listJobs(JobFilter(status: .pending, jobType: .vectorize)).first)
+            #expect(next.payload?["after"] == .string(order[249]), "the continuation starts after the last chunk taken")
+            // A job that starts further on (as if chunks 250–259 had been passed by) embeds what follows, then
+            // finds the passed ones from the start and queues a job without a cursor for them.
+            try await queue.cancelJob(next.id)
+            let later = try await queue.enqueue(VectorizationHandler.job(projectID: project, after: order[259])).id
+            #expect(await runner.run(try #require(try await queue.claimJob([.vectorize]))) == .completed)
+            #expect(try await queue.getJob(later).result?["embeddedCount"] == 40)
+            let sweep = try #require(try await queue.listJobs(JobFilter(status: .pending, jobType: .vectorize)).first)
+            #expect(sweep.payload?["projectId"] == .string(project) && sweep.payload?["after"] == nil)
+            #expect(await runner.run(try #require(try await queue.claimJob([.vectorize]))) == .completed)
+            #expect(try await queue.getJob(sweep.id).result?["embeddedCount"] == 10)
+            #expect(try await queue.listJobs(JobFilter(status: .pending, jobType: .vectorize)).isEmpty)
+            #expect(try await stores.pipeline.waitingChunkCount(projectID: project) == 0)
+        }
+    }
+
+    @Test(
         "records ingested while a project's VECTORIZE job runs are embedded by its successor",
         arguments: StoreKind.sql
     )

@@ -473,15 +473,28 @@ public final class PostgresPipelineStore: PipelineStore, PostgresTableStore {
 }
 
 extension PostgresPipelineStore {
-    public func unembeddedChunks(projectID: String, limit: Int) async throws -> [(id: String, text: String)] {
-        try await throughWaitingIndex { connection in
-            try await connection.query(
+    public func unembeddedChunks(
+        projectID: String,
+        after: String?,
+        limit: Int
+    ) async throws -> [(id: String, text: String)] {
+        let query: PostgresQuery =
+            if let after {
+                // A row comparison the index can start from: the walk begins at the cursor chunk's place.
+                """
+                SELECT id, text FROM chunks
+                WHERE project_id = \(projectID) AND embedded_at IS NULL
+                  AND (created_at, id) > ((SELECT created_at FROM chunks WHERE id = \(after)), \(after))
+                ORDER BY created_at, id LIMIT \(limit)
+                """
+            } else {
                 """
                 SELECT id, text FROM chunks WHERE project_id = \(projectID) AND embedded_at IS NULL
                 ORDER BY created_at, id LIMIT \(limit)
-                """,
-                logger: logger
-            ).collect().map { row in
+                """
+            }
+        return try await throughWaitingIndex { connection in
+            try await connection.query(query, logger: logger).collect().map { row in
                 let (id, text) = try row.decode((String, String).self)
                 return (id, text)
             }
@@ -546,52 +559,68 @@ extension PostgresPipelineStore {
         let ids = vectors.map(\.id)
         // Every vector in one binary real[] (no decimal text to write and parse): row n takes its slice.
         let numbers = Float4Array(numbers: vectors.flatMap(\.vector))
+        func project(_ rows: [PostgresRow]) throws -> Project? {
+            try rows.first.map { row in
+                let (id, name, model, dimensions, created) = try row.decode((String, String, String?, Int?, Date).self)
+                return Project(
+                    id: id,
+                    name: name,
+                    embeddingModel: model,
+                    embeddingDimensions: dimensions,
+                    createdAt: created
+                )
+            }
+        }
         try await mapErrors {
-            try await client.withTransaction(logger: logger) { connection in
-                // A shared lock: the saves of one project's requests in flight go on side by side (an UPDATE here
-                // serialised them, measured 80–130 ms each), while a model change (clearEmbeddings) waits for them.
-                // Only the first save, which records the model, takes the row for itself.
-                func project(_ rows: [PostgresRow]) throws -> (String, String, String?, Int?, Date)? {
-                    try rows.first?.decode((String, String, String?, Int?, Date).self)
-                }
-                var stored = try project(
-                    try await connection.query(
-                        """
+            // One statement, so one round trip: it takes a shared lock on the project row, so that the saves of
+            // one project's requests in flight go on side by side (an UPDATE of the row serialised them, measured
+            // 80–130 ms each) while a model change (clearEmbeddings) waits for them, and writes the vectors only if
+            // the project is embedded with this model. It answers the project as it found it.
+            let found = try project(
+                try await client.query(
+                    """
+                    WITH project AS (
                         SELECT id, name, embedding_model, embedding_dimensions, created_at
                         FROM projects WHERE id = \(projectID) FOR SHARE
+                    ), saved AS (
+                        UPDATE chunks
+                        SET embedding = (\(numbers)::real[])[(new.n - 1) * \(dimensions) + 1 : new.n * \(dimensions)]::vector,
+                            embedding_model = \(model), embedded_at = \(now)
+                        FROM unnest(\(ids)::text[]) WITH ORDINALITY AS new (id, n), project
+                        WHERE project.embedding_model = \(model) AND project.embedding_dimensions = \(dimensions)
+                          AND chunks.id = new.id AND chunks.project_id = \(projectID)
+                    )
+                    SELECT id, name, embedding_model, embedding_dimensions, created_at FROM project
+                    """,
+                    logger: logger
+                ).collect()
+            )
+            guard let found else {
+                throw PipelineError(code: .projectNotFound, message: "project \(projectID) does not exist")
+            }
+            if found.embeddingModel == model && found.embeddingDimensions == dimensions { return }
+            guard found.embeddingModel == nil else {
+                throw PipelineError.modelMismatch(project: found, model: model, dimensions: dimensions)
+            }
+            // The project's first vectors: record the model, with the row taken for this transaction, then save.
+            try await client.withTransaction(logger: logger) { connection in
+                let claimed = try project(
+                    try await connection.query(
+                        """
+                        UPDATE projects
+                        SET embedding_model = coalesce(embedding_model, \(model)),
+                            embedding_dimensions = coalesce(embedding_dimensions, \(dimensions))
+                        WHERE id = \(projectID)
+                        RETURNING id, name, embedding_model, embedding_dimensions, created_at
                         """,
                         logger: logger
                     ).collect()
                 )
-                if let found = stored, found.2 == nil {
-                    stored = try project(
-                        try await connection.query(
-                            """
-                            UPDATE projects
-                            SET embedding_model = coalesce(embedding_model, \(model)),
-                                embedding_dimensions = coalesce(embedding_dimensions, \(dimensions))
-                            WHERE id = \(projectID)
-                            RETURNING id, name, embedding_model, embedding_dimensions, created_at
-                            """,
-                            logger: logger
-                        ).collect()
-                    )
-                }
-                guard let (id, name, storedModel, storedDimensions, created) = stored else {
+                guard let claimed else {
                     throw PipelineError(code: .projectNotFound, message: "project \(projectID) does not exist")
                 }
-                guard storedModel == model, storedDimensions == dimensions else {
-                    throw PipelineError.modelMismatch(
-                        project: Project(
-                            id: id,
-                            name: name,
-                            embeddingModel: storedModel,
-                            embeddingDimensions: storedDimensions,
-                            createdAt: created
-                        ),
-                        model: model,
-                        dimensions: dimensions
-                    )
+                guard claimed.embeddingModel == model, claimed.embeddingDimensions == dimensions else {
+                    throw PipelineError.modelMismatch(project: claimed, model: model, dimensions: dimensions)
                 }
                 try await connection.query(
                     """
@@ -642,17 +671,21 @@ extension PostgresPipelineStore {
         "l2_normalize(\(value)::vector(\(dimensions)))::halfvec(\(dimensions))"
     }
 
-    /// The nearest-records query: the inner part takes the `limit × 4` nearest chunks (through the index's
-    /// expression and predicate when `approximate`, so PostgreSQL uses it; by exact distance otherwise), the next
-    /// re-ranks them by full-precision distance, the outer keeps each record's nearest chunk.
+    /// The nearest-records query: the inner part takes the `candidates` nearest chunks (through the index's
+    /// expression and predicate when `approximate`, so PostgreSQL uses it; by exact distance otherwise) of records
+    /// that match `filter`, the next keeps each record's nearest chunk at full-precision distance and counts the
+    /// candidates, the outer takes the `limit` nearest records. Its columns: id, external id, chunk text, position,
+    /// fields, distance, candidates seen.
     static func nearestQuery(
         projectID: String,
         to vector: [Float],
         model: String,
         limit: Int,
+        candidates: Int? = nil,
+        filter: SearchFilter? = nil,
         approximate: Bool
     ) -> PostgresQuery {
-        // The dimension is a positive Int of ours; the vector, project and model are bound.
+        // The dimension is a positive Int of ours; the vector, project, model and filter values are bound.
         let n = vector.count
         let literal = "[" + vector.map { String($0) }.joined(separator: ",") + "]"
         let order =
@@ -663,18 +696,30 @@ extension PostgresPipelineStore {
         binds.append(literal)
         binds.append(projectID)
         binds.append(model)
-        binds.append(limit * 4)
+        binds.append(candidates ?? limit * 4)
         binds.append(limit)
+        var matching = ""
+        if let filter {
+            let condition = PostgresFilter.condition(filter, data: "f.data", binds: &binds)
+            matching =
+                approximate
+                // Tested chunk by chunk as the index hands them over (an iterative scan goes on until enough pass).
+                ? "AND (SELECT \(condition) FROM records f WHERE f.id = chunks.record_id)"
+                // The matching records first (the GIN index answers equality), then their chunks.
+                : "AND record_id IN (SELECT f.id FROM records f WHERE f.project_id = $2 AND \(condition))"
+        }
         return PostgresQuery(
             unsafeSQL: """
-                SELECT r.id, r.external_id, best.text, best.position, r.data::text, best.distance
+                SELECT r.id, r.external_id, best.text, best.position, r.data::text, best.distance, best.candidates
                 FROM (
-                    SELECT DISTINCT ON (record_id) record_id, text, position, distance
+                    SELECT DISTINCT ON (record_id) record_id, text, position, distance,
+                           count(*) OVER () AS candidates
                     FROM (
                         SELECT record_id, text, position,
                                (embedding::vector(\(n)) <=> $1::vector(\(n)))::float8 AS distance
                         FROM chunks
                         WHERE project_id = $2 AND embedding_model = $3 AND vector_dims(embedding) = \(n)
+                          \(matching)
                         ORDER BY \(order)
                         LIMIT $4
                     ) AS nearest_chunks
@@ -689,53 +734,73 @@ extension PostgresPipelineStore {
     }
 
     /// With a valid index the query is written for it, and the plan says whether PostgreSQL uses it: for a small
-    /// project in a large table it may rather read the project's chunks and compare each, which is exact.
+    /// project in a large table it may rather read the project's chunks and compare each, which is exact. When the
+    /// candidates hold fewer than `limit` records although more chunks may be left (a selective filter the
+    /// index's scan gave up on, records with many near chunks), the search goes on exactly, with more candidates
+    /// each round, until it has `limit` records or has seen every chunk that matches.
     public func nearestRecords(
         projectID: String,
         to vector: [Float],
         model: String,
-        limit: Int
+        limit: Int,
+        filter: SearchFilter?
     ) async throws -> NearestRecords {
         try await mapErrors {
-            let indexed = try await vectorIndexValid(dimensions: vector.count) == true
-            let query = Self.nearestQuery(
-                projectID: projectID,
-                to: vector,
-                model: model,
-                limit: limit,
-                approximate: indexed
-            )
+            var approximate = try await vectorIndexValid(dimensions: vector.count) == true
+            var candidates = limit * 4
             return try await client.withTransaction(logger: logger) { connection in
-                var search = VectorSearch.exact
-                if indexed {
-                    // A wider candidate list than the default 40, and iterative scans, so that the filter by
-                    // project still finds k records.
+                if approximate {
+                    // A wider candidate list than the default 40, and iterative scans, so that the filters (the
+                    // project's, the caller's) still leave k records.
                     try await connection.query(
                         "SELECT set_config('hnsw.ef_search', \(String(vectorIndex.efSearch)), true)",
                         logger: logger
                     )
                     try await connection.query("SET LOCAL hnsw.iterative_scan = relaxed_order", logger: logger)
-                    let plan = try await connection.query(
-                        PostgresQuery(unsafeSQL: "EXPLAIN " + query.sql, binds: query.binds),
-                        logger: logger
-                    ).collect().map { try $0.decode(String.self) }
-                    let index = Self.vectorIndexName(dimensions: vector.count)
-                    if plan.contains(where: { $0.contains(index) }) { search = .approximate }
                 }
-                let hits = try await connection.query(query, logger: logger).collect().map { row in
-                    let (id, external, text, position, data, distance) = try row.decode(
-                        (String, String?, String, Int, String, Double).self
+                while true {
+                    let query = Self.nearestQuery(
+                        projectID: projectID,
+                        to: vector,
+                        model: model,
+                        limit: limit,
+                        candidates: candidates,
+                        filter: filter,
+                        approximate: approximate
                     )
-                    return SearchHit(
-                        id: id,
-                        externalID: external,
-                        text: text,
-                        chunk: position,
-                        data: try JSONValue(parsing: data),
-                        distance: distance
-                    )
+                    var search = VectorSearch.exact
+                    if approximate {
+                        let plan = try await connection.query(
+                            PostgresQuery(unsafeSQL: "EXPLAIN " + query.sql, binds: query.binds),
+                            logger: logger
+                        ).collect().map { try $0.decode(String.self) }
+                        let index = Self.vectorIndexName(dimensions: vector.count)
+                        if plan.contains(where: { $0.contains(index) }) { search = .approximate }
+                    }
+                    var seen = 0
+                    let hits = try await connection.query(query, logger: logger).collect().map { row in
+                        let (id, external, text, position, data, distance, count) = try row.decode(
+                            (String, String?, String, Int, String, Double, Int).self
+                        )
+                        seen = count
+                        return SearchHit(
+                            id: id,
+                            externalID: external,
+                            text: text,
+                            chunk: position,
+                            data: try JSONValue(parsing: data),
+                            distance: distance
+                        )
+                    }
+                    if hits.count >= limit || (search == .exact && seen < candidates) {
+                        return NearestRecords(hits: hits, search: search)
+                    }
+                    if approximate {
+                        approximate = false
+                    } else {
+                        candidates *= 8
+                    }
                 }
-                return NearestRecords(hits: hits, search: search)
             }
         }
     }

@@ -230,5 +230,45 @@ enum PostgresPipelineMigrations {
                 "ALTER TABLE projects ADD COLUMN chunk_size integer, ADD COLUMN chunk_overlap integer, ADD COLUMN template text"
             ]
         ),
+        // Search filters: equality through a GIN index over the records' fields, dates through the grammar of
+        // ISOInstant (the same on every store: a string that is not such a date is no date, never an error).
+        Migration(
+            "20261202090000_search_filters",
+            [
+                "CREATE INDEX records_data_idx ON records USING gin (data jsonb_path_ops)",
+                #"""
+                CREATE FUNCTION sluice_instant(value text) RETURNS double precision
+                LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+                DECLARE
+                    part text[];
+                    seconds double precision;
+                BEGIN
+                    -- 1 year, 2 month, 3 day, 4 hour, 5 minute, 6 second, 7 fraction, 8 Z, 9 sign, 10-11 offset.
+                    part := regexp_match(value,
+                        '^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?)?$');
+                    IF part IS NULL OR part[1]::int < 1 OR coalesce(part[4]::int, 0) > 23
+                       OR coalesce(part[5]::int, 0) > 59 OR coalesce(part[6]::int, 0) > 59
+                       OR coalesce(part[10]::int, 0) > 23 OR coalesce(part[11]::int, 0) > 59 THEN
+                        RETURN NULL;
+                    END IF;
+                    -- make_timestamp checks the month and the day of the month (an error, so NULL, below).
+                    seconds := extract(epoch FROM make_timestamp(part[1]::int, part[2]::int, part[3]::int,
+                        coalesce(part[4]::int, 0), coalesce(part[5]::int, 0), 0));
+                    seconds := seconds + coalesce(part[6]::int, 0);
+                    IF part[7] IS NOT NULL THEN
+                        seconds := seconds + ('0' || part[7])::double precision;
+                    END IF;
+                    IF part[9] IS NOT NULL THEN
+                        seconds := seconds - (CASE part[9] WHEN '+' THEN 1 ELSE -1 END)
+                            * (part[10]::int * 3600 + coalesce(part[11]::int, 0) * 60);
+                    END IF;
+                    RETURN seconds;
+                EXCEPTION WHEN others THEN
+                    RETURN NULL;
+                END
+                $$
+                """#,
+            ]
+        ),
     ]
 }

@@ -352,15 +352,31 @@ public final class SQLitePipelineStore: ExactSearchStore, SQLiteTableStore {
 }
 
 extension SQLitePipelineStore {
-    public func unembeddedChunks(projectID: String, limit: Int) async throws -> [(id: String, text: String)] {
+    public func unembeddedChunks(
+        projectID: String,
+        after: String?,
+        limit: Int
+    ) async throws -> [(id: String, text: String)] {
         try await read { db in
-            try Row.fetchAll(
+            guard let after else {
+                return try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT id, text FROM chunks WHERE project_id = ? AND embedded_at IS NULL
+                        ORDER BY created_at, id LIMIT ?
+                        """,
+                    arguments: [projectID, limit]
+                ).map { (id: $0[0], text: $0[1]) }
+            }
+            return try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT id, text FROM chunks WHERE project_id = ? AND embedded_at IS NULL
+                    SELECT id, text FROM chunks
+                    WHERE project_id = ? AND embedded_at IS NULL
+                      AND (created_at, id) > (SELECT created_at, id FROM chunks WHERE id = ?)
                     ORDER BY created_at, id LIMIT ?
                     """,
-                arguments: [projectID, limit]
+                arguments: [projectID, after, limit]
             ).map { (id: $0[0], text: $0[1]) }
         }
     }
@@ -457,19 +473,26 @@ extension SQLitePipelineStore {
 extension SQLitePipelineStore {
     /// Exact search: every embedded chunk of the project is compared with the query; each record once, by its
     /// nearest chunk.
-    public func exactNearest(projectID: String, to vector: [Float], model: String, limit: Int) async throws
-        -> [SearchHit]
-    {
+    public func exactNearest(
+        projectID: String,
+        to vector: [Float],
+        model: String,
+        limit: Int,
+        filter: SearchFilter?
+    ) async throws -> [SearchHit] {
         let queryNorm = vector.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
-        return try await read { db in
-            let rows = try Row.fetchCursor(
-                db,
-                sql: """
-                    SELECT record_id, position, embedding FROM chunks
-                    WHERE project_id = ? AND embedding_model = ? AND embedding IS NOT NULL
-                    """,
-                arguments: [projectID, model]
-            )
+        var arguments: StatementArguments = [projectID, model]
+        var sql = """
+            SELECT c.record_id, c.position, c.embedding FROM chunks c
+            WHERE c.project_id = ? AND c.embedding_model = ? AND c.embedding IS NOT NULL
+            """
+        if let filter {
+            _ = arguments.append(contentsOf: [projectID])
+            let condition = SQLiteFilter.condition(filter, data: "r.data", arguments: &arguments)
+            sql += "\n  AND c.record_id IN (SELECT r.id FROM records r WHERE r.project_id = ? AND \(condition))"
+        }
+        return try await read { [sql, arguments] db in
+            let rows = try Row.fetchCursor(db, sql: sql, arguments: arguments)
             var best: [String: (distance: Double, position: Int)] = [:]
             while let row = try rows.next() {
                 let stored = Self.vector(row[2])

@@ -212,5 +212,8 @@ enum SQLitePipelineMigrations {
                 "ALTER TABLE projects ADD COLUMN template TEXT",
             ]
         ),
+        // Search filters read the records' JSON with json_type, json_each and sluice_instant, a function every
+        // connection registers: nothing to store (the name keeps the stores' histories alike).
+        Migration("20261202090000_search_filters", []),
     ]
 }
