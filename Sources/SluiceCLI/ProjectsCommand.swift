@@ -133,6 +133,8 @@ struct Search: AsyncParsableCommand {
         )
     )
     var filter: String?
+    @Option(help: "vector (by meaning, the default), keyword (by words) or hybrid (both, fused by rank).")
+    var mode = "vector"
     @Flag(help: "Print JSON.") var json = false
 
     func run() async throws {
@@ -151,47 +153,69 @@ struct Search: AsyncParsableCommand {
                 throw ValidationError("--filter: \(error.description)")
             }
         }
+        guard let searchMode = SearchMode(rawValue: mode) else {
+            throw ValidationError("--mode must be vector, keyword or hybrid")
+        }
         let embedder = try BuiltInHandlers.embedder(SettingsReader())
         let (name, text, k, filter) = (project, text, k, searchFilter)
-        let hits = try await settings.withStores { stores, _, _ in
+        let found = try await settings.withStores { stores, _, _ in
             let target = try await ProjectLookup.find(name, in: stores.pipeline)
-            guard let model = target.project.embeddingModel else {
-                throw PipelineError(
-                    code: .invalidInput,
-                    message: "project \(target.project.name) has no embeddings yet (ingest with --embed)"
-                )
+            var vector: [Float]?
+            if searchMode != .keyword {
+                guard let model = target.project.embeddingModel else {
+                    throw PipelineError(
+                        code: .invalidInput,
+                        message:
+                            "project \(target.project.name) has no embeddings yet (ingest with --embed, or search with --mode keyword)"
+                    )
+                }
+                guard model == embedder.model, target.project.embeddingDimensions == embedder.dimensions else {
+                    throw PipelineError.modelMismatch(
+                        project: target.project,
+                        model: embedder.model,
+                        dimensions: embedder.dimensions
+                    )
+                }
+                vector = try await embedder.embed([text])[0]
             }
-            guard model == embedder.model, target.project.embeddingDimensions == embedder.dimensions else {
-                throw PipelineError.modelMismatch(
-                    project: target.project,
-                    model: embedder.model,
-                    dimensions: embedder.dimensions
-                )
-            }
-            let vector = try await embedder.embed([text])[0]
-            return try await stores.pipeline.nearest(
+            return try await stores.pipeline.search(
                 projectID: target.project.id,
-                to: vector,
-                model: model,
+                text: text,
+                vector: vector,
+                model: target.project.embeddingModel,
                 limit: k,
-                filter: filter
+                filter: filter,
+                mode: searchMode
             )
         }
+        func number(_ value: Double?) -> JSONValue { value.map(JSONValue.double) ?? .null }
+        func number(_ value: Int?) -> JSONValue { value.map { .int(Int64($0)) } ?? .null }
         if json {
             print(
                 JSONValue.array(
-                    hits.map {
+                    found.records.map {
                         [
-                            "id": .string($0.id), "text": .string($0.text), "distance": .double($0.distance),
-                            "record": $0.data,
+                            "id": .string($0.id), "externalId": $0.externalID.map(JSONValue.string) ?? .null,
+                            "text": .string($0.text), "record": $0.data, "distance": number($0.distance),
+                            "vectorRank": number($0.vectorRank), "keywordRank": number($0.keywordRank),
+                            "keywordScore": number($0.keywordScore), "score": number($0.score),
                         ]
                     }
                 ).jsonText
             )
             return
         }
-        let rows = hits.map { [String(format: "%.4f", $0.distance), String($0.text.prefix(80))] }
-        print(Table.render([["DISTANCE", "TEXT"]] + rows))
+        let rows = found.records.map { record -> [String] in
+            let measure: Double? =
+                switch searchMode {
+                case .vector: record.distance
+                case .keyword: record.keywordScore
+                case .hybrid: record.score
+                }
+            return [measure.map { String(format: "%.4f", $0) } ?? "", String(record.text.prefix(80))]
+        }
+        let heading = ["vector": "DISTANCE", "keyword": "SCORE", "hybrid": "FUSED"][mode] ?? "SCORE"
+        print(Table.render([[heading, "TEXT"]] + rows))
     }
 }
 

@@ -297,6 +297,54 @@ public final class MemoryPipelineStore: ExactSearchStore {
         }
     }
 
+    /// Keyword search as the SQL stores do it, simply: a chunk's score is the number of terms whose words appear in
+    /// it in order, then how often they do.
+    public func keywordRecords(
+        projectID: String,
+        terms: [String],
+        limit: Int,
+        filter: SearchFilter?
+    ) async throws -> [KeywordHit] {
+        let records = state.withLock { $0.records[projectID] ?? [] }
+        let phrases = terms.map(KeywordQuery.words).filter { !$0.isEmpty }
+        var hits: [KeywordHit] = []
+        for record in records {
+            let data = try JSONValue(parsing: record.json)
+            if let filter, !filter.matches(data) { continue }
+            var best: (score: Double, position: Int)?
+            for (position, chunk) in record.chunks.enumerated() {
+                let words = KeywordQuery.words(chunk.text)
+                var matched = 0
+                var occurrences = 0
+                for phrase in phrases where phrase.count <= words.count {
+                    let count = (0...(words.count - phrase.count)).count {
+                        Array(words[$0..<$0 + phrase.count]) == phrase
+                    }
+                    if count > 0 {
+                        matched += 1
+                        occurrences += count
+                    }
+                }
+                guard matched > 0 else { continue }
+                let score = Double(matched) + Double(occurrences) / Double(occurrences + 1)
+                if best.map({ score > $0.score }) ?? true { best = (score, position) }
+            }
+            if let best {
+                hits.append(
+                    KeywordHit(
+                        id: record.id,
+                        externalID: record.externalID,
+                        text: record.chunks[best.position].text,
+                        chunk: best.position,
+                        data: data,
+                        score: best.score
+                    )
+                )
+            }
+        }
+        return Array(hits.sorted { ($0.score, $1.id) > ($1.score, $0.id) }.prefix(limit))
+    }
+
     public func clearEmbeddings(projectID: String) async throws -> Int {
         state.withLock { state in
             state.projects[projectID]?.embeddingModel = nil

@@ -380,6 +380,11 @@ public protocol PipelineStore: Sendable {
         limit: Int,
         filter: SearchFilter?
     ) async throws -> NearestRecords
+    /// The `limit` records of the project whose chunks best match any of `terms` (``KeywordQuery/terms(_:)``, each
+    /// a phrase), best first by the relevance of their best chunk, each record once; only records that match
+    /// `filter`. Independent of embeddings: a project can be searched by keyword before, or without, any vector.
+    func keywordRecords(projectID: String, terms: [String], limit: Int, filter: SearchFilter?) async throws
+        -> [KeywordHit]
     /// Forgets the project's vectors and model, so that VECTORIZE embeds every chunk again (after a model change).
     /// Returns how many chunks lost their vector.
     func clearEmbeddings(projectID: String) async throws -> Int

@@ -226,40 +226,54 @@ extension SluiceApp {
         guard let project = try await pipeline.project(id: id) else {
             throw APIError(.notFound, "project \(id) does not exist")
         }
-        guard let model = project.embeddingModel else {
-            throw APIError(.conflict, "project \(project.name) has no embeddings yet: ingest with generateEmbeddings")
-        }
-        guard model == embedder.model, project.embeddingDimensions == embedder.dimensions else {
-            throw APIError(
-                .conflict,
-                PipelineError.modelMismatch(project: project, model: embedder.model, dimensions: embedder.dimensions)
+        // Keyword search reads words only: no embeddings needed, no provider called.
+        var vector: [Float]?
+        if request.mode != .keyword {
+            guard let model = project.embeddingModel else {
+                throw APIError(
+                    .conflict,
+                    "project \(project.name) has no embeddings yet: ingest with generateEmbeddings, or search with mode keyword"
+                )
+            }
+            guard model == embedder.model, project.embeddingDimensions == embedder.dimensions else {
+                throw APIError(
+                    .conflict,
+                    PipelineError.modelMismatch(
+                        project: project,
+                        model: embedder.model,
+                        dimensions: embedder.dimensions
+                    )
                     .message
-            )
+                )
+            }
+            do {
+                vector = try await embedder.embed([text])[0]
+            } catch let error as EmbeddingError {
+                context.logger.error("query embedding failed", metadata: [LogKey.error: "\(error.message)"])
+                // The provider's words can name internal hosts or part of a key: for operators, not for every reader.
+                let detail = user.role >= .manager ? ": \(error.message)" : " (the server log has the details)"
+                throw APIError(
+                    error.code == .rateLimited ? .tooManyRequests : .badGateway,
+                    "the embedding provider failed\(detail)"
+                )
+            }
         }
-        let vector: [Float]
-        do {
-            vector = try await embedder.embed([text])[0]
-        } catch let error as EmbeddingError {
-            context.logger.error("query embedding failed", metadata: [LogKey.error: "\(error.message)"])
-            // The provider's words can name internal hosts or part of a key: for operators, not for every reader.
-            let detail = user.role >= .manager ? ": \(error.message)" : " (the server log has the details)"
-            throw APIError(
-                error.code == .rateLimited ? .tooManyRequests : .badGateway,
-                "the embedding provider failed\(detail)"
-            )
-        }
-        let found = try await pipeline.nearestRecords(
+        let found = try await pipeline.search(
             projectID: id,
-            to: vector,
-            model: model,
+            text: text,
+            vector: vector,
+            model: project.embeddingModel,
             limit: k,
-            filter: request.filter
+            filter: request.filter,
+            mode: request.mode,
+            weights: request.weights
         )
         return SearchResponse(
             projectId: id,
-            model: model,
-            search: found.search.rawValue,
-            results: found.hits.map(SearchResponse.Result.init)
+            model: request.mode == .keyword ? nil : project.embeddingModel,
+            mode: request.mode.rawValue,
+            search: found.search?.rawValue,
+            results: found.records.map(SearchResponse.Result.init)
         )
     }
 }
@@ -395,34 +409,52 @@ struct SearchResponse: ResponseEncodable, Sendable {
         var text: String
         var chunk: Int
         var record: JSONValue
-        var distance: Double
+        /// Cosine distance of the nearest chunk; null when the vector list did not hold the record.
+        @NullEncoded var distance: Double?
+        /// Positions in the vector and keyword lists, from 1; null where the record is not in that list.
+        @NullEncoded var vectorRank: Int?
+        @NullEncoded var keywordRank: Int?
+        /// The keyword list's relevance (higher is better); null when it did not hold the record.
+        @NullEncoded var keywordScore: Double?
+        /// The fused score of hybrid search; null in the other modes.
+        @NullEncoded var score: Double?
 
-        init(_ hit: SearchHit) {
-            id = hit.id
-            externalId = hit.externalID
-            text = hit.text
-            chunk = hit.chunk
-            record = hit.data
-            distance = hit.distance
+        init(_ record: RankedRecord) {
+            id = record.id
+            externalId = record.externalID
+            text = record.text
+            chunk = record.chunk
+            self.record = record.data
+            distance = record.distance
+            vectorRank = record.vectorRank
+            keywordRank = record.keywordRank
+            keywordScore = record.keywordScore
+            score = record.score
         }
     }
 
     var projectId: String
-    var model: String
-    /// `exact` (every vector compared: SQLite, or PostgreSQL before its approximate index is built) or `approximate`.
-    var search: String
+    /// The model of the vectors compared; null in keyword mode.
+    @NullEncoded var model: String?
+    var mode: String
+    /// `exact` (every vector compared: SQLite, or PostgreSQL before its approximate index is built) or
+    /// `approximate`; null in keyword mode.
+    @NullEncoded var search: String?
     var results: [Result]
 }
 
 /// A search, from `GET ?q=&k=&filter=` or a `POST` body `{"query", "k", "filter", "mode"}`; 400 naming what is wrong.
 struct SearchRequest: Sendable {
-    static let shape = #"{"query": string, "k"?: 1 to 100, "filter"?: object, "mode"?: "vector"}"#
+    static let shape =
+        #"{"query": string, "k"?: 1 to 100, "filter"?: object, "mode"?: "vector" | "keyword" | "hybrid", "weights"?: {"vector"?: number, "keyword"?: number}}"#
     /// Largest search body.
     static let maximumBodyBytes = 256 << 10
 
     var query: String
     var k = 10
     var filter: SearchFilter?
+    var mode = SearchMode.vector
+    var weights = HybridWeights()
 
     init(query parameters: FlatDictionary<Substring, Substring>) throws {
         var k: Int?
@@ -449,7 +481,7 @@ struct SearchRequest: Sendable {
 
     init(body: JSONValue) throws {
         guard case .object(let members) = body else { throw APIError(.badRequest, "body must be \(Self.shape)") }
-        let known: Set = ["query", "k", "filter", "mode"]
+        let known: Set = ["query", "k", "filter", "mode", "weights"]
         if let unknown = members.keys.sorted().first(where: { !known.contains($0) }) {
             throw APIError(.badRequest, "unknown field \(unknown.prefix(100)); body must be \(Self.shape)")
         }
@@ -473,6 +505,30 @@ struct SearchRequest: Sendable {
         default: throw APIError(.badRequest, "mode must be a string")
         }
         try self.init(query: query, k: k, filter: members["filter"], mode: mode, queryName: "query")
+        if let weights = members["weights"], weights != .null {
+            guard case .object(let given) = weights,
+                given.keys.allSatisfy({ $0 == "vector" || $0 == "keyword" })
+            else {
+                throw APIError(.badRequest, #"weights must be {"vector": number, "keyword": number}"#)
+            }
+            func weight(_ name: String) throws -> Double {
+                switch given[name] {
+                case nil: return 1
+                case .int(let value)?:
+                    guard value >= 0 else { break }
+                    return Double(value)
+                case .double(let value)?:
+                    guard value >= 0 else { break }
+                    return value
+                default: break
+                }
+                throw APIError(.badRequest, "weights.\(name) must be a number of 0 or more")
+            }
+            self.weights = HybridWeights(vector: try weight("vector"), keyword: try weight("keyword"))
+            guard self.weights.vector + self.weights.keyword > 0 else {
+                throw APIError(.badRequest, "weights must not both be 0")
+            }
+        }
     }
 
     private init(query: String?, k: Int?, filter: JSONValue?, mode: String?, queryName: String) throws {
@@ -491,10 +547,14 @@ struct SearchRequest: Sendable {
                 throw APIError(.badRequest, error.description)
             }
         }
-        switch mode {
-        case nil, "vector": break
-        default:
-            throw APIError(.badRequest, "mode must be vector, not \(mode!.prefix(40).debugDescription)")
+        if let mode {
+            guard let known = SearchMode(rawValue: mode) else {
+                throw APIError(
+                    .badRequest,
+                    "mode must be vector, keyword or hybrid, not \(mode.prefix(40).debugDescription)"
+                )
+            }
+            self.mode = known
         }
     }
 }

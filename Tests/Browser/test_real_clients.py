@@ -82,6 +82,46 @@ def test_search_text_arrives_as_typed_from_requests_and_curl(server):
     assert requests.get(server.url + path + "?q=a%00b", headers={"Authorization": f"Bearer {viewer}"}).status_code == 400
 
 
+def test_filters_and_modes_arrive_as_sent_from_requests_and_curl(server):
+    project = embedded_project(server)
+    viewer = {"Authorization": f"Bearer {token(server, 'viewer')}"}
+    path = server.url + f"/api/projects/{project}/search"
+    only_gamma = json.dumps({"text": {"$in": ["gamma"]}})
+
+    def texts(answer):
+        assert answer.status_code == 200, answer.text
+        return [result["text"] for result in answer.json()["results"]]
+
+    assert texts(requests.get(path, params={"q": "alpha123", "filter": only_gamma}, headers=viewer)) == ["gamma"]
+    done = subprocess.run(
+        ["curl", "-sS", "-G", "--data-urlencode", "q=alpha123", "--data-urlencode", f"filter={only_gamma}",
+         "-H", f"Authorization: Bearer {viewer['Authorization'][7:]}", path], capture_output=True, text=True, timeout=30)
+    assert [result["text"] for result in json.loads(done.stdout)["results"]] == ["gamma"], done.stdout
+    posted = requests.post(path, json={"query": "alpha123 gamma", "filter": {"$not": {"text": "gamma"}}, "mode": "hybrid"}, headers=viewer)
+    assert texts(posted) == ["alpha123 beta123"]
+    first = posted.json()["results"][0]
+    assert first["keywordRank"] == 1 and first["vectorRank"] == 1 and first["score"] > 0
+    keyword = requests.get(path, params={"q": "BETA123", "mode": "keyword"}, headers=viewer)
+    assert texts(keyword) == ["alpha123 beta123"]
+    assert keyword.json()["search"] is None
+
+    # Hostile filters: a NUL, a value that only looks like another (a combining accent), deep and huge ones.
+    nul = requests.post(path, json={"query": "x", "filter": {"text": "gam\u0000ma"}}, headers=viewer)
+    assert nul.status_code == 400 and "NUL" in nul.json()["error"]
+    assert texts(requests.post(path, json={"query": "x", "filter": {"text": "gamma\u0301"}}, headers=viewer)) == []
+    deep = {"text": "gamma"}
+    for _ in range(40):
+        deep = {"$not": deep}
+    refused = requests.post(path, json={"query": "x", "filter": deep}, headers=viewer)
+    assert refused.status_code == 400 and "deeper" in refused.json()["error"], refused.text
+    wide = requests.post(path, json={"query": "x", "filter": {f"f{n}": n for n in range(5000)}}, headers=viewer)
+    assert wide.status_code == 400 and "conditions" in wide.json()["error"], wide.text
+    huge = requests.post(path, json={"query": "x", "filter": {"text": {"$in": ["y" * 1000] * 400}}}, headers=viewer)
+    assert huge.status_code == 413, huge.text
+    unknown = requests.get(path, params={"q": "x", "filter": json.dumps({"text": {"$regex": "^g"}})}, headers=viewer)
+    assert unknown.status_code == 400 and unknown.json()["error"].startswith("filter at text.$regex: unknown operator")
+
+
 def test_a_token_program_needs_no_origin_check_but_a_cookie_does(server):
     admin = {"Authorization": f"Bearer {token(server, 'admin')}"}
     job = server.enqueue("VECTORIZE", {"projectId": "none"}, delay=3600)

@@ -20,7 +20,7 @@ struct OldDatabaseTests {
     static let newSince972397b: Set<String> = [
         "20261201100000_projects_generate_embeddings", "20261201110000_create_api_tokens",
         "20261201120000_records_identity_and_chunks", "20261201130000_ingest_sync",
-        "20261201140000_project_chunking", "20261202090000_search_filters",
+        "20261201140000_project_chunking", "20261202090000_search_filters", "20261202100000_keyword_search",
     ]
 
     static func fixture(_ name: String) throws -> String {

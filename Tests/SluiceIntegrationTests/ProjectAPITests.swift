@@ -507,6 +507,96 @@ struct ProjectAPITests {
         }
     }
 
+    @Test(
+        "keyword search needs no embeddings; hybrid answers carry both ranks and the fused score",
+        arguments: StoreKind.sql
+    )
+    func keywordAndHybrid(kind: StoreKind) async throws {
+        try await withServer(kind, withIngestion: true) { server in
+            let manager = try await server.login(.manager)
+            let viewer = try await server.login(.viewer)
+            let id = try #require(
+                try await server.request(.post, "/api/projects", cookie: manager, body: #"{"name": "h"}"#)
+                    .json?["project"]?["id"]?.stringValue
+            )
+            let body = #"""
+                {"records": [{"id": "d1", "text": "XR-4471 cordless drill", "shop": "a"},
+                             {"id": "d2", "text": "XR-4417 corded drill", "shop": "b"},
+                             {"id": "k1", "text": "a stainless kettle", "shop": "a"}]}
+                """#
+            #expect(
+                try await server.request(.post, "/api/projects/\(id)/ingest", cookie: manager, body: body).status
+                    == .accepted
+            )
+            #expect(try await server.request(.get, "/api/workers/ingestion").json?["processed"] == 1)
+            // No vectors yet: keyword search answers, vector and hybrid say why they cannot.
+            let early = try await server.request(
+                .get,
+                "/api/projects/\(id)/search?q=XR-4471&mode=keyword",
+                cookie: viewer
+            )
+            #expect(early.status == .ok, "\(early.text)")
+            #expect(early.json?["mode"] == "keyword")
+            #expect(early.json?["search"] == .null)
+            #expect(early.json?["model"] == .null)
+            guard case .array(let found)? = early.json?["results"] else {
+                Issue.record("no results: \(early.text)")
+                return
+            }
+            #expect(found.map { $0["externalId"] } == ["d1"])
+            #expect(found.first?["keywordRank"] == 1)
+            #expect(found.first?["vectorRank"] == .null)
+            #expect(found.first?["distance"] == .null)
+            let refused = try await server.request(
+                .get,
+                "/api/projects/\(id)/search?q=drill&mode=hybrid",
+                cookie: viewer
+            )
+            #expect(refused.status == .conflict)
+            #expect(refused.error?.contains("search with mode keyword") == true, "\(refused.text)")
+
+            let reembed = try await server.request(.post, "/api/projects/\(id)/reembed", cookie: manager)
+            #expect(reembed.status == .accepted)
+            #expect(try await server.request(.get, "/api/workers/vectorization").json?["processed"] == 1)
+            let hybrid = try await server.request(
+                .post,
+                "/api/projects/\(id)/search",
+                cookie: viewer,
+                body:
+                    #"{"query": "XR-4471 drill", "mode": "hybrid", "k": 3, "filter": {"shop": "a"}, "weights": {"vector": 0.5}}"#
+            )
+            #expect(hybrid.status == .ok, "\(hybrid.text)")
+            #expect(hybrid.json?["mode"] == "hybrid")
+            guard case .array(let fused)? = hybrid.json?["results"] else {
+                Issue.record("no results: \(hybrid.text)")
+                return
+            }
+            #expect(fused.first?["externalId"] == "d1", "the code and the word: first in both lists")
+            #expect(fused.allSatisfy { $0["record"]?["shop"] == "a" }, "the filter applies to both lists")
+            func number(_ value: JSONValue?) -> Double? {
+                switch value {
+                case .double(let number)?: number
+                case .int(let number)?: Double(number)
+                default: nil
+                }
+            }
+            for result in fused {
+                let vector = result["vectorRank"]?.intValue.map { 0.5 / (60 + Double($0)) } ?? 0
+                let keyword = result["keywordRank"]?.intValue.map { 1 / (60 + Double($0)) } ?? 0
+                #expect(abs((number(result["score"]) ?? -1) - (vector + keyword)) < 1e-9, "\(result)")
+            }
+            for bad in [
+                #"{"query": "x", "mode": "hybrid", "weights": {"vector": -1}}"#,
+                #"{"query": "x", "mode": "hybrid", "weights": {"vector": 0, "keyword": 0}}"#,
+                #"{"query": "x", "mode": "hybrid", "weights": {"text": 1}}"#,
+            ] {
+                let answer = try await server.request(.post, "/api/projects/\(id)/search", cookie: viewer, body: bad)
+                #expect(answer.status == .badRequest, "\(bad)")
+                #expect(answer.error?.contains("weights") == true, "\(answer.text)")
+            }
+        }
+    }
+
     @Test("search refuses to compare across models")
     func searchAcrossModels() async throws {
         try await withServer(.memory, withIngestion: true, embedder: LocalEmbedder(dimensions: 32)) { server in

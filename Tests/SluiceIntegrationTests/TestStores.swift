@@ -252,7 +252,7 @@ enum TestProjects {
     static func embedded(
         _ store: any PipelineStore,
         objects: [JSONValue],
-        embedder: LocalEmbedder
+        embedder: some EmbeddingProvider
     ) async throws -> String {
         let id = UUID().uuidString.lowercased()
         try await store.createProject(Project(id: id, name: "p-\(id.prefix(8))", createdAt: Date()))

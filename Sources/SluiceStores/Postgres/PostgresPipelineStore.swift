@@ -805,6 +805,62 @@ extension PostgresPipelineStore {
         }
     }
 
+    /// PostgreSQL full-text search over the chunks' words: each term a phrase (`phraseto_tsquery`), any term
+    /// enough, ranked by `ts_rank` (normalised by the chunk's length, so long chunks do not win by size).
+    public func keywordRecords(
+        projectID: String,
+        terms: [String],
+        limit: Int,
+        filter: SearchFilter?
+    ) async throws -> [KeywordHit] {
+        guard !terms.isEmpty else { return [] }
+        var binds = PostgresBindings()
+        binds.append(projectID)
+        binds.append(limit)
+        let query = terms.map { term in
+            binds.append(term)
+            return "phraseto_tsquery('simple', $\(binds.count))"
+        }.joined(separator: " || ")
+        var matching = ""
+        if let filter {
+            let condition = PostgresFilter.condition(filter, data: "f.data", binds: &binds)
+            matching = "AND c.record_id IN (SELECT f.id FROM records f WHERE f.project_id = $1 AND \(condition))"
+        }
+        let sql = PostgresQuery(
+            unsafeSQL: """
+                SELECT r.id, r.external_id, best.text, best.position, r.data::text, best.score
+                FROM (
+                    SELECT DISTINCT ON (c.record_id) c.record_id, c.text, c.position,
+                           ts_rank(w.words, q.query, 1)::float8 AS score
+                    FROM (SELECT \(query) AS query) AS q
+                    JOIN chunk_words w ON w.words @@ q.query
+                    JOIN chunks c ON c.id = w.chunk_id
+                    WHERE w.project_id = $1 \(matching)
+                    ORDER BY c.record_id, score DESC, c.position
+                ) AS best
+                JOIN records r ON r.id = best.record_id
+                ORDER BY best.score DESC, r.id
+                LIMIT $2
+                """,
+            binds: binds
+        )
+        return try await mapErrors {
+            try await client.query(sql, logger: logger).collect().map { row in
+                let (id, external, text, position, data, score) = try row.decode(
+                    (String, String?, String, Int, String, Double).self
+                )
+                return KeywordHit(
+                    id: id,
+                    externalID: external,
+                    text: text,
+                    chunk: position,
+                    data: try JSONValue(parsing: data),
+                    score: score
+                )
+            }
+        }
+    }
+
     /// Whether the approximate index exists and is usable (true), is left invalid by an interrupted build (false),
     /// or does not exist (nil).
     private func vectorIndexValid(dimensions: Int) async throws -> Bool? {

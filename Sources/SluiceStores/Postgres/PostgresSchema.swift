@@ -270,5 +270,53 @@ enum PostgresPipelineMigrations {
                 """#,
             ]
         ),
+        // Keyword search: each chunk's words (`simple`: split and lower-cased, no stemming, no stop words) in a table
+        // of their own with a GIN index. Kept beside chunks rather than in them, because saving a vector rewrites the
+        // chunk's row, and every new row version would insert all its words into the GIN index again. A statement
+        // trigger fills it for every path that stores chunks; deletes cascade; a chunk's text never changes (a new
+        // text is a new chunk), but an update of it is followed all the same.
+        Migration(
+            "20261202100000_keyword_search",
+            [
+                """
+                CREATE TABLE chunk_words (
+                    chunk_id   text     PRIMARY KEY REFERENCES chunks (id) ON DELETE CASCADE,
+                    project_id text     NOT NULL,
+                    words      tsvector NOT NULL
+                )
+                """,
+                "CREATE INDEX chunk_words_idx ON chunk_words USING gin (words)",
+                """
+                CREATE FUNCTION sluice_chunk_words_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    INSERT INTO chunk_words (chunk_id, project_id, words)
+                    SELECT id, project_id, to_tsvector('simple', text) FROM inserted_chunks;
+                    RETURN NULL;
+                END
+                $$
+                """,
+                """
+                CREATE TRIGGER chunks_words_insert AFTER INSERT ON chunks
+                REFERENCING NEW TABLE AS inserted_chunks
+                FOR EACH STATEMENT EXECUTE FUNCTION sluice_chunk_words_insert()
+                """,
+                """
+                CREATE FUNCTION sluice_chunk_words_update() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    UPDATE chunk_words SET words = to_tsvector('simple', NEW.text) WHERE chunk_id = NEW.id;
+                    RETURN NULL;
+                END
+                $$
+                """,
+                """
+                CREATE TRIGGER chunks_words_update AFTER UPDATE OF text ON chunks
+                FOR EACH ROW WHEN (OLD.text IS DISTINCT FROM NEW.text) EXECUTE FUNCTION sluice_chunk_words_update()
+                """,
+                """
+                INSERT INTO chunk_words (chunk_id, project_id, words)
+                SELECT id, project_id, to_tsvector('simple', text) FROM chunks
+                """,
+            ]
+        ),
     ]
 }

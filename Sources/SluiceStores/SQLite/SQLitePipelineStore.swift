@@ -529,6 +529,57 @@ extension SQLitePipelineStore {
 }
 
 extension SQLitePipelineStore {
+    /// FTS5's BM25 over the chunks (negated, so higher is better), each term a quoted phrase, any term enough.
+    public func keywordRecords(
+        projectID: String,
+        terms: [String],
+        limit: Int,
+        filter: SearchFilter?
+    ) async throws -> [KeywordHit] {
+        guard !terms.isEmpty else { return [] }
+        let match = terms.map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+            .joined(separator: " OR ")
+        var arguments: StatementArguments = [match, projectID]
+        var sql = """
+            SELECT c.record_id, c.position, c.text, -bm25(chunks_fts) AS score
+            FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid
+            WHERE chunks_fts MATCH ? AND c.project_id = ?
+            """
+        if let filter {
+            _ = arguments.append(contentsOf: [projectID])
+            let condition = SQLiteFilter.condition(filter, data: "r.data", arguments: &arguments)
+            sql += "\n  AND c.record_id IN (SELECT r.id FROM records r WHERE r.project_id = ? AND \(condition))"
+        }
+        sql += "\nORDER BY score DESC, c.record_id, c.position"
+        return try await read { [sql, arguments] db in
+            var best: [(record: String, position: Int, text: String, score: Double)] = []
+            var seen = Set<String>()
+            let rows = try Row.fetchCursor(db, sql: sql, arguments: arguments)
+            while best.count < limit, let row = try rows.next() {
+                let record: String = row[0]
+                guard seen.insert(record).inserted else { continue }
+                best.append((record, row[1], row[2], row[3]))
+            }
+            return try best.map { hit in
+                guard
+                    let row = try Row.fetchOne(
+                        db,
+                        sql: "SELECT external_id, data FROM records WHERE id = ?",
+                        arguments: [hit.record]
+                    )
+                else { throw PipelineError(code: .projectNotFound, message: "record \(hit.record) vanished") }
+                return KeywordHit(
+                    id: hit.record,
+                    externalID: row[0],
+                    text: hit.text,
+                    chunk: hit.position,
+                    data: try JSONValue(parsing: row[1]),
+                    score: hit.score
+                )
+            }
+        }
+    }
+
     public func clearEmbeddings(projectID: String) async throws -> Int {
         try await write { db in
             try db.execute(

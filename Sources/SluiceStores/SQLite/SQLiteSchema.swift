@@ -215,5 +215,34 @@ enum SQLitePipelineMigrations {
         // Search filters read the records' JSON with json_type, json_each and sluice_instant, a function every
         // connection registers: nothing to store (the name keeps the stores' histories alike).
         Migration("20261202090000_search_filters", []),
+        // Keyword search: an FTS5 index over the chunks' text (its content stays in chunks, found by rowid), kept by
+        // triggers, so every path that stores or deletes chunks (deletes cascading from records too) keeps it.
+        // unicode61 without diacritic removal: words split and case-folded as PostgreSQL's `simple` does.
+        Migration(
+            "20261202100000_keyword_search",
+            [
+                """
+                CREATE VIRTUAL TABLE chunks_fts USING fts5(
+                    text, content = 'chunks', content_rowid = 'rowid', tokenize = 'unicode61 remove_diacritics 0')
+                """,
+                """
+                CREATE TRIGGER chunks_fts_insert AFTER INSERT ON chunks BEGIN
+                    INSERT INTO chunks_fts (rowid, text) VALUES (new.rowid, new.text);
+                END
+                """,
+                """
+                CREATE TRIGGER chunks_fts_delete AFTER DELETE ON chunks BEGIN
+                    INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+                END
+                """,
+                """
+                CREATE TRIGGER chunks_fts_update AFTER UPDATE OF text ON chunks BEGIN
+                    INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+                    INSERT INTO chunks_fts (rowid, text) VALUES (new.rowid, new.text);
+                END
+                """,
+                "INSERT INTO chunks_fts (chunks_fts) VALUES ('rebuild')",
+            ]
+        ),
     ]
 }
