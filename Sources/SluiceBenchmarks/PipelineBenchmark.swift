@@ -125,6 +125,9 @@ public struct PipelineBenchmark: Sendable {
         }
     }
 
+    /// A filter that keeps one record in a hundred (every record has a `shard` from 0 to 99).
+    static let onePercent: JSONValue = ["shard": 7]
+
     /// Latent dimensions and topics of the benchmark's vectors.
     static let latentDimensions = 24
     static let topics = 200
@@ -219,6 +222,14 @@ public struct PipelineBenchmark: Sendable {
             // into the indexed project.
             let built = ContinuousClock.now
             guard try await stores.pipeline.prepareVectorIndex(dimensions: Self.dimensions) == .approximate else {
+                // No approximate index (SQLite): exact search's latency, over every record and 1% of them.
+                for (label, filter) in [("search", nil), ("search with a 1% filter", Self.onePercent)]
+                    as [(String, JSONValue?)]
+                {
+                    let quality = try await bench.quality(count: 100, filter: filter, exact: nil)
+                    report(BenchmarkResult("\(label) p50 (\(quality.mode))", quality.p50, "ms"))
+                    report(BenchmarkResult("\(label) p99 (\(quality.mode))", quality.p99, "ms"))
+                }
                 return
             }
             report(
@@ -230,6 +241,27 @@ public struct PipelineBenchmark: Sendable {
             )
             let after = try await bench.searches(5)
             report(BenchmarkResult("search after the index (\(after.mode)), best of 5", after.milliseconds, "ms"))
+            // Latency and recall@10 against exact search, over every record and over 1% of them.
+            if let postgres = stores.pipeline as? PostgresPipelineStore {
+                for (label, filter) in [("search", nil), ("search with a 1% filter", Self.onePercent)]
+                    as [(String, JSONValue?)]
+                {
+                    let quality = try await bench.quality(count: 100, filter: filter) { vector in
+                        try await postgres.exactNearestRecords(
+                            projectID: projectID,
+                            to: vector,
+                            model: "bench-zero",
+                            limit: 10,
+                            filter: try filter.map { try SearchFilter(parsing: $0) }
+                        ).map(\.id)
+                    }
+                    report(BenchmarkResult("\(label) p50 (\(quality.mode))", quality.p50, "ms"))
+                    report(BenchmarkResult("\(label) p99 (\(quality.mode))", quality.p99, "ms"))
+                    if let recall = quality.recall {
+                        report(BenchmarkResult("\(label) recall@10 against exact (\(quality.mode))", recall, ""))
+                    }
+                }
+            }
             let more = min(20_000, max(1_000, records / 10))
             try await bench.upload(records..<(records + more))
             let kept = try await bench.follow(total: more, searchAt: nil)
@@ -275,7 +307,8 @@ struct Backfill: Sendable {
             body.reserveCapacity(part.count * 80)
             for index in part {
                 if index > part.lowerBound { body += "," }
-                body += #"{"id": \#(index), "text": "record \#(index) about queues, pipelines and vectors"}"#
+                body +=
+                    #"{"id": \#(index), "shard": \#(index % 100), "text": "record \#(index) about queues, pipelines and vectors"}"#
             }
             body += "]}"
             let upload = try await api.send("POST", "/api/projects/\(projectID)/ingest", raw: body)
@@ -326,6 +359,51 @@ struct Backfill: Sendable {
             firstPeak: Double(firstPeak),
             lastPeak: Double(lastPeak),
             search: search
+        )
+    }
+
+    /// Latency and quality of `count` searches through the API.
+    struct SearchQuality {
+        var p50: Double
+        var p99: Double
+        /// Mean share of the exact top 10 in the answer; nil without `exact`.
+        var recall: Double?
+        var mode: String
+    }
+
+    /// `count` searches through the API (`POST`, k 10, texts no record has, with `filter`), one at a time: their
+    /// latency in milliseconds at p50 and p99 (nearest rank), how the server said it searched, and, given the exact
+    /// answer to each query's vector, recall@10.
+    func quality(
+        count: Int,
+        filter: JSONValue?,
+        exact: ((_ vector: [Float]) async throws -> [String])?
+    ) async throws -> SearchQuality {
+        var latencies: [Double] = []
+        var recalls: [Double] = []
+        var mode = "?"
+        for index in 0..<count {
+            let text = "question \(index * 7_919 % 1_000_003) about queues and vectors"
+            var body: [String: JSONValue] = ["query": .string(text), "k": 10]
+            if let filter { body["filter"] = filter }
+            let started = ContinuousClock.now
+            let answer = try await api.send("POST", "/api/projects/\(projectID)/search", .object(body))
+            latencies.append((ContinuousClock.now - started).timeInterval * 1000)
+            mode = answer["search"]?.stringValue ?? "?"
+            guard let exact, case .array(let results)? = answer["results"] else { continue }
+            let truth = Set(try await exact(PipelineBenchmark.vector(for: text)))
+            let found = Set(results.compactMap { $0["id"]?.stringValue })
+            recalls.append(truth.isEmpty ? 1 : Double(truth.intersection(found).count) / Double(truth.count))
+        }
+        latencies.sort()
+        func percentile(_ p: Double) -> Double {
+            latencies[max(0, min(latencies.count - 1, Int((p * Double(latencies.count)).rounded(.up)) - 1))]
+        }
+        return SearchQuality(
+            p50: percentile(0.5),
+            p99: percentile(0.99),
+            recall: recalls.isEmpty ? nil : recalls.reduce(0, +) / Double(recalls.count),
+            mode: mode
         )
     }
 

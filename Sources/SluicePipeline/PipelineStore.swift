@@ -525,11 +525,39 @@ extension ExactSearchStore {
 public enum ExactSearch {
     /// 1 − cos(stored, query); `queryNorm` is the query's length, computed once per search. 1 for a zero vector.
     public static func cosineDistance(_ stored: [Float], _ query: [Float], queryNorm: Double) -> Double {
-        var dot = 0.0
-        var norm = 0.0
-        for (a, b) in zip(stored, query) {
-            dot += Double(a) * Double(b)
-            norm += Double(a) * Double(a)
+        // Four running sums, so that the loop is not one long chain of dependent additions.
+        let (dot, norm) = stored.withUnsafeBufferPointer { a in
+            query.withUnsafeBufferPointer { b in
+                let count = min(a.count, b.count)
+                var dots = SIMD4<Double>()
+                var norms = SIMD4<Double>()
+                var index = 0
+                while index + 4 <= count {
+                    let x = SIMD4<Double>(
+                        Double(a[index]),
+                        Double(a[index + 1]),
+                        Double(a[index + 2]),
+                        Double(a[index + 3])
+                    )
+                    let y = SIMD4<Double>(
+                        Double(b[index]),
+                        Double(b[index + 1]),
+                        Double(b[index + 2]),
+                        Double(b[index + 3])
+                    )
+                    dots += x * y
+                    norms += x * x
+                    index += 4
+                }
+                var dot = dots.sum()
+                var norm = norms.sum()
+                while index < count {
+                    dot += Double(a[index]) * Double(b[index])
+                    norm += Double(a[index]) * Double(a[index])
+                    index += 1
+                }
+                return (dot, norm)
+            }
         }
         let denominator = norm.squareRoot() * queryNorm
         return denominator > 0 ? 1 - dot / denominator : 1

@@ -52,6 +52,9 @@ public final class SQLiteJobStore: JobStore, ScheduleStore, KeyLockStore, JobNot
                 // WAL with synchronous=NORMAL: commits survive a crash of any process; only a power loss can take
                 // the last few commits. FULL would sync every claim and completion to disk.
                 try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                // Reads through a memory map rather than read(2) into a 2 MB page cache: an exact vector search
+                // reads every embedded chunk of a project (about 160 MB at 100,000 chunks of 384 dimensions).
+                try db.execute(sql: "PRAGMA mmap_size = \(1 << 30)")
                 // Dates in search filters, by the one grammar every store shares.
                 db.add(
                     function: DatabaseFunction("sluice_instant", argumentCount: 1, pure: true) { values in

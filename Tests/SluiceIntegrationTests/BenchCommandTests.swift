@@ -30,14 +30,19 @@ struct BenchCommandTests {
             Issue.record("not a JSON array: \(run.stdout)")
             return
         }
-        var names = Self.expected + ["stats endpoint p50", "stats endpoint p99"]
+        var names =
+            Self.expected + [
+                "stats endpoint p50", "stats endpoint p99", "search p50 (", "search p99 (",
+                "search with a 1% filter p50 (", "search with a 1% filter p99 (",
+            ]
         if kind == .postgres {
             names += [
                 "raw SQL: insert, one at a time", "enqueue one at a time / raw SQL",
                 "raw SQL: claim + complete, 8 connections", "batching off / raw SQL",
                 "raw SQL: claim + complete, 32 per statement", "concurrency 32 / raw SQL",
                 "approximate index build (HNSW, 300 chunks)", "search after the index (",
-                "vectorization of 1,000 new chunks into the indexed project",
+                "vectorization of 1,000 new chunks into the indexed project", "search recall@10 against exact (",
+                "search with a 1% filter recall@10 against exact (",
             ]
         }
         for name in names {

@@ -745,8 +745,33 @@ extension PostgresPipelineStore {
         limit: Int,
         filter: SearchFilter?
     ) async throws -> NearestRecords {
+        try await nearest(projectID: projectID, to: vector, model: model, limit: limit, filter: filter, indexed: true)
+    }
+
+    /// The nearest records by exact distance whatever indexes exist: what an approximate search's recall is
+    /// measured against.
+    public func exactNearestRecords(
+        projectID: String,
+        to vector: [Float],
+        model: String,
+        limit: Int,
+        filter: SearchFilter?
+    ) async throws -> [SearchHit] {
+        try await nearest(projectID: projectID, to: vector, model: model, limit: limit, filter: filter, indexed: false)
+            .hits
+    }
+
+    private func nearest(
+        projectID: String,
+        to vector: [Float],
+        model: String,
+        limit: Int,
+        filter: SearchFilter?,
+        indexed: Bool
+    ) async throws -> NearestRecords {
         try await mapErrors {
-            var approximate = try await vectorIndexValid(dimensions: vector.count) == true
+            var approximate = false
+            if indexed { approximate = try await vectorIndexValid(dimensions: vector.count) == true }
             var candidates = limit * 4
             return try await client.withTransaction(logger: logger) { connection in
                 if approximate {

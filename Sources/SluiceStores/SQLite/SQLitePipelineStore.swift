@@ -461,11 +461,21 @@ extension SQLitePipelineStore {
     }
 
     static func vector(_ blob: Data) -> [Float] {
-        stride(from: 0, to: blob.count - blob.count % 4, by: 4).map { offset in
-            let bits = blob[blob.startIndex + offset..<blob.startIndex + offset + 4].enumerated().reduce(UInt32(0)) {
-                $0 | UInt32($1.element) << (8 * UInt32($1.offset))
+        var vector = [Float](repeating: 0, count: blob.count / 4)
+        read(blob, into: &vector)
+        return vector
+    }
+
+    /// Copies a blob's float32s into `vector` (as many as both hold): one copy of memory on a little-endian machine.
+    static func read(_ blob: Data, into vector: inout [Float]) {
+        let count = min(vector.count, blob.count / 4)
+        blob.withUnsafeBytes { raw in
+            vector.withUnsafeMutableBytes { target in
+                target.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[0..<count * 4]))
             }
-            return Float(bitPattern: bits)
+        }
+        if UInt32(1).littleEndian != 1 {
+            for index in 0..<count { vector[index] = Float(bitPattern: UInt32(littleEndian: vector[index].bitPattern)) }
         }
     }
 }
@@ -483,23 +493,47 @@ extension SQLitePipelineStore {
         let queryNorm = vector.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
         var arguments: StatementArguments = [projectID, model]
         var sql = """
-            SELECT c.record_id, c.position, c.embedding FROM chunks c
+            SELECT c.rowid, c.embedding FROM chunks c
             WHERE c.project_id = ? AND c.embedding_model = ? AND c.embedding IS NOT NULL
             """
         if let filter {
-            _ = arguments.append(contentsOf: [projectID])
+            // The matching records first, then only their chunks (CROSS JOIN keeps that order): a selective
+            // filter reads a few vectors instead of every one.
+            arguments = [projectID]
             let condition = SQLiteFilter.condition(filter, data: "r.data", arguments: &arguments)
-            sql += "\n  AND c.record_id IN (SELECT r.id FROM records r WHERE r.project_id = ? AND \(condition))"
+            _ = arguments.append(contentsOf: [model])
+            sql = """
+                SELECT c.rowid, c.embedding FROM records r CROSS JOIN chunks c ON c.record_id = r.id
+                WHERE r.project_id = ? AND \(condition)
+                  AND c.embedding_model = ? AND c.embedding IS NOT NULL
+                """
         }
         return try await read { [sql, arguments] db in
+            // Every vector is compared, in one reused buffer; only the nearest chunks' records are read after.
             let rows = try Row.fetchCursor(db, sql: sql, arguments: arguments)
-            var best: [String: (distance: Double, position: Int)] = [:]
+            var stored = [Float](repeating: 0, count: vector.count)
+            var distances: [(distance: Double, rowid: Int64)] = []
             while let row = try rows.next() {
-                let stored = Self.vector(row[2])
-                guard stored.count == vector.count else { continue }
-                let distance = ExactSearch.cosineDistance(stored, vector, queryNorm: queryNorm)
+                let distance = try row.withUnsafeData(atIndex: 1) { blob -> Double? in
+                    guard let blob, blob.count == vector.count * 4 else { return nil }
+                    Self.read(blob, into: &stored)
+                    return ExactSearch.cosineDistance(stored, vector, queryNorm: queryNorm)
+                }
+                if let distance { distances.append((distance, row[0])) }
+            }
+            distances.sort { ($0.distance, $0.rowid) < ($1.distance, $1.rowid) }
+            var best: [String: (distance: Double, position: Int)] = [:]
+            for candidate in distances {
+                guard best.count < limit else { break }
+                guard
+                    let row = try Row.fetchOne(
+                        db,
+                        sql: "SELECT record_id, position FROM chunks WHERE rowid = ?",
+                        arguments: [candidate.rowid]
+                    )
+                else { continue }
                 let record: String = row[0]
-                if best[record].map({ distance < $0.distance }) ?? true { best[record] = (distance, row[1]) }
+                if best[record] == nil { best[record] = (candidate.distance, row[1]) }
             }
             let nearest = best.sorted { ($0.value.distance, $0.key) < ($1.value.distance, $1.key) }.prefix(limit)
             return try nearest.map { record, hit in
