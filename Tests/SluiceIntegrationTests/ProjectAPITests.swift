@@ -420,24 +420,16 @@ struct ProjectAPITests {
     )
     func filteredSearch(kind: StoreKind) async throws {
         try await withServer(kind, withIngestion: true) { server in
-            let manager = try await server.login(.manager)
             let viewer = try await server.login(.viewer)
-            let id = try #require(
-                try await server.request(.post, "/api/projects", cookie: manager, body: #"{"name": "f"}"#)
-                    .json?["project"]?["id"]?.stringValue
+            let id = try await server.project(
+                "f",
+                records: #"""
+                    [{"id": "n1", "text": "markets fell sharply today", "category": "news", "year": 2024},
+                     {"id": "n2", "text": "markets rose again", "category": "news", "year": 2019},
+                     {"id": "b1", "text": "markets and how they work", "category": "blog", "year": 2024}]
+                    """#,
+                embedded: true
             )
-            let body = #"""
-                {"records": [{"id": "n1", "text": "markets fell sharply today", "category": "news", "year": 2024},
-                             {"id": "n2", "text": "markets rose again", "category": "news", "year": 2019},
-                             {"id": "b1", "text": "markets and how they work", "category": "blog", "year": 2024}],
-                 "generateEmbeddings": true}
-                """#
-            #expect(
-                try await server.request(.post, "/api/projects/\(id)/ingest", cookie: manager, body: body).status
-                    == .accepted
-            )
-            #expect(try await server.request(.get, "/api/workers/ingestion").json?["processed"] == 1)
-            #expect(try await server.request(.get, "/api/workers/vectorization").json?["processed"] == 1)
             func ids(_ exchange: Exchange) -> [String] {
                 guard case .array(let results)? = exchange.json?["results"] else { return [] }
                 return results.compactMap { $0["externalId"]?.stringValue }
@@ -515,20 +507,15 @@ struct ProjectAPITests {
         try await withServer(kind, withIngestion: true) { server in
             let manager = try await server.login(.manager)
             let viewer = try await server.login(.viewer)
-            let id = try #require(
-                try await server.request(.post, "/api/projects", cookie: manager, body: #"{"name": "h"}"#)
-                    .json?["project"]?["id"]?.stringValue
+            let id = try await server.project(
+                "h",
+                records: #"""
+                    [{"id": "d1", "text": "XR-4471 cordless drill", "shop": "a"},
+                     {"id": "d2", "text": "XR-4417 corded drill", "shop": "b"},
+                     {"id": "k1", "text": "a stainless kettle", "shop": "a"}]
+                    """#,
+                embedded: false
             )
-            let body = #"""
-                {"records": [{"id": "d1", "text": "XR-4471 cordless drill", "shop": "a"},
-                             {"id": "d2", "text": "XR-4417 corded drill", "shop": "b"},
-                             {"id": "k1", "text": "a stainless kettle", "shop": "a"}]}
-                """#
-            #expect(
-                try await server.request(.post, "/api/projects/\(id)/ingest", cookie: manager, body: body).status
-                    == .accepted
-            )
-            #expect(try await server.request(.get, "/api/workers/ingestion").json?["processed"] == 1)
             // No vectors yet: keyword search answers, vector and hybrid say why they cannot.
             let early = try await server.request(
                 .get,
@@ -900,5 +887,22 @@ extension Array {
         var results: [T] = []
         for element in self { results.append(try await transform(element)) }
         return results
+    }
+}
+
+extension Harness {
+    /// A new project named `name` holding `records` (a JSON array), uploaded by a manager and stored by one run of
+    /// the ingestion worker; with `embedded`, embedded by one run of the vectorization worker too. Returns its id.
+    func project(_ name: String, records: String, embedded: Bool) async throws -> String {
+        let manager = try await login(.manager)
+        let id = try #require(
+            try await request(.post, "/api/projects", cookie: manager, body: #"{"name": "\#(name)"}"#)
+                .json?["project"]?["id"]?.stringValue
+        )
+        let body = #"{"records": \#(records), "generateEmbeddings": \#(embedded)}"#
+        #expect(try await request(.post, "/api/projects/\(id)/ingest", cookie: manager, body: body).status == .accepted)
+        #expect(try await request(.get, "/api/workers/ingestion").json?["processed"] == 1)
+        if embedded { #expect(try await request(.get, "/api/workers/vectorization").json?["processed"] == 1) }
+        return id
     }
 }
