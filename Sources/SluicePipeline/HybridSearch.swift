@@ -187,23 +187,3 @@ extension PipelineStore {
         return SearchResults(records: Array(ranked.prefix(limit)), search: nearest?.search)
     }
 }
-
-extension RankedRecord {
-    init(
-        id: String,
-        externalID: String?,
-        text: String,
-        chunk: Int,
-        data: JSONValue,
-        distance: Double? = nil,
-        vectorRank: Int? = nil
-    ) {
-        self.id = id
-        self.externalID = externalID
-        self.text = text
-        self.chunk = chunk
-        self.data = data
-        self.distance = distance
-        self.vectorRank = vectorRank
-    }
-}
